@@ -1,0 +1,264 @@
+/*
+ * libs4: S4 structured state-space sequence layers in C.
+ *
+ * One public header. Conventions (see README.md for an overview):
+ *   - Every call that can fail returns an s4_status; on failure the thread's last
+ *     error message (s4_last_error) names the offending argument, and the caller's
+ *     objects and output arrays are left exactly as they were.
+ *   - Complex numbers are two adjacent reals, real part first (the layout of C99
+ *     `double complex`, of fftw_complex and of PyTorch's view_as_real).
+ *   - Arrays are caller-owned, row-major (C order); shapes are documented as
+ *     [dim0 x dim1 x ...] in the prototypes, complex arrays with a trailing x 2.
+ *   - Expensive work (LAPACK, discretization, FFTW planning, allocation) happens in
+ *     *_create calls; *_execute calls never allocate and are the only calls that may
+ *     run concurrently on one plan, each thread with its own workspace.
+ *
+ * Notation follows the S4 paper and ../shared/DESIGN.md: H features (d_model),
+ * N state size (N/2 stored conjugate-pair halves), r low-rank rank, S trainable copies,
+ * L sequence length, Lk the kernel's internal length (`l_kernel`).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef S4_H
+#define S4_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define S4_VERSION_MAJOR 0
+#define S4_VERSION_MINOR 1
+#define S4_VERSION_PATCH 0
+#define S4_VERSION_STRING "0.1.0"
+/* Single number for compile-time comparisons: 0xMMmmpp. */
+#define S4_VERSION ((S4_VERSION_MAJOR << 16) | (S4_VERSION_MINOR << 8) | S4_VERSION_PATCH)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define S4_NODISCARD __attribute__((warn_unused_result))
+#else
+#define S4_NODISCARD
+#endif
+
+/* The library's version string, equal to S4_VERSION_STRING of the build. */
+const char *s4_version(void);
+
+/* ------------------------------------------------------------------------------ */
+/* Errors                                                                          */
+
+typedef enum s4_status {
+    S4_OK = 0,
+    S4_ERR_INVALID_ARGUMENT = 1, /* a NULL pointer, a size out of range, a NaN, a mismatch */
+    S4_ERR_OUT_OF_MEMORY = 2,    /* allocation failed, or the request's size overflows */
+    S4_ERR_NUMERICAL = 3,        /* a factorization failed or a result is not finite */
+    S4_ERR_UNSUPPORTED = 4,      /* valid request that this build does not implement */
+    S4_ERR_IO = 5,               /* a file could not be opened, read or written */
+    S4_ERR_FORMAT = 6            /* a file's content is malformed */
+} s4_status;
+
+/* Static name of a status ("S4_OK", ...); never NULL. */
+const char *s4_status_str(s4_status status);
+
+/* Message of the last failed call on the calling thread ("" if none yet). The string is
+ * thread-local and valid until the next failing call on the same thread. */
+const char *s4_last_error(void);
+
+/* ------------------------------------------------------------------------------ */
+/* HiPPO matrices and their normal-plus-low-rank form (DESIGN.md sections 2-3)      */
+
+typedef enum s4_measure {
+    S4_MEASURE_LEGS = 0, /* scaled Legendre, natural rank 1 */
+    S4_MEASURE_LEGT = 1, /* translated Legendre (halved), natural rank 2 */
+    S4_MEASURE_LAGT = 2, /* translated Laguerre, beta = 1, natural rank 1 */
+    S4_MEASURE_FOUT = 3  /* translated Fourier, N even, natural rank 1 */
+} s4_measure;
+
+/* Natural rank of a measure's low-rank correction, or -1 for an unknown measure. */
+int s4_measure_rank(s4_measure measure);
+
+/* Dense continuous-time HiPPO system in double precision.
+ *   A [N x N] row-major, B [N], P [rank x N] with A + P^T P = c I + skew-symmetric.
+ * Any output may be NULL. N >= 1 (FouT: N even); s4_measure_rank(measure) <= rank <= 64;
+ * ranks above the natural one pad P with zero rows. */
+S4_NODISCARD s4_status s4_hippo(s4_measure measure, int N, int rank, double *A, double *B,
+                                double *P);
+
+/* NPLR form A = V (diag(Lambda) - P P^*) V^* restricted to the kept half, exactly as the
+ * reference initialises S4 (DESIGN.md section 3): eigenvalues sorted by imaginary part,
+ * the N/2 with Im <= 0 kept, B = V^* B with Im(B) clipped to [-2, 2], P = V^* P.
+ *   Lambda [N/2 x 2], P [rank x N/2 x 2], B [N/2 x 2], V [N x N/2 x 2]; any may be NULL.
+ * N even and >= 2, rank as for s4_hippo. Eigenvector phases are LAPACK's; phase-invariant
+ * quantities (Lambda and, index by index, P P^*, B P^*, B B^*) are what is reproducible.
+ * S4_ERR_NUMERICAL if the eigensolver fails; outputs are untouched on any failure. */
+S4_NODISCARD s4_status s4_nplr(s4_measure measure, int N, int rank, double *Lambda, double *P,
+                               double *B, double *V);
+
+/* ------------------------------------------------------------------------------ */
+/* The SSM parameter bank (DESIGN.md sections 1, 4, 5)                             */
+
+/* How (A, B) of the S trainable copies are initialised (the reference's `init`). */
+typedef enum s4_init {
+    S4_INIT_LEGS = 0,  /* "legs": NPLR of HiPPO-LegS (the default) */
+    S4_INIT_LEGT = 1,  /* "legt": needs rank >= 2 */
+    S4_INIT_LAGT = 2,  /* "lagt" */
+    S4_INIT_FOUT = 3,  /* "fout" / "fourier" */
+    S4_INIT_HIPPO = 4  /* "hippo": first S/2 copies legs, next S/2 fourier (S even) */
+} s4_init;
+
+/* Positive-parameter transforms of the reference (`dt_transform`, `real_transform`,
+ * `imag_transform`): the stored value x maps to f(x). */
+typedef enum s4_transform {
+    S4_TRANSFORM_NONE = 0,     /* x */
+    S4_TRANSFORM_EXP = 1,      /* exp(x) */
+    S4_TRANSFORM_RELU = 2,     /* max(x, 0) + 1e-4 */
+    S4_TRANSFORM_SIGMOID = 3,  /* 1 / (1 + exp(-x)) */
+    S4_TRANSFORM_SOFTPLUS = 4  /* log(1 + exp(x)) */
+} s4_transform;
+
+/* Sizes and init options of an SSM bank. Fill with s4_ssm_config_default first. */
+typedef struct s4_ssm_config {
+    int H;             /* features (d_model), >= 1 */
+    int N;             /* state size (d_state), even, >= 2 */
+    int rank;          /* rank r of the low-rank term, >= 1 (>= the init's natural rank) */
+    int n_ssm;         /* S trainable copies of (Lambda, P, B, dt-free); must divide H; 0 = H */
+    int channels;      /* C': output channels per direction (the layer's `channels`, times 2
+                          when its convolution activation is GLU); D is [C' x H] */
+    int bidirectional; /* 0 or 1; kernel rows C'' = C' * (1 + bidirectional) */
+    s4_init init;
+    double dt_min, dt_max;         /* dt ~ log-uniform in [dt_min, dt_max] at init */
+    s4_transform dt_transform;     /* default EXP */
+    s4_transform real_transform;   /* default EXP */
+    s4_transform imag_transform;   /* default NONE */
+    uint64_t seed;                 /* seed of the library's own generator (xoshiro256**) */
+} s4_ssm_config;
+
+/* The reference S4Block defaults: H = 1, N = 64, rank 1, n_ssm = H, channels 1,
+ * unidirectional, legs, dt in [1e-3, 1e-1], transforms exp/exp/none, seed 0. */
+void s4_ssm_config_default(s4_ssm_config *config);
+
+/* Opaque parameter bank: H SSMs, their stored parameters and derived values in double. */
+typedef struct s4_ssm s4_ssm;
+
+/* A fresh bank initialised like the reference: Lambda, P, B from the init (tiled over the
+ * S copies), inv_dt from the seeded generator, C complex standard normal (raw, l_kernel 0),
+ * D standard normal. The same seed gives the same parameters on every platform (the integer
+ * stream is exact; floating values are within libm's last-ulp differences). */
+S4_NODISCARD s4_status s4_ssm_create(const s4_ssm_config *config, s4_ssm **out);
+
+/* Caller arrays in the reference's stored form (DESIGN.md section 4), all [.. x 2] complex
+ * arrays real-then-imaginary, C order. Values are copied; the arrays may be freed after. */
+typedef struct s4_ssm_arrays {
+    const double *inv_dt; /* [H]           dt = dt_transform(inv_dt) */
+    const double *A_real; /* [S x N/2]     Re Lambda = -real_transform(A_real) */
+    const double *A_imag; /* [S x N/2]     Im Lambda = -imag_transform(A_imag) */
+    const double *B;      /* [S x N/2 x 2] */
+    const double *P;      /* [r x S x N/2 x 2]  (Q = conj(P)) */
+    const double *C;      /* [C'' x H x N/2 x 2] raw C if l_kernel == 0, else C-tilde */
+    const double *D;      /* [C' x H] may be NULL: D = 0 */
+    int64_t l_kernel;     /* 0, or the length Lk that C-tilde was computed for */
+} s4_ssm_arrays;
+
+/* A bank from stored parameters (how trained weights arrive). config supplies the sizes and
+ * transforms; its init, dt range and seed are ignored. Non-finite values, or a dt or
+ * Re(Lambda) that maps to a non-positive (resp. positive) value, are refused. */
+S4_NODISCARD s4_status s4_ssm_create_from_arrays(const s4_ssm_config *config,
+                                                 const s4_ssm_arrays *arrays, s4_ssm **out);
+
+/* Frees the bank; NULL is a no-op. */
+void s4_ssm_destroy(s4_ssm *ssm);
+
+/* Deep copy. */
+S4_NODISCARD s4_status s4_ssm_clone(const s4_ssm *ssm, s4_ssm **out);
+
+/* The sizes and options the bank was made with (n_ssm resolved to S). */
+S4_NODISCARD s4_status s4_ssm_get_config(const s4_ssm *ssm, s4_ssm_config *config);
+
+/* Current kernel length: 0 while C is raw, else the Lk that C-tilde belongs to. */
+int64_t s4_ssm_l_kernel(const s4_ssm *ssm);
+
+/* Parameters that can be read back, in double. Stored forms are exactly what was given
+ * (or generated); derived forms apply transforms and tiling. */
+typedef enum s4_param {
+    S4_PARAM_INV_DT = 0, /* [H]                stored */
+    S4_PARAM_A_REAL = 1, /* [S x N/2]          stored */
+    S4_PARAM_A_IMAG = 2, /* [S x N/2]          stored */
+    S4_PARAM_B = 3,      /* [S x N/2 x 2]      stored */
+    S4_PARAM_P = 4,      /* [r x S x N/2 x 2]  stored */
+    S4_PARAM_C = 5,      /* [C'' x H x N/2 x 2] stored: raw C or C-tilde (see l_kernel) */
+    S4_PARAM_D = 6,      /* [C' x H]           stored */
+    S4_PARAM_DT = 7,     /* [H]                derived: dt_transform(inv_dt) */
+    S4_PARAM_LAMBDA = 8  /* [S x N/2 x 2]      derived: -f(A_real) - i g(A_imag) */
+} s4_param;
+
+/* Number of doubles that s4_ssm_get_param writes for `which` (0 for an unknown one). */
+size_t s4_ssm_param_size(const s4_ssm *ssm, s4_param which);
+
+/* Copies parameter `which` into out[0 .. n); n must be >= s4_ssm_param_size. */
+S4_NODISCARD s4_status s4_ssm_get_param(const s4_ssm *ssm, s4_param which, double *out,
+                                        size_t n);
+
+/* Prepares C-tilde for kernels of length L, with the reference's `l_kernel` rules
+ * (DESIGN.md section 7.1): if C is raw, C <- C-tilde for Lk = L; otherwise, while
+ * L > Lk, C-tilde <- (I + dA^Lk)^T C-tilde and Lk <- 2 Lk. No-op if L <= Lk.
+ * dA^Lk by repeated squaring in double. On failure the bank is unchanged. */
+S4_NODISCARD s4_status s4_ssm_setup_length(s4_ssm *ssm, int64_t L);
+
+/* The raw C [C'' x H x N/2 x 2]: a copy if C is raw, else the solution of
+ * (I - dA^Lk)^T C_f = C-tilde_f (first half kept). S4_ERR_NUMERICAL if that system is
+ * singular to working precision. */
+S4_NODISCARD s4_status s4_ssm_raw_C(const s4_ssm *ssm, double *C, size_t n);
+
+/* Dense bilinear discretization of feature h over the full conjugate-extended state
+ * (DESIGN.md sections 5-6): dA = (I - dt/2 A)^-1 (I + dt/2 A), dB = (I - dt/2 A)^-1 dt B,
+ * with A = diag(Lambda_f) - P_f P_f^H.  dA [N x N x 2] row-major, dB [N x 2];
+ * either may be NULL. rate multiplies dt (1.0 for the trained sample rate). */
+S4_NODISCARD s4_status s4_ssm_discretize(const s4_ssm *ssm, int h, double rate, double *dA,
+                                         double *dB);
+
+/* ------------------------------------------------------------------------------ */
+/* Convolution kernel generation (DESIGN.md section 7)                              */
+
+/* Opaque kernel plan: sizes, frequency nodes, FFTW plan, workspace size. Immutable once
+ * made; s4_kernel_execute may run on several threads at once with separate workspaces. */
+typedef struct s4_kernel s4_kernel;
+
+typedef struct s4_kernel_options {
+    double rate;  /* relative sample rate (DESIGN.md section 11); 1.0 = as trained */
+    int threads;  /* reserved for the threaded kernel; 0 = default */
+} s4_kernel_options;
+
+/* Plans kernels of length L for banks shaped like `ssm` whose C-tilde length is the bank's
+ * current l_kernel Lk (so call s4_ssm_setup_length(ssm, round(rate * L)) first). Nodes:
+ * Ld = round(Lk / rate); L <= Ld is required. options may be NULL (rate 1, default threads).
+ * The plan keeps no reference to `ssm`; it serves any bank of the same sizes and Lk. */
+S4_NODISCARD s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L,
+                                        const s4_kernel_options *options, s4_kernel **out);
+
+/* Frees the plan; NULL is a no-op. */
+void s4_kernel_destroy(s4_kernel *plan);
+
+/* Bytes of scratch one concurrent s4_kernel_execute needs. */
+size_t s4_kernel_workspace_size(const s4_kernel *plan);
+
+/* Kernel length L and kernel rows C'' of the plan. */
+int64_t s4_kernel_length(const s4_kernel *plan);
+int s4_kernel_rows(const s4_kernel *plan);
+
+/* K[c][h][l] = C_f^T dA^l dB for l < L (float32), K [C'' x H x ldk], ldk >= L.
+ * `ssm` must match the plan's sizes and Lk. work: NULL to use the plan's own scratch (then
+ * calls on one plan must not overlap), or work_size >= s4_kernel_workspace_size bytes of
+ * the caller's (any alignment). Allocates nothing. */
+S4_NODISCARD s4_status s4_kernel_execute(const s4_kernel *plan, const s4_ssm *ssm, float *K,
+                                         size_t ldk, void *work, size_t work_size);
+
+/* Slow reference path, for validation only: K[c][l] = C_f^T dA^l dB of feature h by the
+ * power method in double (O(N^2 L)), using the raw C. K [C'' x ldk] with ldk >= L. */
+S4_NODISCARD s4_status s4_kernel_reference(const s4_ssm *ssm, int h, int64_t L, double rate,
+                                           double *K, size_t ldk);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* S4_H */

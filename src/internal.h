@@ -1,0 +1,57 @@
+/* Shared internals of libs4: error reporting, checked sizes, complex helpers.
+ * SPDX-License-Identifier: Apache-2.0 */
+#ifndef S4_INTERNAL_H
+#define S4_INTERNAL_H
+
+#include "s4.h"
+
+#include <complex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define S4_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define S4_PRINTF(a, b)
+#endif
+
+/* Constants spelled out: strict C11 has no M_PI. */
+#define S4_PI 3.14159265358979323846264338327950288
+#define S4_SQRT1_2 0.70710678118654752440084436210484904
+
+/* Largest low-rank rank accepted anywhere (reference models use 1 to 3). */
+#define S4_MAX_RANK 64
+
+/* Records `fmt` as the thread's last error message and returns `status`, so that a
+ * failure path reads `return s4__fail(S4_ERR_INVALID_ARGUMENT, "N = %d: ...", N);`.
+ * Messages start with the name of the function or argument they are about. */
+s4_status s4__fail(s4_status status, const char *fmt, ...) S4_PRINTF(2, 3);
+
+/* Checked size arithmetic: false on overflow (then *out is unspecified). */
+static inline bool s4__mul_size(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool s4__add_size(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* malloc/calloc of n elements of `size` bytes with overflow check; NULL on failure or
+ * overflow (the caller reports S4_ERR_OUT_OF_MEMORY). */
+void *s4__alloc(size_t n, size_t size);
+void *s4__calloc(size_t n, size_t size);
+
+/* Reference semantics of Python's round() (half to even) for a positive double. */
+int64_t s4__round_half_even(double x);
+
+/* FFTW's planner is not thread-safe: every plan creation and destruction in libs4 holds
+ * this process-wide lock (execution needs none). */
+void s4__fftw_lock(void);
+void s4__fftw_unlock(void);
+
+/* Natural rank of an init (1 for legs, lagt, fout, hippo; 2 for legt). */
+int s4__init_rank(s4_init init);
+
+#endif /* S4_INTERNAL_H */

@@ -1,0 +1,65 @@
+/* Status codes, the thread's last error message, version, checked allocation.
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "internal.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* One message per thread, so concurrent failing calls never mix their messages. */
+static _Thread_local char last_error[512];
+
+const char *s4_version(void) { return S4_VERSION_STRING; }
+
+const char *s4_status_str(s4_status status)
+{
+    switch (status) {
+    case S4_OK: return "S4_OK";
+    case S4_ERR_INVALID_ARGUMENT: return "S4_ERR_INVALID_ARGUMENT";
+    case S4_ERR_OUT_OF_MEMORY: return "S4_ERR_OUT_OF_MEMORY";
+    case S4_ERR_NUMERICAL: return "S4_ERR_NUMERICAL";
+    case S4_ERR_UNSUPPORTED: return "S4_ERR_UNSUPPORTED";
+    case S4_ERR_IO: return "S4_ERR_IO";
+    case S4_ERR_FORMAT: return "S4_ERR_FORMAT";
+    }
+    return "S4_ERR_UNKNOWN";
+}
+
+const char *s4_last_error(void) { return last_error; }
+
+s4_status s4__fail(s4_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void *s4__alloc(size_t n, size_t size)
+{
+    size_t bytes;
+    if (!s4__mul_size(n, size, &bytes))
+        return NULL;
+    return malloc(bytes ? bytes : 1);
+}
+
+void *s4__calloc(size_t n, size_t size)
+{
+    size_t bytes;
+    if (!s4__mul_size(n, size, &bytes))
+        return NULL;
+    return calloc(bytes ? n : 1, bytes ? size : 1);
+}
+
+int64_t s4__round_half_even(double x)
+{
+    /* nearbyint honours the default rounding mode, round-half-to-even, like Python. */
+    return (int64_t)nearbyint(x);
+}
+
+static pthread_mutex_t fftw_mutex = PTHREAD_MUTEX_INITIALIZER;
+void s4__fftw_lock(void) { pthread_mutex_lock(&fftw_mutex); }
+void s4__fftw_unlock(void) { pthread_mutex_unlock(&fftw_mutex); }
