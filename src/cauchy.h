@@ -1,0 +1,40 @@
+/* Cauchy sums of the S4 kernel on purely imaginary nodes (DESIGN.md section 7.3).
+ * SPDX-License-Identifier: Apache-2.0 */
+#ifndef S4_CAUCHY_H
+#define S4_CAUCHY_H
+
+#include <stddef.h>
+
+/* Precision: double. In float32 the per-sum coefficients are rounded independently, which
+ * breaks the exact cancellation of a pole's residues inside the Woodbury combination
+ * (DESIGN.md 7.4): for LegT/FouT poles (Re Lambda = -1e-4) a node that lands within a
+ * relative distance delta of a pole leaves an error of eps_f32 / delta in k; measured
+ * 1.8e-4 relative for LegT N = 64 against the power method. In double the same sweep is
+ * 2.3e-7 (the final float32 rounding of K).
+ *
+ * Nodes per block: the accumulators of one sum over one block stay in registers. */
+enum { S4_CAUCHY_BLOCK = 64 };
+
+/* With z = i y (bilinear nodes are purely imaginary: z_k = 2 i tan(pi k / Ld)) and
+ * a = dt Lambda_n, v = dt X_n Y_n, the term pair of DESIGN.md 7.3 becomes
+ *   (2Re(v) z - 2Re(v conj a)) / ((z - a)(z - conj a))
+ *     = g [(alpha c y^2 - beta p) + i y (beta c + alpha p)],
+ * p = |a|^2 - y^2, c = -2 Re(a), g = 1 / (p^2 + c^2 y^2), alpha = 2Re(v), beta = 2Re(v conj a).
+ * So per (n, node) one reciprocal serves every sum, and each sum needs four real
+ * accumulators: S0 += (alpha c) g, S1 += beta (p g), S2 += (beta c) g, S3 += alpha (p g);
+ * then r = (y^2 S0 - S1) + i y (S2 + S3).
+ *
+ * geo  [Nh x 2]          |a_n|^2, c_n^2
+ * coef [nsum x Nh x 4]   alpha c, beta, beta c, alpha of sum s at state n
+ * y2   [S4_CAUCHY_BLOCK] squared node ordinates of the block
+ * gw   [Nh x 2 x BLOCK]  scratch
+ * acc  [nsum x 4 x BLOCK] output: S0..S3 of every sum, every node of the block. */
+typedef void (*s4_cauchy_block_fn)(int Nh, int nsum, const double *geo, const double *coef,
+                                   const double *y2, double *gw, double *acc);
+
+/* The portable implementation (compiled for the baseline ISA and, via function
+ * multiversioning, for AVX2+FMA and AVX-512 where the CPU has them). */
+void s4__cauchy_block(int Nh, int nsum, const double *geo, const double *coef, const double *y2,
+                      double *gw, double *acc);
+
+#endif

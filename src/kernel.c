@@ -1,0 +1,358 @@
+/* Convolution-kernel generation, the S4 algorithm (DESIGN.md section 7): truncated
+ * generating function at the roots of unity through Cauchy sums, Woodbury correction for
+ * the low-rank term, bilinear factor, inverse real FFT.
+ * SPDX-License-Identifier: Apache-2.0 */
+/* complex.h (via internal.h) before fftw3.h makes fftwf_complex a C99 float complex. */
+#include "cauchy.h"
+#include "ssm.h"
+
+#include <fftw3.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLK S4_CAUCHY_BLOCK
+enum { ALIGN = 64, MAX_RANK = 64 };
+
+struct s4_kernel {
+    int H, N, Nh, rank, rows, S;
+    int64_t Lk;      /* C-tilde length the plan serves */
+    int64_t Ld;      /* nodes / FFT length: round(Lk / rate) */
+    int64_t L;       /* output length, L <= Ld */
+    double rate;
+    int nsum;        /* (rows + rank) x (1 + rank) Cauchy sums */
+    int64_t nfreq;   /* Ld/2 + 1 spectrum entries */
+    int64_t ncauchy; /* nodes evaluated by Cauchy sums: all but omega = -1 */
+    int64_t nblock;  /* ceil(ncauchy / BLK) */
+    size_t spec_ld;  /* spectrum row stride in complex entries (keeps rows aligned) */
+    double *y;       /* [nblock x BLK] node ordinates y_k = 2 tan(pi k / Ld); 0 padded */
+    double *y2;       /* [nblock x BLK] y_k^2 rounded once */
+    fftwf_plan c2r;
+    size_t work_size;
+    void *own_work;
+};
+
+/* Workspace layout, every region aligned to ALIGN bytes. */
+typedef struct workspace {
+    double *geo, *coef, *gw, *acc;
+    fftwf_complex *spec;
+    float *out;
+} workspace;
+
+static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+/* Carves a workspace from `base` (already aligned); returns its size in bytes. */
+static size_t carve(const s4_kernel *p, unsigned char *base, workspace *w)
+{
+    size_t off = 0;
+#define REGION(field, type, count)                                                            \
+    do {                                                                                      \
+        if (w)                                                                                \
+            w->field = (type *)(void *)(base + off);                                          \
+        off += round_up((size_t)(count) * sizeof(type), ALIGN);                               \
+    } while (0)
+    REGION(geo, double, 2 * (size_t)p->Nh);
+    REGION(coef, double, (size_t)p->nsum * (size_t)p->Nh * 4);
+    REGION(gw, double, (size_t)p->Nh * 2 * BLK);
+    REGION(acc, double, (size_t)p->nsum * 4 * BLK);
+    REGION(spec, fftwf_complex, (size_t)p->rows * p->spec_ld);
+    REGION(out, float, (size_t)p->Ld);
+#undef REGION
+    return off;
+}
+
+static void plan_free(s4_kernel *p)
+{
+    if (!p)
+        return;
+    if (p->c2r) {
+        s4__fftw_lock();
+        fftwf_destroy_plan(p->c2r);
+        s4__fftw_unlock();
+    }
+    free(p->y);
+    free(p->y2);
+    fftwf_free(p->own_work);
+    free(p);
+}
+
+void s4_kernel_destroy(s4_kernel *plan) { plan_free(plan); }
+
+s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options *options,
+                           s4_kernel **out)
+{
+    static const char fn[] = "s4_kernel_create";
+    if (!ssm || !out)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !ssm ? "ssm" : "out");
+    const double rate = options ? options->rate : 1.0;
+    if (!(rate > 0.0) || !isfinite(rate))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rate = %g must be positive and finite",
+                        fn, rate);
+    if (options && options->threads < 0)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: threads = %d must be >= 0", fn,
+                        options->threads);
+    if (L < 1)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: L = %lld must be >= 1", fn, (long long)L);
+    if (ssm->l_kernel == 0)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: ssm holds raw C (l_kernel = 0); call s4_ssm_setup_length first",
+                        fn);
+    if (ssm->rank > MAX_RANK)
+        return s4__fail(S4_ERR_UNSUPPORTED, "%s: rank = %d above %d", fn, ssm->rank, MAX_RANK);
+    const int64_t Ld = s4__round_half_even((double)ssm->l_kernel / rate);
+    if (Ld < 1 || Ld > ((int64_t)1 << 30))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: l_kernel / rate = %lld / %g gives %lld nodes: must be in [1, 2^30]",
+                        fn, (long long)ssm->l_kernel, rate, (long long)Ld);
+    if (L > Ld)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: L = %lld exceeds the %lld nodes of l_kernel = %lld at rate %g; "
+                        "call s4_ssm_setup_length(ssm, round(rate * L)) first",
+                        fn, (long long)L, (long long)Ld, (long long)ssm->l_kernel, rate);
+
+    s4_kernel *p = calloc(1, sizeof *p);
+    if (!p)
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    p->H = ssm->H;
+    p->N = ssm->N;
+    p->Nh = ssm->Nh;
+    p->rank = ssm->rank;
+    p->rows = ssm->rows;
+    p->S = ssm->S;
+    p->Lk = ssm->l_kernel;
+    p->Ld = Ld;
+    p->L = L;
+    p->rate = rate;
+    p->nsum = (p->rows + p->rank) * (1 + p->rank);
+    p->nfreq = Ld / 2 + 1;
+    p->ncauchy = (Ld + 1) / 2; /* k < Ld/2; the omega = -1 node of even Ld is exact */
+    p->nblock = (p->ncauchy + BLK - 1) / BLK;
+    p->spec_ld = round_up((size_t)p->nfreq, ALIGN / sizeof(fftwf_complex));
+    const size_t nnode = (size_t)p->nblock * BLK;
+    p->y = calloc(nnode, sizeof *p->y);
+    p->y2 = calloc(nnode, sizeof *p->y2);
+    p->work_size = carve(p, NULL, NULL) + ALIGN; /* slack to align a caller's pointer */
+    p->own_work = fftwf_malloc(p->work_size);
+    if (!p->y || !p->y2 || !p->own_work) {
+        plan_free(p);
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for L = %lld", fn,
+                        (long long)L);
+    }
+    /* Nodes by sincos, never by powers (DESIGN.md 7.2): y_k = 2 tan(pi k / Ld). Past the
+     * quarter turn use cot of the complement, whose argument pi (Ld - 2k) / (2 Ld) is
+     * exact in integers, so y keeps full relative accuracy up to the pole. */
+    for (int64_t k = 0; k < p->ncauchy; k++) {
+        double y;
+        if (4 * k <= Ld) {
+            y = 2.0 * tan(S4_PI * (double)k / (double)Ld);
+        } else {
+            const double t = S4_PI * (double)(Ld - 2 * k) / (2.0 * (double)Ld);
+            y = 2.0 * cos(t) / sin(t);
+        }
+        p->y[k] = y;
+        p->y2[k] = y * y;
+    }
+    workspace w;
+    carve(p, (unsigned char *)p->own_work, &w);
+    s4__fftw_lock();
+    p->c2r = fftwf_plan_dft_c2r_1d((int)Ld, w.spec, w.out, FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
+    s4__fftw_unlock();
+    if (!p->c2r) {
+        plan_free(p);
+        return s4__fail(S4_ERR_UNSUPPORTED, "%s: FFTW could not plan a c2r of length %lld",
+                        fn, (long long)Ld);
+    }
+    *out = p;
+    return S4_OK;
+}
+
+size_t s4_kernel_workspace_size(const s4_kernel *plan) { return plan ? plan->work_size : 0; }
+int64_t s4_kernel_length(const s4_kernel *plan) { return plan ? plan->L : 0; }
+int s4_kernel_rows(const s4_kernel *plan) { return plan ? plan->rows : 0; }
+
+/* Solves (I + M) z = b for an r x r complex M by Gaussian elimination with partial
+ * pivoting (DESIGN.md 7.4: the closed forms lose accuracy near poles). M and b are
+ * overwritten; false if the system is singular. */
+static bool woodbury_solve(int r, double complex *M, double complex *b)
+{
+    for (int i = 0; i < r; i++)
+        M[i * r + i] += 1.0;
+    for (int col = 0; col < r; col++) {
+        int piv = col;
+        for (int i = col + 1; i < r; i++)
+            if (cabs(M[i * r + col]) > cabs(M[piv * r + col]))
+                piv = i;
+        if (!(cabs(M[piv * r + col]) > 0.0))
+            return false;
+        if (piv != col) {
+            for (int j = 0; j < r; j++) {
+                const double complex t = M[col * r + j];
+                M[col * r + j] = M[piv * r + j];
+                M[piv * r + j] = t;
+            }
+            const double complex t = b[col];
+            b[col] = b[piv];
+            b[piv] = t;
+        }
+        for (int i = col + 1; i < r; i++) {
+            const double complex f = M[i * r + col] / M[col * r + col];
+            for (int j = col; j < r; j++)
+                M[i * r + j] -= f * M[col * r + j];
+            b[i] -= f * b[col];
+        }
+    }
+    for (int i = r - 1; i >= 0; i--) {
+        double complex acc = b[i];
+        for (int j = i + 1; j < r; j++)
+            acc -= M[i * r + j] * b[j];
+        b[i] = acc / M[i * r + i];
+    }
+    return true;
+}
+
+/* Per-state coefficients of every Cauchy sum of feature h (cauchy.h). Sum index s = x (1 + rank) + y over X in {C-tilde rows, Q rows} and
+ * Y in {B, P rows}. */
+static void feature_coefficients(const s4_kernel *p, const s4_ssm *ssm, int h, double dt,
+                                 workspace *w)
+{
+    const int Nh = p->Nh, r = p->rank, k = s4__copy_of(ssm, h);
+    const double complex *Lam = ssm->Lambda + (size_t)k * Nh;
+    for (int n = 0; n < Nh; n++) {
+        const double complex a = dt * Lam[n];
+        const double c = -2.0 * creal(a);
+        w->geo[2 * n] = (creal(a) * creal(a) + cimag(a) * cimag(a));
+        w->geo[2 * n + 1] = (c * c);
+        for (int x = 0; x < p->rows + r; x++) {
+            const double complex X =
+                x < p->rows ? ssm->C[((size_t)x * (size_t)p->H + (size_t)h) * Nh + n]
+                            : conj(ssm->P[((size_t)(x - p->rows) * (size_t)p->S + (size_t)k) *
+                                              Nh + n]);
+            for (int yi = 0; yi <= r; yi++) {
+                const double complex Y =
+                    yi == 0 ? ssm->B[(size_t)k * Nh + n]
+                            : ssm->P[((size_t)(yi - 1) * (size_t)p->S + (size_t)k) * Nh + n];
+                const double complex v = dt * X * Y;
+                const double alpha = 2.0 * creal(v), beta = 2.0 * creal(v * conj(a));
+                double *coef = w->coef + ((size_t)(x * (r + 1) + yi) * Nh + (size_t)n) * 4;
+                coef[0] = (alpha * c);
+                coef[1] = beta;
+                coef[2] = (beta * c);
+                coef[3] = alpha;
+            }
+        }
+    }
+}
+
+/* Woodbury (DESIGN.md 7.4) and the bilinear factor 2 / (1 + omega) = 1 + z/2 (7.5) for the
+ * nodes of block b, from the accumulated sums; writes spectrum entries. */
+static bool finish_block(const s4_kernel *p, int64_t b, const double *acc, fftwf_complex *spec)
+{
+    const int r = p->rank, rows = p->rows, R1 = r + 1;
+    double complex sums[(2 * MAX_RANK + 8) * (MAX_RANK + 1)];
+    double complex M[MAX_RANK * MAX_RANK], z[MAX_RANK];
+    const int64_t k0 = b * BLK;
+    for (int j = 0; j < BLK && k0 + j < p->ncauchy; j++) {
+        const double y = p->y[k0 + j], yy = y * y;
+        for (int s = 0; s < p->nsum; s++) {
+            const double *a = acc + (size_t)s * 4 * BLK;
+            sums[s] = CMPLX(yy * a[j] - a[BLK + j], y * ((double)a[2 * BLK + j] + a[3 * BLK + j]));
+        }
+        /* sums[x * R1 + yi]: x < rows are C rows, x >= rows are Q rows; yi = 0 is B. */
+        for (int i = 0; i < r; i++) {
+            z[i] = sums[(rows + i) * R1];
+            for (int jj = 0; jj < r; jj++)
+                M[i * r + jj] = sums[(rows + i) * R1 + 1 + jj];
+        }
+        if (!woodbury_solve(r, M, z))
+            return false;
+        const double complex factor = CMPLX(1.0, 0.5 * y);
+        for (int c = 0; c < rows; c++) {
+            double complex kc = sums[c * R1];
+            for (int i = 0; i < r; i++)
+                kc -= sums[c * R1 + 1 + i] * z[i];
+            kc *= factor;
+            spec[(size_t)c * p->spec_ld + (size_t)(k0 + j)] = (fftwf_complex)kc;
+        }
+    }
+    return true;
+}
+
+s4_status s4_kernel_execute(const s4_kernel *p, const s4_ssm *ssm, float *K, size_t ldk,
+                            void *work, size_t work_size)
+{
+    static const char fn[] = "s4_kernel_execute";
+    if (!p || !ssm || !K)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
+                        !p ? "plan" : !ssm ? "ssm" : "K");
+    if (ssm->H != p->H || ssm->N != p->N || ssm->rank != p->rank || ssm->rows != p->rows ||
+        ssm->S != p->S)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: ssm (H %d, N %d, rank %d, rows %d, S %d) does not match the plan "
+                        "(H %d, N %d, rank %d, rows %d, S %d)",
+                        fn, ssm->H, ssm->N, ssm->rank, ssm->rows, ssm->S, p->H, p->N, p->rank,
+                        p->rows, p->S);
+    if (ssm->l_kernel != p->Lk)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: ssm l_kernel = %lld differs from the plan's %lld", fn,
+                        (long long)ssm->l_kernel, (long long)p->Lk);
+    if (ldk < (size_t)p->L)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: ldk = %zu is smaller than L = %lld", fn,
+                        ldk, (long long)p->L);
+    if (!s4__mul_size((size_t)p->rows * (size_t)p->H, ldk, &(size_t){0}))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rows x H x ldk overflows", fn);
+    unsigned char *base;
+    if (work) {
+        if (work_size < p->work_size)
+            return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                            "%s: work_size = %zu is smaller than the %zu bytes required", fn,
+                            work_size, p->work_size);
+        base = work;
+    } else {
+        base = p->own_work;
+    }
+    base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
+    workspace w;
+    carve(p, base, &w);
+
+    const float scale = (float)(1.0 / (double)p->Ld);
+    for (int h = 0; h < p->H; h++) {
+        const double dt = ssm->dt[h] * p->rate;
+        feature_coefficients(p, ssm, h, dt, &w);
+        for (int64_t b = 0; b < p->nblock; b++) {
+            s4__cauchy_block(p->Nh, p->nsum, w.geo, w.coef, p->y2 + b * BLK, w.gw, w.acc);
+            if (!finish_block(p, b, w.acc, w.spec))
+                return s4__fail(S4_ERR_NUMERICAL,
+                                "%s: feature %d: I + r_QP is singular at node %lld (dA has an "
+                                "eigenvalue on the unit circle); K rows of features >= %d are "
+                                "unspecified",
+                                fn, h, (long long)(b * BLK), h);
+        }
+        if (p->Ld % 2 == 0) {
+            /* omega = -1: (I - omega dA)^-1 dB = dt B / 2 exactly, so
+             * k = C-tilde_f^T dt B_f / 2 = dt Re sum_n C-tilde_n B_n (DESIGN.md 7.5). */
+            const int k = s4__copy_of(ssm, h);
+            for (int c = 0; c < p->rows; c++) {
+                double complex acc = 0.0;
+                for (int n = 0; n < p->Nh; n++)
+                    acc += ssm->C[((size_t)c * (size_t)p->H + (size_t)h) * p->Nh + n] *
+                           ssm->B[(size_t)k * p->Nh + n];
+                w.spec[(size_t)c * p->spec_ld + (size_t)(p->Ld / 2)] =
+                    (fftwf_complex)(dt * creal(acc));
+            }
+        }
+        for (int c = 0; c < p->rows; c++) {
+            fftwf_execute_dft_c2r(p->c2r, w.spec + (size_t)c * p->spec_ld, w.out);
+            float *dst = K + ((size_t)c * (size_t)p->H + (size_t)h) * ldk;
+            for (int64_t l = 0; l < p->L; l++) {
+                const float v = w.out[l] * scale;
+                if (!isfinite(v))
+                    return s4__fail(S4_ERR_NUMERICAL,
+                                    "%s: feature %d, row %d: kernel is not finite at l = %lld; "
+                                    "K rows of features >= %d are unspecified",
+                                    fn, h, c, (long long)l, h);
+                dst[l] = v;
+            }
+        }
+    }
+    return S4_OK;
+}

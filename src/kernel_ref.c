@@ -1,0 +1,64 @@
+/* The slow reference kernel: K[l] = C_f^T dA^l dB by the power method in double, used to
+ * validate the Cauchy path (DESIGN.md section 7, "Check").
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "discretize.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+s4_status s4_kernel_reference(const s4_ssm *ssm, int h, int64_t L, double rate, double *K,
+                              size_t ldk)
+{
+    static const char fn[] = "s4_kernel_reference";
+    if (!ssm || !K)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !ssm ? "ssm" : "K");
+    if (h < 0 || h >= ssm->H)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: h = %d must be in [0, H = %d)", fn, h,
+                        ssm->H);
+    if (L < 1 || L > ((int64_t)1 << 30))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: L = %lld must be in [1, 2^30]", fn,
+                        (long long)L);
+    if (ldk < (size_t)L)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: ldk = %zu is smaller than L = %lld", fn,
+                        ldk, (long long)L);
+    if (!(rate > 0.0) || !isfinite(rate))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rate = %g must be positive and finite",
+                        fn, rate);
+    const int N = ssm->N, Nh = ssm->Nh, rows = ssm->rows;
+    double complex *dA = s4__alloc((size_t)N * (size_t)N, sizeof *dA);
+    double complex *x = s4__alloc(2 * (size_t)N, sizeof *x);
+    double complex *C = s4__alloc((size_t)rows * (size_t)Nh, sizeof *C);
+    double *out = s4__alloc((size_t)rows * (size_t)L, sizeof *out);
+    s4_status st = S4_OK;
+    if (!dA || !x || !C || !out) {
+        st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for N = %d, L = %lld", fn, N,
+                      (long long)L);
+        goto done;
+    }
+    double complex *xn = x + N;
+    if ((st = s4__discretize(ssm, h, rate, dA, x)) != S4_OK ||
+        (st = s4__raw_C_feature(ssm, h, C)) != S4_OK)
+        goto done;
+    const double complex one = 1.0, zero = 0.0;
+    for (int64_t l = 0; l < L; l++) {
+        /* y = C_f^T x_f = 2 Re(C^T x) on the half, since x stays conjugate-symmetric. */
+        for (int c = 0; c < rows; c++) {
+            double complex acc = 0.0;
+            for (int n = 0; n < Nh; n++)
+                acc += C[(size_t)c * Nh + n] * x[n];
+            out[(size_t)c * (size_t)L + (size_t)l] = 2.0 * creal(acc);
+        }
+        cblas_zgemv(CblasRowMajor, CblasNoTrans, N, N, &one, dA, N, x, 1, &zero, xn, 1);
+        memcpy(x, xn, (size_t)N * sizeof *x);
+    }
+    for (int c = 0; c < rows; c++)
+        memcpy(K + (size_t)c * ldk, out + (size_t)c * (size_t)L, (size_t)L * sizeof *K);
+done:
+    free(dA);
+    free(x);
+    free(C);
+    free(out);
+    return st;
+}
