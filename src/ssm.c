@@ -154,11 +154,12 @@ static s4_status ssm_alloc(const char *fn, const s4_ssm_config *c, s4_ssm **out)
     }
     if (!ok || !s->inv_dt || !s->dt || !s->A_real || !s->A_imag || !s->B || !s->Lambda ||
         !s->P || !s->C || !s->D) {
+        const int rows = s->rows;
         s4_ssm_destroy(s);
         return s4__fail(S4_ERR_OUT_OF_MEMORY,
                         "%s: parameters for H = %d, N = %d, rank = %d, rows = %d do not fit in "
                         "memory",
-                        fn, c->H, c->N, c->rank, s->rows);
+                        fn, c->H, c->N, c->rank, rows);
     }
     *out = s;
     return S4_OK;
