@@ -226,7 +226,8 @@ typedef struct s4_kernel s4_kernel;
 
 typedef struct s4_kernel_options {
     double rate;  /* relative sample rate (DESIGN.md section 11); 1.0 = as trained */
-    int threads;  /* reserved for the threaded kernel; 0 = default */
+    int threads;  /* OpenMP threads of one execute, splitting the H features: 0 = default
+                     (omp_get_max_threads(): OMP_NUM_THREADS or all cores), 1 = none */
 } s4_kernel_options;
 
 /* Plans kernels of length L for banks shaped like `ssm` whose C-tilde length is the bank's
@@ -239,7 +240,7 @@ S4_NODISCARD s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L,
 /* Frees the plan; NULL is a no-op. */
 void s4_kernel_destroy(s4_kernel *plan);
 
-/* Bytes of scratch one concurrent s4_kernel_execute needs. */
+/* Bytes of scratch one concurrent s4_kernel_execute needs (for all of its threads). */
 size_t s4_kernel_workspace_size(const s4_kernel *plan);
 
 /* Kernel length L and kernel rows C'' of the plan. */

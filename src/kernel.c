@@ -8,6 +8,7 @@
 
 #include <fftw3.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,9 @@ struct s4_kernel {
     double *y;       /* [nblock x BLK] node ordinates y_k = 2 tan(pi k / Ld); 0 padded */
     double *y2;       /* [nblock x BLK] y_k^2 rounded once */
     fftwf_plan c2r;
-    size_t work_size;
+    int threads;      /* OpenMP threads of one execute (1: run on the caller's thread) */
+    size_t work_one;  /* bytes of one thread's workspace */
+    size_t work_size; /* threads * work_one + alignment slack */
     void *own_work;
 };
 
@@ -131,7 +134,11 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     const size_t nnode = (size_t)p->nblock * BLK;
     p->y = calloc(nnode, sizeof *p->y);
     p->y2 = calloc(nnode, sizeof *p->y2);
-    p->work_size = carve(p, NULL, NULL) + ALIGN; /* slack to align a caller's pointer */
+    p->threads = options && options->threads > 0 ? options->threads : omp_get_max_threads();
+    if (p->threads > p->H)
+        p->threads = p->H; /* threads split the features */
+    p->work_one = carve(p, NULL, NULL);
+    p->work_size = (size_t)p->threads * p->work_one + ALIGN; /* slack to align a pointer */
     p->own_work = fftwf_malloc(p->work_size);
     if (!p->y || !p->y2 || !p->own_work) {
         plan_free(p);
@@ -170,6 +177,22 @@ size_t s4_kernel_workspace_size(const s4_kernel *plan) { return plan ? plan->wor
 int64_t s4_kernel_length(const s4_kernel *plan) { return plan ? plan->L : 0; }
 int s4_kernel_rows(const s4_kernel *plan) { return plan ? plan->rows : 0; }
 
+/* |re| + |im|: the usual pivot magnitude for complex elimination, without hypot. */
+static inline double cmag1(double complex z) { return fabs(creal(z)) + fabs(cimag(z)); }
+
+/* 1 / z with the denominator scaled by max(|re|, |im|) (Smith's idea), avoiding both
+ * overflow and the slow Annex G path of C99 complex division. z != 0. */
+static inline double complex crecip(double complex z)
+{
+    const double a = creal(z), b = cimag(z);
+    if (fabs(a) >= fabs(b)) {
+        const double t = b / a, d = a + b * t;
+        return CMPLX(1.0 / d, -t / d);
+    }
+    const double t = a / b, d = a * t + b;
+    return CMPLX(t / d, -1.0 / d);
+}
+
 /* Solves (I + M) z = b for an r x r complex M by Gaussian elimination with partial
  * pivoting (DESIGN.md 7.4: the closed forms lose accuracy near poles). M and b are
  * overwritten; false if the system is singular. */
@@ -180,9 +203,9 @@ static bool woodbury_solve(int r, double complex *M, double complex *b)
     for (int col = 0; col < r; col++) {
         int piv = col;
         for (int i = col + 1; i < r; i++)
-            if (cabs(M[i * r + col]) > cabs(M[piv * r + col]))
+            if (cmag1(M[i * r + col]) > cmag1(M[piv * r + col]))
                 piv = i;
-        if (!(cabs(M[piv * r + col]) > 0.0))
+        if (!(cmag1(M[piv * r + col]) > 0.0))
             return false;
         if (piv != col) {
             for (int j = 0; j < r; j++) {
@@ -194,8 +217,9 @@ static bool woodbury_solve(int r, double complex *M, double complex *b)
             b[col] = b[piv];
             b[piv] = t;
         }
+        const double complex inv = crecip(M[col * r + col]);
         for (int i = col + 1; i < r; i++) {
-            const double complex f = M[i * r + col] / M[col * r + col];
+            const double complex f = M[i * r + col] * inv;
             for (int j = col; j < r; j++)
                 M[i * r + j] -= f * M[col * r + j];
             b[i] -= f * b[col];
@@ -205,7 +229,7 @@ static bool woodbury_solve(int r, double complex *M, double complex *b)
         double complex acc = b[i];
         for (int j = i + 1; j < r; j++)
             acc -= M[i * r + j] * b[j];
-        b[i] = acc / M[i * r + i];
+        b[i] = acc * crecip(M[i * r + i]);
     }
     return true;
 }
@@ -277,6 +301,49 @@ static bool finish_block(const s4_kernel *p, int64_t b, const double *acc, fftwf
     return true;
 }
 
+/* Kernel rows of feature h into K (DESIGN.md 7.2-7.6). Returns 0, or 1 when Woodbury is
+ * singular at a node, 2 when the result is not finite (*at says where). */
+static int feature_kernel(const s4_kernel *p, const s4_ssm *ssm, int h, workspace *w,
+                          float *K, size_t ldk, int64_t *at)
+{
+    const double dt = ssm->dt[h] * p->rate;
+    const float scale = (float)(1.0 / (double)p->Ld);
+    feature_coefficients(p, ssm, h, dt, w);
+    for (int64_t b = 0; b < p->nblock; b++) {
+        s4__cauchy_block(p->Nh, p->nsum, w->geo, w->coef, p->y2 + b * BLK, w->gw, w->acc);
+        if (!finish_block(p, b, w->acc, w->spec)) {
+            *at = b * BLK;
+            return 1;
+        }
+    }
+    if (p->Ld % 2 == 0) {
+        /* omega = -1: (I - omega dA)^-1 dB = dt B / 2 exactly, so
+         * k = C-tilde_f^T dt B_f / 2 = dt Re sum_n C-tilde_n B_n (DESIGN.md 7.5). */
+        const int k = s4__copy_of(ssm, h);
+        for (int c = 0; c < p->rows; c++) {
+            double complex acc = 0.0;
+            for (int n = 0; n < p->Nh; n++)
+                acc += ssm->C[((size_t)c * (size_t)p->H + (size_t)h) * p->Nh + n] *
+                       ssm->B[(size_t)k * p->Nh + n];
+            w->spec[(size_t)c * p->spec_ld + (size_t)(p->Ld / 2)] =
+                (fftwf_complex)(dt * creal(acc));
+        }
+    }
+    for (int c = 0; c < p->rows; c++) {
+        fftwf_execute_dft_c2r(p->c2r, w->spec + (size_t)c * p->spec_ld, w->out);
+        float *dst = K + ((size_t)c * (size_t)p->H + (size_t)h) * ldk;
+        for (int64_t l = 0; l < p->L; l++) {
+            const float v = w->out[l] * scale;
+            if (!isfinite(v)) {
+                *at = l;
+                return 2;
+            }
+            dst[l] = v;
+        }
+    }
+    return 0;
+}
+
 s4_status s4_kernel_execute(const s4_kernel *p, const s4_ssm *ssm, float *K, size_t ldk,
                             void *work, size_t work_size)
 {
@@ -311,48 +378,43 @@ s4_status s4_kernel_execute(const s4_kernel *p, const s4_ssm *ssm, float *K, siz
         base = p->own_work;
     }
     base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
-    workspace w;
-    carve(p, base, &w);
 
-    const float scale = (float)(1.0 / (double)p->Ld);
-    for (int h = 0; h < p->H; h++) {
-        const double dt = ssm->dt[h] * p->rate;
-        feature_coefficients(p, ssm, h, dt, &w);
-        for (int64_t b = 0; b < p->nblock; b++) {
-            s4__cauchy_block(p->Nh, p->nsum, w.geo, w.coef, p->y2 + b * BLK, w.gw, w.acc);
-            if (!finish_block(p, b, w.acc, w.spec))
-                return s4__fail(S4_ERR_NUMERICAL,
-                                "%s: feature %d: I + r_QP is singular at node %lld (dA has an "
-                                "eigenvalue on the unit circle); K rows of features >= %d are "
-                                "unspecified",
-                                fn, h, (long long)(b * BLK), h);
-        }
-        if (p->Ld % 2 == 0) {
-            /* omega = -1: (I - omega dA)^-1 dB = dt B / 2 exactly, so
-             * k = C-tilde_f^T dt B_f / 2 = dt Re sum_n C-tilde_n B_n (DESIGN.md 7.5). */
-            const int k = s4__copy_of(ssm, h);
-            for (int c = 0; c < p->rows; c++) {
-                double complex acc = 0.0;
-                for (int n = 0; n < p->Nh; n++)
-                    acc += ssm->C[((size_t)c * (size_t)p->H + (size_t)h) * p->Nh + n] *
-                           ssm->B[(size_t)k * p->Nh + n];
-                w.spec[(size_t)c * p->spec_ld + (size_t)(p->Ld / 2)] =
-                    (fftwf_complex)(dt * creal(acc));
-            }
-        }
-        for (int c = 0; c < p->rows; c++) {
-            fftwf_execute_dft_c2r(p->c2r, w.spec + (size_t)c * p->spec_ld, w.out);
-            float *dst = K + ((size_t)c * (size_t)p->H + (size_t)h) * ldk;
-            for (int64_t l = 0; l < p->L; l++) {
-                const float v = w.out[l] * scale;
-                if (!isfinite(v))
-                    return s4__fail(S4_ERR_NUMERICAL,
-                                    "%s: feature %d, row %d: kernel is not finite at l = %lld; "
-                                    "K rows of features >= %d are unspecified",
-                                    fn, h, c, (long long)l, h);
-                dst[l] = v;
+    /* Features are independent: split them over threads, each with its own workspace.
+     * The error message buffer is thread-local, so workers only record what failed and
+     * the calling thread reports it. */
+    int fail_h = -1, fail_kind = 0;
+    int64_t fail_at = 0;
+#pragma omp parallel num_threads(p->threads) if (p->threads > 1)
+    {
+        workspace w;
+        carve(p, base + (size_t)omp_get_thread_num() * p->work_one, &w);
+#pragma omp for schedule(dynamic, 1)
+        for (int h = 0; h < p->H; h++) {
+            int64_t at = 0;
+            int kind;
+#pragma omp atomic read
+            kind = fail_kind;
+            if (kind)
+                continue;
+            kind = feature_kernel(p, ssm, h, &w, K, ldk, &at);
+            if (kind) {
+#pragma omp critical(s4_kernel_fail)
+                if (!fail_kind || h < fail_h) {
+                    fail_kind = kind;
+                    fail_h = h;
+                    fail_at = at;
+                }
             }
         }
     }
+    if (fail_kind == 1)
+        return s4__fail(S4_ERR_NUMERICAL,
+                        "%s: feature %d: I + r_QP is singular near node %lld (dA has an "
+                        "eigenvalue on the unit circle); K is unspecified",
+                        fn, fail_h, (long long)fail_at);
+    if (fail_kind == 2)
+        return s4__fail(S4_ERR_NUMERICAL,
+                        "%s: feature %d: kernel is not finite at l = %lld; K is unspecified", fn,
+                        fail_h, (long long)fail_at);
     return S4_OK;
 }

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -274,6 +275,79 @@ static void test_workspace(void **state)
     s4_ssm_destroy(ssm);
 }
 
+/* Threads split the features; each feature's arithmetic is the same on any thread, so
+ * K is bitwise identical for 1, 2 and 3 threads, also with a caller workspace, and several
+ * application threads can execute one single-threaded plan at once. */
+static void *execute_thread(void *arg);
+typedef struct exec_job {
+    const s4_kernel *plan;
+    const s4_ssm *ssm;
+    float *K;
+    size_t ldk;
+    void *work;
+    size_t work_size;
+    s4_status st;
+} exec_job;
+
+static void *execute_thread(void *arg)
+{
+    exec_job *j = arg;
+    j->st = s4_kernel_execute(j->plan, j->ssm, j->K, j->ldk, j->work, j->work_size);
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    enum { H = 7, N = 16, ROWS = 2 };
+    const int64_t L = 300;
+    s4_ssm *ssm = sweep_bank(H, N, 1, S4_INIT_LEGS, 2, 0, 11, L);
+    const size_t n = (size_t)ROWS * H * (size_t)L;
+    s4_kernel_options one = {.rate = 1.0, .threads = 1};
+    s4_kernel *serial = plan_or_fail(ssm, L, &one, "1 thread");
+    float *K0 = falloc(n, FSENTINEL), *K1 = falloc(n, FSENTINEL);
+    assert_int_equal(s4_kernel_execute(serial, ssm, K0, (size_t)L, NULL, 0), S4_OK);
+    for (int t = 2; t <= 3; t++) {
+        s4_kernel_options opt = {.rate = 1.0, .threads = t};
+        s4_kernel *plan = plan_or_fail(ssm, L, &opt, "threads");
+        assert_true(s4_kernel_workspace_size(plan) > s4_kernel_workspace_size(serial));
+        assert_int_equal(s4_kernel_execute(plan, ssm, K1, (size_t)L, NULL, 0), S4_OK);
+        if (memcmp(K0, K1, n * sizeof *K0) != 0)
+            fail_msg("K with %d threads differs from 1 thread", t);
+        const size_t ws = s4_kernel_workspace_size(plan);
+        unsigned char *buf = malloc(ws);
+        assert_int_equal(s4_kernel_execute(plan, ssm, K1, (size_t)L, buf, ws), S4_OK);
+        assert_memory_equal(K0, K1, n * sizeof *K0);
+        /* A workspace sized for fewer threads is refused. */
+        assert_fails(s4_kernel_execute(plan, ssm, K1, (size_t)L, buf,
+                                       s4_kernel_workspace_size(serial)),
+                     S4_ERR_INVALID_ARGUMENT);
+        free(buf);
+        s4_kernel_destroy(plan);
+    }
+    /* Application threads sharing one plan, each with its own workspace and output. */
+    enum { JOBS = 4 };
+    exec_job jobs[JOBS];
+    pthread_t tid[JOBS];
+    const size_t ws = s4_kernel_workspace_size(serial);
+    for (int i = 0; i < JOBS; i++) {
+        jobs[i] = (exec_job){serial, ssm, falloc(n, FSENTINEL), (size_t)L, malloc(ws), ws,
+                             S4_ERR_UNSUPPORTED};
+        assert_int_equal(pthread_create(&tid[i], NULL, execute_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < JOBS; i++) {
+        assert_int_equal(pthread_join(tid[i], NULL), 0);
+        assert_int_equal(jobs[i].st, S4_OK);
+        if (memcmp(K0, jobs[i].K, n * sizeof *K0) != 0)
+            fail_msg("concurrent execute %d differs from the serial run", i);
+        free(jobs[i].K);
+        free(jobs[i].work);
+    }
+    free(K0), free(K1);
+    s4_kernel_destroy(serial);
+    s4_ssm_destroy(ssm);
+}
+
 /* Lengths shorter than Lk (the l_max > L case) give the first L values of the longer
  * kernel; a rate halves or doubles the node count as DESIGN.md section 11 says. */
 static void test_lengths_and_rate(void **state)
@@ -433,6 +507,7 @@ int main(int argc, char **argv)
         s4t_suite_add(&s, name, test_fast_vs_power, (void *)(intptr_t)sweep_N[i]);
     }
     s4t_suite_add(&s, "workspace", test_workspace, NULL);
+    s4t_suite_add(&s, "threads", test_threads, NULL);
     s4t_suite_add(&s, "lengths_and_rate", test_lengths_and_rate, NULL);
     s4t_suite_add(&s, "create_invalid", test_create_invalid, NULL);
     s4t_suite_add(&s, "execute_invalid", test_execute_invalid, NULL);
