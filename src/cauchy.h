@@ -13,7 +13,7 @@
  * 2.3e-7 (the final float32 rounding of K).
  *
  * Nodes per block: the accumulators of one sum over one block stay in registers. */
-enum { S4_CAUCHY_BLOCK = 64 };
+enum { S4_CAUCHY_BLOCK = 32 };
 
 /* With z = i y (bilinear nodes are purely imaginary: z_k = 2 i tan(pi k / Ld)) and
  * a = dt Lambda_n, v = dt X_n Y_n, the term pair of DESIGN.md 7.3 becomes

@@ -268,36 +268,53 @@ static void feature_coefficients(const s4_kernel *p, const s4_ssm *ssm, int h, d
 }
 
 /* Woodbury (DESIGN.md 7.4) and the bilinear factor 2 / (1 + omega) = 1 + z/2 (7.5) for the
- * nodes of block b, from the accumulated sums; writes spectrum entries. */
+ * nodes of block b, from the accumulated sums; writes spectrum entries. Sum s = x (r+1) + y
+ * holds X in {C rows, Q rows}, Y in {B, P rows}; its value at node j is
+ * (y^2 S0 - S1) + i y (S2 + S3) (cauchy.h). */
 static bool finish_block(const s4_kernel *p, int64_t b, const double *acc, fftwf_complex *spec)
 {
     const int r = p->rank, rows = p->rows, R1 = r + 1;
-    double complex sums[(2 * MAX_RANK + 8) * (MAX_RANK + 1)];
-    double complex M[MAX_RANK * MAX_RANK], z[MAX_RANK];
     const int64_t k0 = b * BLK;
-    for (int j = 0; j < BLK && k0 + j < p->ncauchy; j++) {
-        const double y = p->y[k0 + j], yy = y * y;
-        for (int s = 0; s < p->nsum; s++) {
-            const double *a = acc + (size_t)s * 4 * BLK;
-            sums[s] = CMPLX(yy * a[j] - a[BLK + j], y * ((double)a[2 * BLK + j] + a[3 * BLK + j]));
+    const int nj = (int)(p->ncauchy - k0 < BLK ? p->ncauchy - k0 : BLK);
+    fftwf_complex *out = spec + k0;
+#define SUM(s, j)                                                                             \
+    CMPLX(yy * acc[(size_t)(s) * 4 * BLK + (j)] - acc[(size_t)(s) * 4 * BLK + BLK + (j)],      \
+          y * (acc[(size_t)(s) * 4 * BLK + 2 * BLK + (j)] +                                    \
+               acc[(size_t)(s) * 4 * BLK + 3 * BLK + (j)]))
+    if (r == 1) {
+        /* k = r_CB - r_CP r_QB / (1 + r_QP), one shared quotient for all rows. */
+        for (int j = 0; j < nj; j++) {
+            const double y = p->y[k0 + j], yy = y * y;
+            const double complex den = 1.0 + SUM(rows * 2 + 1, j);
+            if (!(cmag1(den) > 0.0))
+                return false;
+            const double complex z = SUM(rows * 2, j) * crecip(den);
+            const double complex factor = CMPLX(1.0, 0.5 * y);
+            for (int c = 0; c < rows; c++)
+                out[(size_t)c * p->spec_ld + (size_t)j] =
+                    (fftwf_complex)((SUM(c * 2, j) - SUM(c * 2 + 1, j) * z) * factor);
         }
-        /* sums[x * R1 + yi]: x < rows are C rows, x >= rows are Q rows; yi = 0 is B. */
+        return true;
+    }
+    double complex M[MAX_RANK * MAX_RANK], z[MAX_RANK];
+    for (int j = 0; j < nj; j++) {
+        const double y = p->y[k0 + j], yy = y * y;
         for (int i = 0; i < r; i++) {
-            z[i] = sums[(rows + i) * R1];
+            z[i] = SUM((rows + i) * R1, j);
             for (int jj = 0; jj < r; jj++)
-                M[i * r + jj] = sums[(rows + i) * R1 + 1 + jj];
+                M[i * r + jj] = SUM((rows + i) * R1 + 1 + jj, j);
         }
         if (!woodbury_solve(r, M, z))
             return false;
         const double complex factor = CMPLX(1.0, 0.5 * y);
         for (int c = 0; c < rows; c++) {
-            double complex kc = sums[c * R1];
+            double complex kc = SUM(c * R1, j);
             for (int i = 0; i < r; i++)
-                kc -= sums[c * R1 + 1 + i] * z[i];
-            kc *= factor;
-            spec[(size_t)c * p->spec_ld + (size_t)(k0 + j)] = (fftwf_complex)kc;
+                kc -= SUM(c * R1 + 1 + i, j) * z[i];
+            out[(size_t)c * p->spec_ld + (size_t)j] = (fftwf_complex)(kc * factor);
         }
     }
+#undef SUM
     return true;
 }
 
