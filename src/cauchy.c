@@ -1,53 +1,87 @@
 /* The Cauchy-sum hot loop of kernel generation (DESIGN.md section 7.3; see cauchy.h for the
- * real-arithmetic form on imaginary nodes).
+ * real-arithmetic form on imaginary nodes), compiled for each instruction set from one body
+ * (cauchy_impl.h) and dispatched once from cpuid, so the build needs no -march flag.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "cauchy.h"
 
-#define BLK S4_CAUCHY_BLOCK
+#include <stdlib.h>
+#include <string.h>
 
-/* GCC/Clang emit one clone per ISA and pick one at load time from cpuid, so the build
- * needs no -march flag and the same binary runs everywhere. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(S4_NO_MULTIVERSION)
-#define S4_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define S4_CLONES
+/* The portable variant: baseline x86-64 (SSE2) or whatever the target's default is. */
+#define S4_CAUCHY_NAME s4__cauchy_block_ref
+#define S4_CAUCHY_TARGET
+#include "cauchy_impl.h"
+#undef S4_CAUCHY_NAME
+#undef S4_CAUCHY_TARGET
+
+#if S4_CAUCHY_X86
+#define S4_CAUCHY_NAME s4__cauchy_block_avx2
+#define S4_CAUCHY_TARGET __attribute__((target("avx2,fma")))
+#include "cauchy_impl.h"
+#undef S4_CAUCHY_NAME
+#undef S4_CAUCHY_TARGET
+
+#define S4_CAUCHY_NAME s4__cauchy_block_avx512
+#define S4_CAUCHY_TARGET __attribute__((target("avx512f,avx2,fma")))
+#include "cauchy_impl.h"
+#undef S4_CAUCHY_NAME
+#undef S4_CAUCHY_TARGET
 #endif
 
-S4_CLONES
-void s4__cauchy_block(int Nh, int nsum, const double *restrict geo, const double *restrict coef,
-                      const double *restrict y2, double *restrict gw, double *restrict acc)
+static const struct {
+    const char *name;
+    s4_cauchy_block_fn fn;
+    int (*supported)(void);
+} variants[] = {
+    {"portable", s4__cauchy_block_ref, NULL},
+#if S4_CAUCHY_X86
+    {"avx2", s4__cauchy_block_avx2, NULL},
+    {"avx512", s4__cauchy_block_avx512, NULL},
+#endif
+};
+
+static int cpu_has(int i)
 {
-    /* Phase 1: the shared reciprocal g and p g of every (n, node). */
-    for (int n = 0; n < Nh; n++) {
-        const double a2 = geo[2 * n], c2 = geo[2 * n + 1];
-        double *restrict g = gw + (size_t)n * 2 * BLK, *restrict w = g + BLK;
-        for (int j = 0; j < BLK; j++) {
-            const double p = a2 - y2[j];
-            const double gj = 1.0f / (p * p + c2 * y2[j]);
-            g[j] = gj;
-            w[j] = p * gj;
+#if S4_CAUCHY_X86
+    __builtin_cpu_init();
+    if (!strcmp(variants[i].name, "avx2"))
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!strcmp(variants[i].name, "avx512"))
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma");
+#endif
+    return i == 0;
+}
+
+int s4__cauchy_variant_count(void) { return (int)(sizeof variants / sizeof variants[0]); }
+
+const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn)
+{
+    if (i < 0 || i >= s4__cauchy_variant_count() || !cpu_has(i))
+        return NULL;
+    if (fn)
+        *fn = variants[i].fn;
+    return variants[i].name;
+}
+
+/* The best variant the CPU runs, unless S4_CAUCHY_VARIANT names another (for testing and
+ * benchmarking a given path). Chosen when a plan is made; the result is a plain function
+ * pointer, so executes never touch cpuid. */
+s4_cauchy_block_fn s4__cauchy_select(const char **name)
+{
+    const char *want = getenv("S4_CAUCHY_VARIANT");
+    int best = 0;
+    for (int i = 0; i < s4__cauchy_variant_count(); i++) {
+        if (!cpu_has(i))
+            continue;
+        if (want && !strcmp(want, variants[i].name)) {
+            best = i;
+            break;
         }
+        if (!want)
+            best = i;
     }
-    /* Phase 2: one sum at a time, its four accumulators held across the n loop. */
-    for (int s = 0; s < nsum; s++) {
-        double s0[BLK] = {0}, s1[BLK] = {0}, s2[BLK] = {0}, s3[BLK] = {0};
-        const double *restrict k = coef + (size_t)s * Nh * 4;
-        for (int n = 0; n < Nh; n++) {
-            const double k0 = k[4 * n], k1 = k[4 * n + 1], k2 = k[4 * n + 2], k3 = k[4 * n + 3];
-            const double *restrict g = gw + (size_t)n * 2 * BLK, *restrict w = g + BLK;
-            for (int j = 0; j < BLK; j++) {
-                s0[j] += k0 * g[j];
-                s1[j] += k1 * w[j];
-                s2[j] += k2 * g[j];
-                s3[j] += k3 * w[j];
-            }
-        }
-        double *restrict out = acc + (size_t)s * 4 * BLK;
-        for (int j = 0; j < BLK; j++) {
-            out[j] = s0[j];
-            out[BLK + j] = s1[j];
-            out[2 * BLK + j] = s2[j];
-            out[3 * BLK + j] = s3[j];
-        }
-    }
+    if (name)
+        *name = variants[best].name;
+    return variants[best].fn;
 }

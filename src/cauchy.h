@@ -32,9 +32,19 @@ enum { S4_CAUCHY_BLOCK = 32 };
 typedef void (*s4_cauchy_block_fn)(int Nh, int nsum, const double *geo, const double *coef,
                                    const double *y2, double *gw, double *acc);
 
-/* The portable implementation (compiled for the baseline ISA and, via function
- * multiversioning, for AVX2+FMA and AVX-512 where the CPU has them). */
-void s4__cauchy_block(int Nh, int nsum, const double *geo, const double *coef, const double *y2,
-                      double *gw, double *acc);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define S4_CAUCHY_X86 1
+#else
+#define S4_CAUCHY_X86 0
+#endif
+
+/* Variants compiled in (portable first, then wider instruction sets): i-th name and
+ * function, or NULL when variant i does not exist or this CPU cannot run it. */
+int s4__cauchy_variant_count(void);
+const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn);
+
+/* The widest variant the CPU runs (or the one named by the environment variable
+ * S4_CAUCHY_VARIANT: "portable", "avx2", "avx512"); *name receives its name. */
+s4_cauchy_block_fn s4__cauchy_select(const char **name);
 
 #endif

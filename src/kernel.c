@@ -29,6 +29,7 @@ struct s4_kernel {
     double *y;       /* [nblock x BLK] node ordinates y_k = 2 tan(pi k / Ld); 0 padded */
     double *y2;       /* [nblock x BLK] y_k^2 rounded once */
     fftwf_plan c2r;
+    s4_cauchy_block_fn cauchy; /* SIMD variant chosen at plan time */
     int threads;      /* OpenMP threads of one execute (1: run on the caller's thread) */
     size_t work_one;  /* bytes of one thread's workspace */
     size_t work_size; /* threads * work_one + alignment slack */
@@ -134,6 +135,7 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     const size_t nnode = (size_t)p->nblock * BLK;
     p->y = calloc(nnode, sizeof *p->y);
     p->y2 = calloc(nnode, sizeof *p->y2);
+    p->cauchy = s4__cauchy_select(NULL);
     p->threads = options && options->threads > 0 ? options->threads : omp_get_max_threads();
     if (p->threads > p->H)
         p->threads = p->H; /* threads split the features */
@@ -327,7 +329,7 @@ static int feature_kernel(const s4_kernel *p, const s4_ssm *ssm, int h, workspac
     const float scale = (float)(1.0 / (double)p->Ld);
     feature_coefficients(p, ssm, h, dt, w);
     for (int64_t b = 0; b < p->nblock; b++) {
-        s4__cauchy_block(p->Nh, p->nsum, w->geo, w->coef, p->y2 + b * BLK, w->gw, w->acc);
+        p->cauchy(p->Nh, p->nsum, w->geo, w->coef, p->y2 + b * BLK, w->gw, w->acc);
         if (!finish_block(p, b, w->acc, w->spec)) {
             *at = b * BLK;
             return 1;

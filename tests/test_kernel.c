@@ -4,6 +4,7 @@
  * and leading dimensions, argument checking.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "testutil.h"
+#include "cauchy.h"
 
 #include <float.h>
 #include <math.h>
@@ -348,6 +349,50 @@ static void test_threads(void **state)
     s4_ssm_destroy(ssm);
 }
 
+/* Every SIMD variant of the Cauchy block this CPU runs agrees with the portable one (only
+ * FMA contraction and summation order may differ), on sums with terms of both signs and
+ * nodes near and far from the poles. */
+static void test_cauchy_variants(void **state)
+{
+    (void)state;
+    enum { NH = 37, NSUM = 6, B = S4_CAUCHY_BLOCK };
+    double geo[2 * NH], coef[NSUM * NH * 4], y2[B], gw[NH * 2 * B];
+    double ref[NSUM * 4 * B], got[NSUM * 4 * B];
+    uint64_t x = 12345;
+    for (int n = 0; n < NH; n++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        const double ai = 0.1 + (double)(x >> 40) / (double)(1ull << 24) * 5.0;
+        geo[2 * n] = 1e-6 + ai * ai; /* |a|^2 */
+        geo[2 * n + 1] = 4e-8;       /* c^2: Re(a) = -1e-4 */
+    }
+    for (int i = 0; i < NSUM * NH * 4; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        coef[i] = (double)(int64_t)(x >> 11) / (double)(1ull << 52);
+    }
+    for (int j = 0; j < B; j++)
+        y2[j] = (0.05 * j) * (0.05 * j) * 10.0;
+    s4_cauchy_block_fn fn;
+    assert_non_null(s4__cauchy_variant(0, &fn));
+    fn(NH, NSUM, geo, coef, y2, gw, ref);
+    int ran = 0;
+    for (int v = 1; v < s4__cauchy_variant_count(); v++) {
+        const char *name = s4__cauchy_variant(v, &fn);
+        if (!name)
+            continue;
+        fn(NH, NSUM, geo, coef, y2, gw, got);
+        double err = 0.0, mag = 0.0;
+        for (int i = 0; i < NSUM * 4 * B; i++) {
+            err = fmax(err, fabs(got[i] - ref[i]));
+            mag = fmax(mag, fabs(ref[i]));
+        }
+        print_message("cauchy variant %-8s vs portable: max rel %.2e\n", name, err / mag);
+        if (!(err <= 1e-13 * mag))
+            fail_msg("variant %s differs from portable: %.3e relative", name, err / mag);
+        ran++;
+    }
+    print_message("%d SIMD variant(s) tested on this CPU\n", ran);
+}
+
 /* Lengths shorter than Lk (the l_max > L case) give the first L values of the longer
  * kernel; a rate halves or doubles the node count as DESIGN.md section 11 says. */
 static void test_lengths_and_rate(void **state)
@@ -508,6 +553,7 @@ int main(int argc, char **argv)
     }
     s4t_suite_add(&s, "workspace", test_workspace, NULL);
     s4t_suite_add(&s, "threads", test_threads, NULL);
+    s4t_suite_add(&s, "cauchy_variants", test_cauchy_variants, NULL);
     s4t_suite_add(&s, "lengths_and_rate", test_lengths_and_rate, NULL);
     s4t_suite_add(&s, "create_invalid", test_create_invalid, NULL);
     s4t_suite_add(&s, "execute_invalid", test_execute_invalid, NULL);
