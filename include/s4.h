@@ -259,6 +259,222 @@ S4_NODISCARD s4_status s4_kernel_execute(const s4_kernel *plan, const s4_ssm *ss
 S4_NODISCARD s4_status s4_kernel_reference(const s4_ssm *ssm, int h, int64_t L, double rate,
                                            double *K, size_t ldk);
 
+
+/* ------------------------------------------------------------------------------ */
+/* FFT convolution (DESIGN.md section 8)                                           */
+
+typedef enum s4_planner {
+    S4_PLANNER_ESTIMATE = 0, /* FFTW_ESTIMATE: instant planning (default) */
+    S4_PLANNER_MEASURE = 1   /* FFTW_MEASURE: slower planning, faster transforms */
+} s4_planner;
+
+/* Sizes of a batched, multi-channel convolution of inputs u [B x H x L] with kernels of
+ * length l (kernel rows C'' = channels * (1 + bidirectional), first `channels` forward,
+ * next `channels` backward). */
+typedef struct s4_conv_desc {
+    int B, H;
+    int channels;       /* C' */
+    int bidirectional;  /* 0 or 1 */
+    int64_t L;          /* input and output length */
+    int64_t l;          /* kernel length, >= 1 */
+    s4_planner planner;
+} s4_conv_desc;
+
+/* Opaque convolution plan: FFT length n (the smallest 2^a 3^b 5^c 7^d >= L + l - 1, or
+ * >= L + l when bidirectional, for any l: taps at lags >= L never reach the output and are
+ * left out), FFTW r2c/c2r plans, workspace size. Immutable. */
+typedef struct s4_conv s4_conv;
+
+S4_NODISCARD s4_status s4_conv_create(const s4_conv_desc *desc, s4_conv **out);
+void s4_conv_destroy(s4_conv *plan);
+
+/* FFT length n of the plan, and the number of complex values of one kernel spectrum row
+ * (n/2 + 1). */
+int64_t s4_conv_fft_length(const s4_conv *plan);
+
+/* Complex float entries (pairs of floats) of a whole spectrum: C' x H x (n/2 + 1). */
+size_t s4_conv_spectrum_size(const s4_conv *plan);
+size_t s4_conv_workspace_size(const s4_conv *plan);
+
+/* work may be NULL in both calls below to use the plan's own scratch (then calls on one plan
+ * must not overlap), else at least s4_conv_workspace_size bytes (any alignment).
+ *
+ * Transforms kernels K [C'' x H x ldk] (first l entries of each row used) into the
+ * spectrum the plan multiplies by: spec [C' x H x (n/2+1) x 2] floats. A bidirectional
+ * pair (forward row c, backward row C' + c) becomes one spectrum row: y[t] =
+ * sum_{j<=t} k0[t-j] u[j] + sum_{j>t} k1[j-t-1] u[j]. Allocates nothing. */
+S4_NODISCARD s4_status s4_conv_spectrum(const s4_conv *plan, const float *K, size_t ldk,
+                                        float *spec, void *work, size_t work_size);
+
+/* y[b][c][h][t] = (k_c,h * u_b,h)[t] + D[c][h] u[b][h][t] for t < L.
+ * u [B x H x ldu] (ldu >= L), y [B x C' x H x ldy] (ldy >= L), D [C' x H] or NULL (no skip
+ * term). Allocates nothing; concurrent calls on one plan need separate workspaces. */
+S4_NODISCARD s4_status s4_conv_execute(const s4_conv *plan, const float *spec,
+                                       const float *u, size_t ldu, const float *D, float *y,
+                                       size_t ldy, void *work, size_t work_size);
+
+/* FFTW wisdom (single precision), so a deployment can plan with S4_PLANNER_MEASURE once and
+ * reuse the result: export to / import from a file. Import returns S4_ERR_FORMAT for a file
+ * FFTW does not accept. */
+S4_NODISCARD s4_status s4_wisdom_export(const char *path);
+S4_NODISCARD s4_status s4_wisdom_import(const char *path);
+
+/* ------------------------------------------------------------------------------ */
+/* The S4 layer: the reference S4Block with its FFTConv (DESIGN.md sections 4, 8, 11) */
+
+typedef enum s4_activation {
+    S4_ACT_GELU = 0,      /* exact erf form, the reference default */
+    S4_ACT_GELU_TANH = 1, /* tanh approximation */
+    S4_ACT_RELU = 2,
+    S4_ACT_SILU = 3,
+    S4_ACT_TANH = 4,
+    S4_ACT_SIGMOID = 5,
+    S4_ACT_IDENTITY = 6,
+    S4_ACT_GLU = 7        /* a[:F/2] * sigmoid(a[F/2:]) over the flattened feature axis */
+} s4_activation;
+
+typedef enum s4_final_act {
+    S4_FINAL_GLU = 0,      /* output_linear to 2H features, then GLU (the default) */
+    S4_FINAL_IDENTITY = 1, /* output_linear to H features */
+    S4_FINAL_NONE = 2      /* no output linear: output = activation output */
+} s4_final_act;
+
+typedef struct s4_layer_config {
+    s4_ssm_config ssm;        /* H, N, rank, n_ssm, init, dt, transforms, seed; its channels
+                                 and bidirectional fields are derived from those below */
+    int channels;             /* c, the reference's `channels` */
+    int bidirectional;        /* 0 or 1 */
+    s4_activation activation; /* after the convolution */
+    s4_final_act final_act;
+    int swap_channels;        /* flatten (h c) instead of (c h) */
+    int transposed;           /* 1: arrays (B, H, L) (default); 0: (B, L, H) */
+    int64_t l_max;            /* 0 = None (kernel as long as the input) */
+} s4_layer_config;
+
+/* The reference S4Block defaults (GELU, GLU output, channels 1, l_max None) around
+ * s4_ssm_config_default. */
+void s4_layer_config_default(s4_layer_config *config);
+
+typedef struct s4_layer s4_layer;
+
+/* A freshly initialised layer: s4_ssm_create for the SSM; the output linear like
+ * torch.nn.Linear (uniform in +-1/sqrt(fan_in)) from the same seed. */
+S4_NODISCARD s4_status s4_layer_create(const s4_layer_config *config, s4_layer **out);
+
+/* Stored parameters (how trained weights arrive); W, b may be NULL only when final_act is
+ * S4_FINAL_NONE. W [F_out x F_in] row-major, F_in = features after the activation
+ * (C' H, halved by GLU), F_out = 2H (GLU) or H (identity); b [F_out]. */
+typedef struct s4_layer_arrays {
+    s4_ssm_arrays ssm;
+    const double *W;
+    const double *b;
+} s4_layer_arrays;
+
+S4_NODISCARD s4_status s4_layer_create_from_arrays(const s4_layer_config *config,
+                                                   const s4_layer_arrays *arrays,
+                                                   s4_layer **out);
+void s4_layer_destroy(s4_layer *layer);
+S4_NODISCARD s4_status s4_layer_get_config(const s4_layer *layer, s4_layer_config *config);
+
+/* The layer's SSM bank (owned by the layer). */
+const s4_ssm *s4_layer_ssm(const s4_layer *layer);
+
+/* Features per time step of the layer's output: H, or the activation's output features
+ * when final_act is S4_FINAL_NONE. */
+int s4_layer_output_features(const s4_layer *layer);
+
+typedef struct s4_forward_options {
+    double rate;          /* relative sample rate (DESIGN.md 11); 1.0 = as trained */
+    s4_planner planner;
+    int threads;          /* reserved; 0 = default */
+} s4_forward_options;
+
+/* Opaque plan for a whole-layer forward over B sequences of length L in convolution mode.
+ * Creation follows the reference's length rules (DESIGN.md 11): the kernel length is
+ * l = L (l_max = 0) or min(L, round(l_max / rate)); C-tilde is set up for l_max (first use)
+ * and doubled while round(rate l) > l_kernel -- this UPDATES the layer's SSM, as the
+ * reference's forward does. The plan then holds the kernel's spectrum and copies of D and
+ * the output linear, so it stays valid (and immutable) even if the layer is destroyed. */
+typedef struct s4_forward s4_forward;
+
+S4_NODISCARD s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
+                                         const s4_forward_options *options, s4_forward **out);
+void s4_forward_destroy(s4_forward *plan);
+size_t s4_forward_workspace_size(const s4_forward *plan);
+
+/* u [B x H x L] (transposed layer) or [B x L x H]; y [B x F x L] or [B x L x F] with
+ * F = s4_layer_output_features. pre: NULL, or [B x C'H x L] (resp. [B x L x C'H]) to also
+ * receive the convolution output before the activation (y + D u, flattened (c h), or (h c)
+ * with swap_channels). work NULL uses the plan's own scratch (then calls must not overlap). */
+S4_NODISCARD s4_status s4_forward_execute(const s4_forward *plan, const float *u, float *y,
+                                          float *pre, void *work, size_t work_size);
+
+/* ------------------------------------------------------------------------------ */
+/* Recurrent step mode (DESIGN.md section 9)                                       */
+
+typedef enum s4_step_mode {
+    S4_STEP_DENSE = 0,    /* dA dense, O(N^2) per step, real arithmetic */
+    S4_STEP_LINEAR = 1,   /* the O(N) NPLR Woodbury step (DESIGN.md 6) */
+    S4_STEP_DIAGONAL = 2  /* eigenbasis of dA; refused at setup when ill-conditioned */
+} s4_step_mode;
+
+/* Opaque step plan: discretized system (double), output linear, sizes. Immutable; made
+ * from the layer's current parameters (raw C recovered from C-tilde when l_kernel > 0).
+ * Bidirectional layers have no step mode (S4_ERR_INVALID_ARGUMENT). S4_STEP_DIAGONAL
+ * returns S4_ERR_NUMERICAL when its eigenbasis cannot keep step outputs within 1e-3 of the
+ * dense mode. rate scales dt (the stream's sample rate; 1.0 = as trained). */
+typedef struct s4_step s4_step;
+
+S4_NODISCARD s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B,
+                                      double rate, s4_step **out);
+void s4_step_destroy(s4_step *plan);
+
+/* Bytes of a recurrent state for the plan's B sequences (caller-allocated, 8-byte aligned;
+ * the diagonal mode keeps N complex values per sequence and feature, the others N reals or
+ * N/2 complex), and bytes of scratch for one concurrent call. In every step and stream call
+ * below, work may be NULL to use the plan's own scratch (then calls on one plan must not
+ * overlap). Step and stream follow the exact recurrence at dt * rate, untruncated: they
+ * equal s4_forward when l_max is 0 or >= the input length and rate is 1. */
+size_t s4_step_state_size(const s4_step *plan);
+size_t s4_step_workspace_size(const s4_step *plan);
+
+/* Sets the state to zero (the reference's default_state). */
+S4_NODISCARD s4_status s4_step_state_reset(const s4_step *plan, void *state);
+
+/* The state in the reference's form, x [B x H x N/2 x 2] doubles (conjugate-pair halves,
+ * DESIGN.md 5), whatever the mode's internal basis; and back (non-finite values refused). */
+S4_NODISCARD s4_status s4_step_state_get(const s4_step *plan, const void *state, double *x);
+S4_NODISCARD s4_status s4_step_state_set(const s4_step *plan, void *state, const double *x);
+
+/* One time step for the batch: u [B x H], y [B x F] (F = s4_layer_output_features).
+ * Allocates nothing. */
+S4_NODISCARD s4_status s4_step_execute(const s4_step *plan, void *state, const float *u,
+                                       float *y, void *work, size_t work_size);
+
+/* T >= 1 steps: u and y in the layer's layout ([B x H x T] / [B x F x T], or transposed). */
+S4_NODISCARD s4_status s4_step_run(const s4_step *plan, void *state, const float *u,
+                                   int64_t T, float *y, void *work, size_t work_size);
+
+/* ------------------------------------------------------------------------------ */
+/* Streaming: convolution mode chunk by chunk with a carried state (DESIGN.md 9)    */
+
+/* Opaque plan for chunks of up to max_chunk steps: each chunk's output is the convolution
+ * with the kernel plus the contribution of the incoming state, and the outgoing state is
+ * returned, so concatenated chunks equal the whole-sequence output. The state is the
+ * reference form x [B x H x N/2 x 2] doubles (s4_step_state_get/set convert). Like
+ * s4_forward_create, creation may set up or double the layer's C-tilde. Causal layers only. */
+typedef struct s4_stream s4_stream;
+
+S4_NODISCARD s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
+                                        const s4_forward_options *options, s4_stream **out);
+void s4_stream_destroy(s4_stream *plan);
+size_t s4_stream_workspace_size(const s4_stream *plan);
+
+/* One chunk of T (1 <= T <= max_chunk) steps: u and y in the layer's layout, state updated
+ * in place (on failure it is unchanged). */
+S4_NODISCARD s4_status s4_stream_execute(const s4_stream *plan, double *state, const float *u,
+                                         int64_t T, float *y, void *work, size_t work_size);
+
 #ifdef __cplusplus
 }
 #endif

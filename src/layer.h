@@ -1,0 +1,41 @@
+/* The S4 layer's internals shared by layer.c, forward.c, step.c and stream.c.
+ * SPDX-License-Identifier: Apache-2.0 */
+#ifndef S4_LAYER_INTERNAL_H
+#define S4_LAYER_INTERNAL_H
+
+#include "ssm.h"
+
+/* Everything after the convolution (+ D u): activation, output linear, final GLU.
+ * Plans hold their own copy (s4__head_copy), so they outlive the layer. */
+typedef struct s4_head {
+    s4_activation activation;
+    s4_final_act final_act;
+    int Fp;   /* features before the activation: C' H */
+    int Fa;   /* after the activation: Fp, or Fp / 2 for GLU */
+    int Flin; /* rows of the output linear: 2H (GLU), H (identity), 0 (none) */
+    int Fo;   /* output features: H, or Fa when final_act is NONE */
+    float *W; /* [Flin x Fa] row-major, NULL when Flin == 0 */
+    float *b; /* [Flin] */
+} s4_head;
+
+struct s4_layer {
+    s4_layer_config cfg; /* as given, ssm.n_ssm resolved */
+    s4_ssm *ssm;         /* ssm.channels = C', ssm.bidirectional = cfg.bidirectional */
+    s4_head head;
+    double *W64, *b64;   /* stored form of the output linear, exactly as given */
+};
+
+/* Deep copy of a head into *dst (allocates W, b); frees with s4__head_free. */
+s4_status s4__head_copy(const s4_head *src, s4_head *dst);
+void s4__head_free(s4_head *head);
+
+/* Floats of scratch s4__head_apply needs for ncols columns. */
+size_t s4__head_scratch(const s4_head *head, int64_t ncols);
+
+/* Applies the head to ncols feature vectors: pre [Fp x ncols] (feature-major, column j of
+ * feature f at pre[f * ncols + j]) -> out [Fo x ncols] (same layout). pre is not modified.
+ * scratch: s4__head_scratch floats. Allocates nothing; GEMM through cblas_sgemm. */
+void s4__head_apply(const s4_head *head, const float *pre, int64_t ncols, float *out,
+                    float *scratch);
+
+#endif

@@ -1,0 +1,816 @@
+/* Recurrent step mode (DESIGN.md section 9): the discretized system of every feature,
+ * set up once in double, then stepped one input at a time with the state in the caller's
+ * buffer. Three forms of the same recurrence x_t = dA x_{t-1} + dB u_t,
+ * y_t = 2 Re(C^T x_t) + D u_t (the update comes before the output, as in the reference's
+ * SSMKernelDPLR.step), C the original C (recovered from C-tilde when l_kernel > 0):
+ *   dense     real N x N form in the basis r = [Re x; Im x]      O(N^2) per step
+ *   linear    the O(N) Woodbury step on the stored half state     (DESIGN.md 6)
+ *   diagonal  the eigenbasis of dA, z = V^-1 x_f                   O(N), refused when the
+ *             eigenbasis cannot keep the outputs within 1e-3 of the dense recurrence.
+ * Then the channels are flattened (c h), or (h c) with swap_channels -- the reference's
+ * step ignores swap_channels, a defect libs4 does not copy, so step == conv here -- and the
+ * layer's head (activation, output linear, final GLU) runs on the batch's columns.
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "discretize.h"
+#include "layer.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ALIGN: workspace regions. COLS: (batch element, time step) columns per head call, enough
+ * for sgemm to run at full speed while pre/out stay in cache. */
+enum { ALIGN = 64, COLS = 256 };
+
+/* Diagonal-mode acceptance (see diag_feature): relative output error allowed against the
+ * dense recurrence, and the impulse-response horizon checked. */
+#define DIAG_TOL 1e-3
+enum { DIAG_STEPS_MIN = 256, DIAG_STEPS_MAX = 4096 };
+
+struct s4_step {
+    s4_step_mode mode;
+    int B, H, N, Nh, rank, Cp, Fp, Fo;
+    int transposed;
+    int swap;             /* (h c) flattening */
+    double *D;            /* [C' x H] skip term, double */
+    s4_head head;         /* own copy: the plan outlives the layer */
+
+    /* dense: r = [Re x; Im x] */
+    double *Ar;           /* [H x N x N] */
+    double *Br;           /* [H x N] */
+    double *Cr;           /* [H x C' x N] output rows: [2 Re C, -2 Im C] */
+
+    /* linear: the Woodbury step of each feature (arrays in lin_mem) and raw C */
+    s4_linear_step *lin;  /* [H] */
+    double complex *lin_mem;
+    double complex *Ch;   /* [H x C' x N/2] */
+
+    /* diagonal: z = V^-1 x_f, z' = w z + g u, y = Re(Cv^T z) */
+    double complex *w;    /* [H x N] eigenvalues of dA */
+    double complex *g;    /* [H x N] V^-1 dB */
+    double complex *Cv;   /* [H x C' x N] V^T C_f */
+    double complex *V;    /* [H x N x N] eigenvectors (state_get) */
+    double complex *Vi;   /* [H x N x N] V^-1 (state_set) */
+
+    size_t per;           /* doubles of state per (b, h) */
+    size_t state_size;    /* bytes */
+    int nb, tb;           /* columns of one head call: nb batch elements x tb steps */
+    size_t work_size;     /* bytes incl. alignment slack */
+    void *own_work;
+};
+
+/* Workspace regions, each 64-byte aligned. */
+typedef struct workspace {
+    float *pre;   /* [Fp x nb tb] */
+    float *out;   /* [Fo x nb tb] */
+    float *head;  /* s4__head_scratch floats */
+    double *tmp;  /* 2N doubles: the dense product / the linear step's w */
+} workspace;
+
+static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+/* Carves the workspace from `base` (aligned); returns its size in bytes (0 on overflow,
+ * checked once at plan time). */
+static size_t carve(const s4_step *p, unsigned char *base, workspace *w)
+{
+    const size_t cols = (size_t)p->nb * (size_t)p->tb;
+    size_t off = 0;
+    bool ok = true;
+#define REGION(field, type, count)                                                            \
+    do {                                                                                      \
+        size_t n_ = 0;                                                                        \
+        ok = ok && s4__mul_size((count), sizeof(type), &n_) && n_ <= SIZE_MAX - ALIGN &&      \
+             s4__add_size(off, round_up(n_, ALIGN), &n_);                                     \
+        if (ok && w)                                                                          \
+            w->field = (type *)(void *)(base + off);                                          \
+        if (ok)                                                                               \
+            off = n_;                                                                         \
+    } while (0)
+    REGION(pre, float, (size_t)p->Fp * cols);
+    REGION(out, float, (size_t)p->Fo * cols);
+    REGION(head, float, s4__head_scratch(&p->head, (int64_t)cols));
+    REGION(tmp, double, 2 * (size_t)p->N);
+#undef REGION
+    return ok ? off : 0;
+}
+
+static void plan_free(s4_step *p)
+{
+    if (!p)
+        return;
+    free(p->D);
+    s4__head_free(&p->head);
+    free(p->Ar);
+    free(p->Br);
+    free(p->Cr);
+    free(p->lin);
+    free(p->lin_mem);
+    free(p->Ch);
+    free(p->w);
+    free(p->g);
+    free(p->Cv);
+    free(p->V);
+    free(p->Vi);
+    free(p->own_work);
+    free(p);
+}
+
+void s4_step_destroy(s4_step *plan) { plan_free(plan); }
+
+size_t s4_step_state_size(const s4_step *plan) { return plan ? plan->state_size : 0; }
+
+size_t s4_step_workspace_size(const s4_step *plan) { return plan ? plan->work_size : 0; }
+
+/* x + i y through a union (a complex is laid out as two reals, C11 6.2.5): glibc's CMPLX
+ * is missing under clang. */
+static inline double complex cpack(double x, double y)
+{
+    union { double r[2]; double complex z; } u = {{x, y}};
+    return u.z;
+}
+
+/* a * b without the C99 Annex G NaN/Inf recovery (__muldc3): the hot loops multiply finite
+ * numbers, and the library call would dominate their cost. */
+static inline double complex cmul(double complex a, double complex b)
+{
+    const double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
+    return cpack(ar * br - ai * bi, ar * bi + ai * br);
+}
+
+/* Re(a * b). */
+static inline double cmul_re(double complex a, double complex b)
+{
+    return creal(a) * creal(b) - cimag(a) * cimag(b);
+}
+
+/* Re-issues the message of a failed internal call with the public function's name and the
+ * feature in front (s4__fail's buffer is the source, so copy it first). */
+static s4_status rewrap(s4_status st, const char *fn, int h)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s", s4_last_error());
+    return s4__fail(st, "%s: feature %d: %s", fn, h, msg);
+}
+
+/* ---- setup of one feature, per mode ------------------------------------------------- */
+
+/* The dense real form (DESIGN.md 5). On the half state x = a + i c the conjugate-extended
+ * update x_f' = dA x_f + dB u reads x' = A11 x + A12 conj(x) + b u (A11, A12 the top blocks
+ * of dA, b the top half of dB), so with R = Re, I = Im:
+ *   a' = (R11 + R12) a + (I12 - I11) c + Re(b) u
+ *   c' = (I11 + I12) a + (R11 - R12) c + Im(b) u
+ * and y = 2 Re(C^T x) = 2 Re(C) . a - 2 Im(C) . c. */
+static void dense_form(int N, int Cp, const double complex *dA, const double complex *dB,
+                       const double complex *C, double *Ar, double *Br, double *Cr)
+{
+    const int Nh = N / 2;
+    for (int i = 0; i < Nh; i++) {
+        for (int j = 0; j < Nh; j++) {
+            const double complex a11 = dA[(size_t)i * N + j], a12 = dA[(size_t)i * N + Nh + j];
+            Ar[(size_t)i * N + j] = creal(a11) + creal(a12);
+            Ar[(size_t)i * N + Nh + j] = cimag(a12) - cimag(a11);
+            Ar[(size_t)(Nh + i) * N + j] = cimag(a11) + cimag(a12);
+            Ar[(size_t)(Nh + i) * N + Nh + j] = creal(a11) - creal(a12);
+        }
+        Br[i] = creal(dB[i]);
+        Br[Nh + i] = cimag(dB[i]);
+    }
+    for (int c = 0; c < Cp; c++)
+        for (int n = 0; n < Nh; n++) {
+            Cr[(size_t)c * N + n] = 2.0 * creal(C[(size_t)c * Nh + n]);
+            Cr[(size_t)c * N + Nh + n] = -2.0 * cimag(C[(size_t)c * Nh + n]);
+        }
+}
+
+/* Scratch of the diagonal setup of one feature. */
+typedef struct diag_scratch {
+    double complex *A, *M, *Cf; /* [N x N], [N x N], [C' x N] */
+    lapack_int *ipiv;            /* [N] */
+    double *Ar, *Br, *Cr;        /* the dense form, the check's reference */
+    double *r, *r2;              /* [N] dense impulse state */
+    double complex *z;           /* [N] diagonal impulse state */
+} diag_scratch;
+
+/* The eigenbasis of feature h and its acceptance test.
+ *
+ * zgeev gives dA V = V diag(w); V^-1 by LU (zgetrf/zgetri). The state lives in z = V^-1 x_f,
+ * z' = w z + (V^-1 dB) u, y = Re((V^T C_f)^T z). In exact arithmetic this is the dense
+ * recurrence; in floating point the eigenbasis of a non-normal dA (HiPPO: LegS, LegT, LagT)
+ * can be so ill-conditioned that nothing of the output survives, even in double (a freshly
+ * initialised LegS with N = 32 already loses everything). Two figures decide:
+ *  - predicted: max(rho, eps kappa), with rho = ||V diag(w) V^-1 - dA||_F / ||dA||_F, the
+ *    relative distance between the system the eigenbasis actually represents and dA, and
+ *    kappa = ||V||_1 ||V^-1||_1, which bounds the relative error of converting a state
+ *    into the basis and back (state_set / state_get). Over fresh LegS/LegT/LagT/FouT
+ *    layers with N = 8..256 the measured error below came out between 0.07 rho and 6 rho
+ *    (fresh LegS: rho ~1e-11 at N = 8, ~1e-4 at N = 16, ~1e+2 at N = 32; FouT ~1e-15;
+ *    trained weights stored in float32 are much better conditioned: the golden LegS N = 64
+ *    layers diagonalize to ~1e-9).
+ *  - measured: the impulse response y_t = 2 Re(C^T dA^t dB) of every channel for T_c steps,
+ *    T_c = round(l_kernel / rate) clamped to [256, 4096], run in both the eigenbasis and the
+ *    dense real form (both double); max_{c,t} |y_diag - y_dense| / max_{c,t} |y_dense|.
+ *    Any output of a run from zero state is a convolution with this response, so its error
+ *    is bounded by the response's error (for lags up to T_c; later lags have decayed).
+ * Either above DIAG_TOL refuses the mode (S4_ERR_NUMERICAL, the figures in the message);
+ * the predicted figure is tested first and skips the run when it already fails. */
+static s4_status diag_feature(s4_step *p, int h, const double complex *dA,
+                              const double complex *dB, const double complex *C, int64_t Tc,
+                              diag_scratch *s)
+{
+    static const char fn[] = "s4_step_create";
+    const int N = p->N, Nh = p->Nh, Cp = p->Cp;
+    const size_t NN = (size_t)N * (size_t)N;
+    double complex *w = p->w + (size_t)h * N, *g = p->g + (size_t)h * N;
+    double complex *V = p->V + (size_t)h * NN, *Vi = p->Vi + (size_t)h * NN;
+    double complex *Cv = p->Cv + (size_t)h * Cp * N;
+    const double complex one = 1.0, zero = 0.0, mone = -1.0;
+
+    memcpy(s->A, dA, NN * sizeof *s->A);
+    lapack_int info = LAPACKE_zgeev(LAPACK_ROW_MAJOR, 'N', 'V', N, s->A, N, w, NULL, 1, V, N);
+    if (info != 0)
+        return s4__fail(S4_ERR_NUMERICAL,
+                        "%s: diagonal mode: the eigendecomposition of dA of feature %d failed "
+                        "(zgeev info %d); use S4_STEP_LINEAR or S4_STEP_DENSE",
+                        fn, h, (int)info);
+    memcpy(Vi, V, NN * sizeof *Vi);
+    info = LAPACKE_zgetrf(LAPACK_ROW_MAJOR, N, N, Vi, N, s->ipiv);
+    if (info == 0)
+        info = LAPACKE_zgetri(LAPACK_ROW_MAJOR, N, Vi, N, s->ipiv);
+    if (info != 0)
+        return s4__fail(S4_ERR_NUMERICAL,
+                        "%s: diagonal mode: the eigenvectors of dA of feature %d are linearly "
+                        "dependent (dA is defective; zgetrf/zgetri info %d); use "
+                        "S4_STEP_LINEAR or S4_STEP_DENSE",
+                        fn, h, (int)info);
+    const double kappa = LAPACKE_zlange(LAPACK_ROW_MAJOR, '1', N, N, V, N) *
+                         LAPACKE_zlange(LAPACK_ROW_MAJOR, '1', N, N, Vi, N);
+    /* rho = ||V diag(w) V^-1 - dA|| / ||dA||. */
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            s->A[(size_t)i * N + j] = cmul(V[(size_t)i * N + j], w[j]);
+    memcpy(s->M, dA, NN * sizeof *s->M);
+    cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, &one, s->A, N, Vi, N,
+                &mone, s->M, N);
+    const double nA = LAPACKE_zlange(LAPACK_ROW_MAJOR, 'F', N, N, dA, N);
+    const double rho = LAPACKE_zlange(LAPACK_ROW_MAJOR, 'F', N, N, s->M, N) / (nA > 0 ? nA : 1);
+    double pred = DBL_EPSILON * kappa;
+    if (rho > pred || isnan(rho))
+        pred = rho;
+    if (!(pred <= DIAG_TOL))
+        return s4__fail(S4_ERR_NUMERICAL,
+                        "%s: diagonal mode refused: feature %d: the eigenbasis of dA is too "
+                        "ill-conditioned (kappa(V) = %.3g, ||V diag(w) V^-1 - dA|| / ||dA|| = "
+                        "%.3g): predicted relative output error %.3g > %g; use "
+                        "S4_STEP_LINEAR or S4_STEP_DENSE",
+                        fn, h, kappa, rho, pred, DIAG_TOL);
+
+    /* g = V^-1 dB, Cv_c = V^T C_f,c. */
+    cblas_zgemv(CblasRowMajor, CblasNoTrans, N, N, &one, Vi, N, dB, 1, &zero, g, 1);
+    for (int c = 0; c < Cp; c++)
+        for (int n = 0; n < N; n++)
+            s->Cf[(size_t)c * N + n] =
+                n < Nh ? C[(size_t)c * Nh + n] : conj(C[(size_t)c * Nh + n - Nh]);
+    for (int c = 0; c < Cp; c++)
+        cblas_zgemv(CblasRowMajor, CblasTrans, N, N, &one, V, N, s->Cf + (size_t)c * N, 1,
+                    &zero, Cv + (size_t)c * N, 1);
+
+    /* The measured figure: impulse response, eigenbasis against the dense real form. */
+    dense_form(N, Cp, dA, dB, C, s->Ar, s->Br, s->Cr);
+    memcpy(s->r, s->Br, (size_t)N * sizeof *s->r);
+    memcpy(s->z, g, (size_t)N * sizeof *s->z);
+    double err = 0.0, scale = 0.0;
+    for (int64_t t = 0; t < Tc; t++) {
+        for (int c = 0; c < Cp; c++) {
+            const double yd = cblas_ddot(N, s->Cr + (size_t)c * N, 1, s->r, 1);
+            double yg = 0.0;
+            const double complex *cv = Cv + (size_t)c * N;
+            for (int n = 0; n < N; n++)
+                yg += cmul_re(cv[n], s->z[n]);
+            const double e = fabs(yg - yd);
+            if (e > err || isnan(e))
+                err = e;
+            if (fabs(yd) > scale)
+                scale = fabs(yd);
+        }
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, N, N, 1.0, s->Ar, N, s->r, 1, 0.0, s->r2, 1);
+        memcpy(s->r, s->r2, (size_t)N * sizeof *s->r);
+        for (int n = 0; n < N; n++)
+            s->z[n] = cmul(w[n], s->z[n]);
+    }
+    const double meas = scale > 0.0 ? err / scale : (err == 0.0 ? 0.0 : INFINITY);
+    if (!(meas <= DIAG_TOL))
+        return s4__fail(S4_ERR_NUMERICAL,
+                        "%s: diagonal mode refused: feature %d: over %lld impulse-response "
+                        "steps the eigenbasis is %.3g (relative to max |y|) off the dense "
+                        "recurrence, above %g (kappa(V) = %.3g, ||V diag(w) V^-1 - dA|| / "
+                        "||dA|| = %.3g); use S4_STEP_LINEAR or S4_STEP_DENSE",
+                        fn, h, (long long)Tc, meas, DIAG_TOL, kappa, rho);
+    return S4_OK;
+}
+
+/* ---- create --------------------------------------------------------------------------- */
+
+/* Allocates every array of the plan for its mode (sizes checked by the caller). */
+static s4_status plan_arrays(s4_step *p)
+{
+    const size_t H = (size_t)p->H, N = (size_t)p->N, Nh = (size_t)p->Nh, Cp = (size_t)p->Cp;
+    const size_t r = (size_t)p->rank;
+    p->D = s4__alloc(Cp * H, sizeof *p->D);
+    bool ok = p->D != NULL;
+    switch (p->mode) {
+    case S4_STEP_DENSE:
+        p->Ar = s4__alloc(H * N * N, sizeof *p->Ar);
+        p->Br = s4__alloc(H * N, sizeof *p->Br);
+        p->Cr = s4__alloc(H * Cp * N, sizeof *p->Cr);
+        ok = ok && p->Ar && p->Br && p->Cr;
+        break;
+    case S4_STEP_LINEAR:
+        p->lin = s4__alloc(H, sizeof *p->lin);
+        p->lin_mem = s4__alloc(H * Nh * (3 + 3 * r), sizeof *p->lin_mem);
+        p->Ch = s4__alloc(H * Cp * Nh, sizeof *p->Ch);
+        ok = ok && p->lin && p->lin_mem && p->Ch;
+        if (ok)
+            for (size_t h = 0; h < H; h++) {
+                double complex *m = p->lin_mem + h * Nh * (3 + 3 * r);
+                p->lin[h] = (s4_linear_step){.Nh = p->Nh,
+                                             .rank = p->rank,
+                                             .Dg = m,
+                                             .E = m + Nh,
+                                             .B = m + 2 * Nh,
+                                             .P = m + 3 * Nh,
+                                             .Q = m + 3 * Nh + r * Nh,
+                                             .R = m + 3 * Nh + 2 * r * Nh};
+            }
+        break;
+    case S4_STEP_DIAGONAL:
+        p->w = s4__alloc(H * N, sizeof *p->w);
+        p->g = s4__alloc(H * N, sizeof *p->g);
+        p->Cv = s4__alloc(H * Cp * N, sizeof *p->Cv);
+        p->V = s4__alloc(H * N * N, sizeof *p->V);
+        p->Vi = s4__alloc(H * N * N, sizeof *p->Vi);
+        ok = ok && p->w && p->g && p->Cv && p->V && p->Vi;
+        break;
+    }
+    return ok ? S4_OK : S4_ERR_OUT_OF_MEMORY;
+}
+
+s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double rate,
+                         s4_step **out)
+{
+    static const char fn[] = "s4_step_create";
+    if (!layer || !out)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !layer ? "layer" : "out");
+    if (mode != S4_STEP_DENSE && mode != S4_STEP_LINEAR && mode != S4_STEP_DIAGONAL)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: mode = %d is unknown (S4_STEP_DENSE, S4_STEP_LINEAR or "
+                        "S4_STEP_DIAGONAL)",
+                        fn, (int)mode);
+    if (B < 1)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: B = %d must be >= 1", fn, B);
+    if (!(rate > 0.0) || !isfinite(rate))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rate = %g must be positive and finite",
+                        fn, rate);
+    const s4_ssm *ssm = layer->ssm;
+    if (layer->cfg.bidirectional)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: the layer is bidirectional: its backward kernel looks at future "
+                        "inputs, so it has no recurrent step mode",
+                        fn);
+    if (ssm->rank > S4_LINEAR_MAX_RANK)
+        return s4__fail(S4_ERR_UNSUPPORTED, "%s: rank = %d above %d", fn, ssm->rank,
+                        S4_LINEAR_MAX_RANK);
+
+    const int H = ssm->H, N = ssm->N, Nh = ssm->Nh, Cp = ssm->Cp;
+    /* State: N reals (dense), N/2 complex (linear), N complex (diagonal) per (b, h). Every
+     * plan array is at most H x N x N complex or H x C' x N complex: check those too. */
+    const size_t per = mode == S4_STEP_DIAGONAL ? 2 * (size_t)N : (size_t)N;
+    size_t state_size, big;
+    if (!s4__mul_size((size_t)B * (size_t)H, per * sizeof(double), &state_size) ||
+        !s4__mul_size((size_t)H * (size_t)N, (size_t)N * 2 * sizeof(double), &big) ||
+        !s4__mul_size((size_t)H * (size_t)Cp, (size_t)N * 2 * sizeof(double), &big))
+        return s4__fail(S4_ERR_OUT_OF_MEMORY,
+                        "%s: B = %d, H = %d, N = %d: the state or the plan overflows size_t", fn,
+                        B, H, N);
+
+    s4_step *p = calloc(1, sizeof *p);
+    if (!p)
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    p->mode = mode;
+    p->B = B;
+    p->H = H;
+    p->N = N;
+    p->Nh = Nh;
+    p->rank = ssm->rank;
+    p->Cp = Cp;
+    p->Fp = layer->head.Fp;
+    p->Fo = layer->head.Fo;
+    p->transposed = layer->cfg.transposed;
+    p->swap = layer->cfg.swap_channels && Cp > 1;
+    p->per = per;
+    p->state_size = state_size;
+    p->nb = B < COLS ? B : COLS;
+    p->tb = COLS / p->nb;
+
+    s4_status st;
+    double complex *dA = NULL, *dB = NULL, *C = NULL;
+    diag_scratch ds = {0};
+    if ((st = s4__head_copy(&layer->head, &p->head)) != S4_OK)
+        goto fail;
+    const size_t NN = (size_t)N * (size_t)N;
+    st = plan_arrays(p);
+    dA = s4__alloc(NN, sizeof *dA);
+    dB = s4__alloc((size_t)N, sizeof *dB);
+    C = s4__alloc((size_t)Cp * (size_t)Nh, sizeof *C);
+    if (mode == S4_STEP_DIAGONAL) {
+        ds.A = s4__alloc(NN, sizeof *ds.A);
+        ds.M = s4__alloc(NN, sizeof *ds.M);
+        ds.Cf = s4__alloc((size_t)Cp * (size_t)N, sizeof *ds.Cf);
+        ds.ipiv = s4__alloc((size_t)N, sizeof *ds.ipiv);
+        ds.Ar = s4__alloc(NN, sizeof *ds.Ar);
+        ds.Br = s4__alloc((size_t)N, sizeof *ds.Br);
+        ds.Cr = s4__alloc((size_t)Cp * (size_t)N, sizeof *ds.Cr);
+        ds.r = s4__alloc((size_t)N, sizeof *ds.r);
+        ds.r2 = s4__alloc((size_t)N, sizeof *ds.r2);
+        ds.z = s4__alloc((size_t)N, sizeof *ds.z);
+        if (!ds.A || !ds.M || !ds.Cf || !ds.ipiv || !ds.Ar || !ds.Br || !ds.Cr || !ds.r ||
+            !ds.r2 || !ds.z)
+            st = S4_ERR_OUT_OF_MEMORY;
+    }
+    p->work_size = carve(p, NULL, NULL);
+    if (st != S4_OK || !dA || !dB || !C || p->work_size == 0 ||
+        !s4__add_size(p->work_size, ALIGN, &p->work_size) ||
+        !(p->own_work = malloc(p->work_size))) {
+        st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for H = %d, N = %d, B = %d", fn,
+                      H, N, B);
+        goto fail;
+    }
+    memcpy(p->D, ssm->D, (size_t)Cp * (size_t)H * sizeof *p->D);
+
+    /* Impulse-response horizon of the diagonal check: the layer's trained length at this
+     * rate, clamped. */
+    int64_t Tc = ssm->l_kernel > 0 ? s4__round_half_even((double)ssm->l_kernel / rate) : 0;
+    Tc = Tc < DIAG_STEPS_MIN ? DIAG_STEPS_MIN : Tc > DIAG_STEPS_MAX ? DIAG_STEPS_MAX : Tc;
+
+    for (int h = 0; h < H; h++) {
+        /* The original C at the trained dt (DESIGN.md 9; the C-tilde relation is at rate 1). */
+        if ((st = s4__raw_C_feature(ssm, h, C)) != S4_OK) {
+            st = rewrap(st, fn, h);
+            goto fail;
+        }
+        if (mode == S4_STEP_LINEAR) {
+            if ((st = s4__linear_setup(ssm, h, rate, &p->lin[h])) != S4_OK) {
+                st = rewrap(st, fn, h);
+                goto fail;
+            }
+            memcpy(p->Ch + (size_t)h * Cp * Nh, C, (size_t)Cp * (size_t)Nh * sizeof *C);
+            continue;
+        }
+        if ((st = s4__discretize(ssm, h, rate, dA, dB)) != S4_OK) {
+            st = rewrap(st, fn, h);
+            goto fail;
+        }
+        if (mode == S4_STEP_DENSE) {
+            dense_form(N, Cp, dA, dB, C, p->Ar + (size_t)h * NN, p->Br + (size_t)h * N,
+                       p->Cr + (size_t)h * Cp * N);
+        } else if ((st = diag_feature(p, h, dA, dB, C, Tc, &ds)) != S4_OK) {
+            goto fail;
+        }
+    }
+    free(dA);
+    free(dB);
+    free(C);
+    free(ds.A), free(ds.M), free(ds.Cf), free(ds.ipiv), free(ds.Ar), free(ds.Br);
+    free(ds.Cr), free(ds.r), free(ds.r2), free(ds.z);
+    *out = p;
+    return S4_OK;
+
+fail:
+    free(dA);
+    free(dB);
+    free(C);
+    free(ds.A), free(ds.M), free(ds.Cf), free(ds.ipiv), free(ds.Ar), free(ds.Br);
+    free(ds.Cr), free(ds.r), free(ds.r2), free(ds.z);
+    plan_free(p);
+    return st;
+}
+
+/* ---- state ------------------------------------------------------------------------------ */
+
+static s4_status check_state(const char *fn, const s4_step *p, const void *state,
+                             const char *name)
+{
+    if (!p)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: plan is NULL", fn);
+    if (!state)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
+    if ((uintptr_t)state % sizeof(double) != 0)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: %s = %p is not aligned to %zu bytes (a double)", fn, name, state,
+                        sizeof(double));
+    return S4_OK;
+}
+
+s4_status s4_step_state_reset(const s4_step *plan, void *state)
+{
+    s4_status st = check_state("s4_step_state_reset", plan, state, "state");
+    if (st != S4_OK)
+        return st;
+    memset(state, 0, plan->state_size);
+    return S4_OK;
+}
+
+s4_status s4_step_state_get(const s4_step *p, const void *state, double *x)
+{
+    static const char fn[] = "s4_step_state_get";
+    s4_status st = check_state(fn, p, state, "state");
+    if (st != S4_OK)
+        return st;
+    if (!x)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: x is NULL", fn);
+    const size_t BH = (size_t)p->B * (size_t)p->H, Nh = (size_t)p->Nh, N = (size_t)p->N;
+    for (size_t bh = 0; bh < BH; bh++) {
+        const double *s = (const double *)state + bh * p->per;
+        double *xo = x + bh * 2 * Nh;
+        switch (p->mode) {
+        case S4_STEP_DENSE: /* r = [Re x; Im x] */
+            for (size_t n = 0; n < Nh; n++) {
+                xo[2 * n] = s[n];
+                xo[2 * n + 1] = s[Nh + n];
+            }
+            break;
+        case S4_STEP_LINEAR: /* the half state itself */
+            memcpy(xo, s, 2 * Nh * sizeof *xo);
+            break;
+        case S4_STEP_DIAGONAL: { /* x_f = V z, first half */
+            const double complex *z = (const double complex *)(const void *)s;
+            const double complex *V = p->V + (bh % (size_t)p->H) * N * N;
+            for (size_t n = 0; n < Nh; n++) {
+                double complex acc = 0.0;
+                for (size_t m = 0; m < N; m++)
+                    acc += cmul(V[n * N + m], z[m]);
+                xo[2 * n] = creal(acc);
+                xo[2 * n + 1] = cimag(acc);
+            }
+            break;
+        }
+        }
+    }
+    return S4_OK;
+}
+
+s4_status s4_step_state_set(const s4_step *p, void *state, const double *x)
+{
+    static const char fn[] = "s4_step_state_set";
+    s4_status st = check_state(fn, p, state, "state");
+    if (st != S4_OK)
+        return st;
+    if (!x)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: x is NULL", fn);
+    const size_t BH = (size_t)p->B * (size_t)p->H, Nh = (size_t)p->Nh, N = (size_t)p->N;
+    for (size_t bh = 0; bh < BH; bh++) {
+        const double *xi = x + bh * 2 * Nh;
+        for (size_t i = 0; i < 2 * Nh; i++)
+            if (!isfinite(xi[i]))
+                return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                                "%s: x[%zu] = %g is not finite (b = %zu, h = %zu)", fn,
+                                bh * 2 * Nh + i, xi[i], bh / (size_t)p->H, bh % (size_t)p->H);
+    }
+    for (size_t bh = 0; bh < BH; bh++) {
+        double *s = (double *)state + bh * p->per;
+        const double *xi = x + bh * 2 * Nh;
+        switch (p->mode) {
+        case S4_STEP_DENSE:
+            for (size_t n = 0; n < Nh; n++) {
+                s[n] = xi[2 * n];
+                s[Nh + n] = xi[2 * n + 1];
+            }
+            break;
+        case S4_STEP_LINEAR:
+            memcpy(s, xi, 2 * Nh * sizeof *s);
+            break;
+        case S4_STEP_DIAGONAL: { /* z = V^-1 [x; conj x] */
+            double complex *z = (double complex *)(void *)s;
+            const double complex *Vi = p->Vi + (bh % (size_t)p->H) * N * N;
+            for (size_t n = 0; n < N; n++) {
+                double complex acc = 0.0;
+                for (size_t m = 0; m < Nh; m++) {
+                    const double complex xm = cpack(xi[2 * m], xi[2 * m + 1]);
+                    acc += cmul(Vi[n * N + m], xm) + cmul(Vi[n * N + Nh + m], conj(xm));
+                }
+                z[n] = acc;
+            }
+            break;
+        }
+        }
+    }
+    return S4_OK;
+}
+
+/* ---- stepping ------------------------------------------------------------------------------ */
+
+/* Where the T steps of one (b, h) write: pre rows f_c (c = 0..C'-1) at columns col..col+T. */
+typedef struct sink {
+    float *pre;
+    size_t ncols, col;
+} sink;
+
+/* Row of channel c of feature h in the flattened features: (c h) or (h c). */
+static inline size_t feat_row(const s4_step *p, int c, int h)
+{
+    return p->swap ? (size_t)h * (size_t)p->Cp + (size_t)c : (size_t)c * (size_t)p->H + (size_t)h;
+}
+
+static void advance_dense(const s4_step *p, int h, double *r, const float *u, size_t us,
+                          int64_t T, const sink *o, double *tmp)
+{
+    const int N = p->N, Cp = p->Cp;
+    const double *Ar = p->Ar + (size_t)h * N * N, *Br = p->Br + (size_t)h * N;
+    const double *Cr = p->Cr + (size_t)h * Cp * N;
+    for (int64_t t = 0; t < T; t++) {
+        const double ut = u[(size_t)t * us];
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, N, N, 1.0, Ar, N, r, 1, 0.0, tmp, 1);
+        for (int n = 0; n < N; n++)
+            r[n] = tmp[n] + Br[n] * ut;
+        for (int c = 0; c < Cp; c++) {
+            const double y = cblas_ddot(N, Cr + (size_t)c * N, 1, r, 1) +
+                             p->D[(size_t)c * p->H + h] * ut;
+            o->pre[feat_row(p, c, h) * o->ncols + o->col + (size_t)t] = (float)y;
+        }
+    }
+}
+
+/* s4__linear_step (DESIGN.md 6) in place, w scratch [N/2]:
+ * w = E x - P (Q_f^T x_f) + 2 B u;  x' = Dg (w - P (R_f w_f)), Q_f^T x_f = 2 Re(Q^T x). */
+static inline void linear_step_inplace(const s4_linear_step *L, double complex *x, double u,
+                                       double complex *w)
+{
+    const int Nh = L->Nh, r = L->rank;
+    double qx[S4_LINEAR_MAX_RANK], rw[S4_LINEAR_MAX_RANK];
+    for (int q = 0; q < r; q++) {
+        const double complex *Q = L->Q + (size_t)q * Nh;
+        double acc = 0.0;
+        for (int n = 0; n < Nh; n++)
+            acc += cmul_re(Q[n], x[n]);
+        qx[q] = 2.0 * acc;
+    }
+    for (int n = 0; n < Nh; n++) {
+        double complex v = cmul(L->E[n], x[n]) + 2.0 * u * L->B[n];
+        for (int q = 0; q < r; q++)
+            v -= L->P[(size_t)q * Nh + n] * qx[q];
+        w[n] = v;
+    }
+    for (int q = 0; q < r; q++) {
+        const double complex *R = L->R + (size_t)q * Nh;
+        double acc = 0.0;
+        for (int n = 0; n < Nh; n++)
+            acc += cmul_re(R[n], w[n]);
+        rw[q] = 2.0 * acc;
+    }
+    for (int n = 0; n < Nh; n++) {
+        double complex v = w[n];
+        for (int q = 0; q < r; q++)
+            v -= L->P[(size_t)q * Nh + n] * rw[q];
+        x[n] = cmul(L->Dg[n], v);
+    }
+}
+
+static void advance_linear(const s4_step *p, int h, double complex *x, const float *u,
+                           size_t us, int64_t T, const sink *o, double complex *w)
+{
+    const int Nh = p->Nh, Cp = p->Cp;
+    const s4_linear_step *L = &p->lin[h];
+    const double complex *Ch = p->Ch + (size_t)h * Cp * Nh;
+    for (int64_t t = 0; t < T; t++) {
+        const double ut = u[(size_t)t * us];
+        linear_step_inplace(L, x, ut, w);
+        for (int c = 0; c < Cp; c++) {
+            const double complex *Cc = Ch + (size_t)c * Nh;
+            double acc = 0.0;
+            for (int n = 0; n < Nh; n++)
+                acc += cmul_re(Cc[n], x[n]);
+            const double y = 2.0 * acc + p->D[(size_t)c * p->H + h] * ut;
+            o->pre[feat_row(p, c, h) * o->ncols + o->col + (size_t)t] = (float)y;
+        }
+    }
+}
+
+static void advance_diag(const s4_step *p, int h, double complex *z, const float *u, size_t us,
+                         int64_t T, const sink *o)
+{
+    const int N = p->N, Cp = p->Cp;
+    const double complex *w = p->w + (size_t)h * N, *g = p->g + (size_t)h * N;
+    const double complex *Cv = p->Cv + (size_t)h * Cp * N;
+    for (int64_t t = 0; t < T; t++) {
+        const double ut = u[(size_t)t * us];
+        for (int n = 0; n < N; n++)
+            z[n] = cmul(w[n], z[n]) + ut * g[n];
+        for (int c = 0; c < Cp; c++) {
+            const double complex *cv = Cv + (size_t)c * N;
+            double acc = 0.0;
+            for (int n = 0; n < N; n++)
+                acc += cmul_re(cv[n], z[n]);
+            const double y = acc + p->D[(size_t)c * p->H + h] * ut;
+            o->pre[feat_row(p, c, h) * o->ncols + o->col + (size_t)t] = (float)y;
+        }
+    }
+}
+
+s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, float *y,
+                      void *work, size_t work_size)
+{
+    static const char fn[] = "s4_step_run";
+    s4_status st = check_state(fn, p, state, "state");
+    if (st != S4_OK)
+        return st;
+    if (!u || !y)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !u ? "u" : "y");
+    size_t n_u, n_y;
+    if (T < 1 || !s4__mul_size((size_t)p->B * (size_t)p->H, (size_t)T, &n_u) ||
+        !s4__mul_size((size_t)p->B * (size_t)p->Fo, (size_t)T, &n_y) ||
+        !s4__mul_size(n_u > n_y ? n_u : n_y, sizeof(float), &n_u))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: T = %lld must be >= 1 and the arrays [B = %d x %d x T] must fit "
+                        "in memory",
+                        fn, (long long)T, p->B, p->H > p->Fo ? p->H : p->Fo);
+    unsigned char *base = p->own_work;
+    if (work) {
+        if (work_size < p->work_size)
+            return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                            "%s: work_size = %zu is smaller than the %zu bytes required", fn,
+                            work_size, p->work_size);
+        base = work;
+    }
+    base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
+    workspace ws;
+    carve(p, base, &ws);
+
+    const size_t H = (size_t)p->H, Fo = (size_t)p->Fo, Tz = (size_t)T;
+    double *st0 = state;
+    for (int64_t t0 = 0; t0 < T; t0 += p->tb) {
+        const size_t tt = (size_t)(T - t0 < p->tb ? T - t0 : p->tb);
+        for (int b0 = 0; b0 < p->B; b0 += p->nb) {
+            const size_t bb = (size_t)(p->B - b0 < p->nb ? p->B - b0 : p->nb);
+            const size_t ncols = bb * tt;
+            for (int h = 0; h < p->H; h++)
+                for (size_t bi = 0; bi < bb; bi++) {
+                    const size_t b = (size_t)b0 + bi;
+                    double *xs = st0 + (b * H + (size_t)h) * p->per;
+                    /* u[b][h][t] (transposed) or u[b][t][h]. */
+                    const float *ub = p->transposed ? u + (b * H + (size_t)h) * Tz + (size_t)t0
+                                                    : u + (b * Tz + (size_t)t0) * H + (size_t)h;
+                    const size_t us = p->transposed ? 1 : H;
+                    const sink o = {ws.pre, ncols, bi * tt};
+                    switch (p->mode) {
+                    case S4_STEP_DENSE:
+                        advance_dense(p, h, xs, ub, us, (int64_t)tt, &o, ws.tmp);
+                        break;
+                    case S4_STEP_LINEAR:
+                        advance_linear(p, h, (double complex *)(void *)xs, ub, us, (int64_t)tt,
+                                       &o, (double complex *)(void *)ws.tmp);
+                        break;
+                    case S4_STEP_DIAGONAL:
+                        advance_diag(p, h, (double complex *)(void *)xs, ub, us, (int64_t)tt,
+                                     &o);
+                        break;
+                    }
+                }
+            s4__head_apply(&p->head, ws.pre, (int64_t)ncols, ws.out, ws.head);
+            /* out [Fo x (bb tt)] -> y [b][o][t] (transposed) or y [b][t][o]. */
+            for (size_t bi = 0; bi < bb; bi++) {
+                const size_t b = (size_t)b0 + bi;
+                for (size_t o = 0; o < Fo; o++) {
+                    const float *src = ws.out + o * ncols + bi * tt;
+                    if (p->transposed) {
+                        memcpy(y + (b * Fo + o) * Tz + (size_t)t0, src, tt * sizeof *y);
+                    } else {
+                        float *dst = y + (b * Tz + (size_t)t0) * Fo + o;
+                        for (size_t t = 0; t < tt; t++)
+                            dst[t * Fo] = src[t];
+                    }
+                }
+            }
+        }
+    }
+    return S4_OK;
+}
+
+/* One step is a run of T = 1: u [B x H] and y [B x F] are then both layouts at once. */
+s4_status s4_step_execute(const s4_step *plan, void *state, const float *u, float *y,
+                          void *work, size_t work_size)
+{
+    static const char fn[] = "s4_step_execute";
+    s4_status st = check_state(fn, plan, state, "state");
+    if (st != S4_OK)
+        return st;
+    if (!u || !y)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !u ? "u" : "y");
+    if (work && work_size < plan->work_size)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: work_size = %zu is smaller than the %zu bytes required", fn,
+                        work_size, plan->work_size);
+    return s4_step_run(plan, state, u, 1, y, work, work_size);
+}
