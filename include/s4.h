@@ -475,6 +475,159 @@ size_t s4_stream_workspace_size(const s4_stream *plan);
 S4_NODISCARD s4_status s4_stream_execute(const s4_stream *plan, double *state, const float *u,
                                          int64_t T, float *y, void *work, size_t work_size);
 
+/* ------------------------------------------------------------------------------ */
+/* Trained models: weights, config, arrays                                          */
+/*
+ * A trained reference S4Block is two things: its state_dict, saved as safetensors
+ * (DESIGN.md section 4 gives the names and shapes), and the constructor arguments that the
+ * state_dict does not record (activation, final_act, bidirectional, transforms, l_max ...).
+ * The latter is a JSON object with the reference's own argument names, given as a file or
+ * stored in the safetensors `__metadata__` under the key "s4_config" (a JSON string):
+ *
+ *   d_model (required), d_state = 64, l_max = null, transposed = true, mode = "dplr",
+ *   init = "legs", rank = 1, n_ssm = null, channels = 1, bidirectional = false,
+ *   activation = "gelu", final_act = "glu", swap_channels = false, dt_min = 0.001,
+ *   dt_max = 0.1, dt_tie = true, dt_transform = "exp", real_transform = "exp",
+ *   imag_transform = "none", disc = "zoh" (unused by mode dplr), dt_fast = false,
+ *   bandlimit = null, is_real = false.
+ *
+ * Absent keys take those (the reference's) defaults. Also accepted: the reference's other
+ * spellings `kernel` (for mode, with mode null), `measure` (for init, with init null) and
+ * `postact` (for final_act, with final_act null); keys that do not change inference
+ * (dropout, tie_dropout, drop_kernel, lr, wd, verbose, deterministic, backend, initializer,
+ * gate_act); and bottleneck, gate, mult_act, weight_norm at their defaults. Aliases as in the
+ * reference: activation "id" / "identity" / "linear" / null, "swish" / "silu", "gelu",
+ * "glu", "relu", "tanh", "sigmoid" (and "gelu_tanh", a libs4 extension);
+ * final_act "glu", "id" / "identity" / "linear", null (no output linear); mode "dplr" /
+ * "nplr" / "s4"; init "legs", "legt", "lagt", "fout" / "fourier", "hippo".
+ * An unknown key, a value of the wrong JSON type or an unknown value is S4_ERR_FORMAT; a
+ * value the reference accepts but libs4 does not implement yet (mode "diag" / "s4d",
+ * dt_tie false, dt_fast true, bandlimit non-null, is_real true, activation "elu" ...) is
+ * S4_ERR_UNSUPPORTED. Either way the message names the source and the key.
+ */
+
+/* Element types of the files (safetensors "F32", "F64", "I64"; .npy '<f4', '<f8'). */
+typedef enum s4_dtype {
+    S4_DTYPE_F32 = 0,
+    S4_DTYPE_F64 = 1,
+    S4_DTYPE_I64 = 2
+} s4_dtype;
+
+/* What a parsed config is for. Loading trained weights ignores the init (any init string
+ * is accepted; the layer config then reports S4_INIT_LEGS for one libs4 cannot build),
+ * while creating a fresh layer (s4_layer_create) needs an init libs4 implements. */
+typedef enum s4_config_use {
+    S4_CONFIG_FOR_WEIGHTS = 0,
+    S4_CONFIG_FOR_INIT = 1
+} s4_config_use;
+
+/* Parses a JSON config (NUL-terminated text) into *config, filled with
+ * s4_layer_config_default first. `source` names the text in messages (a file name, say;
+ * NULL: "config"). *config is untouched on failure. */
+S4_NODISCARD s4_status s4_layer_config_parse(const char *json, const char *source,
+                                             s4_config_use use, s4_layer_config *config);
+
+/* The same, from a file. S4_ERR_IO if it cannot be read. */
+S4_NODISCARD s4_status s4_layer_config_read(const char *path, s4_config_use use,
+                                            s4_layer_config *config);
+
+/* The config as JSON with the reference's names (every key explicit), so that
+ * S4Block(**json.load(f)) rebuilds the architecture; *json is allocated: s4_free it.
+ * The seed is not part of it. */
+S4_NODISCARD s4_status s4_layer_config_to_json(const s4_layer_config *config, char **json);
+
+/* Frees memory returned by the calls of this section; NULL is a no-op. */
+void s4_free(void *p);
+
+/* Loads a trained layer: the state_dict in `weights_path` (safetensors: F32 or F64
+ * parameters, `layer.kernel.l_kernel` I64), the architecture from `config_path`, or from
+ * the file's __metadata__ "s4_config" when config_path is NULL. Names and shapes are those
+ * of DESIGN.md section 4 (`output_linear.0.weight` or `output_linear.weight`, either also
+ * as a Conv1d's [F_out x F_in x 1]). C is C-tilde when l_kernel > 0; later forwards
+ * follow the reference's length rules (s4_forward_create). Every tensor must be present
+ * with the shape the config implies and no other tensor may be, and every value must be
+ * finite (and give dt > 0, Re(Lambda) < 0); otherwise S4_ERR_FORMAT with a message naming
+ * the file and the tensor (and the expected and found shapes), or the config key; S4_ERR_IO
+ * for a file that cannot be read. */
+S4_NODISCARD s4_status s4_layer_load(const char *weights_path, const char *config_path,
+                                     s4_layer **out);
+
+/* The same with an architecture given directly (config->ssm.init, dt range and seed are
+ * not used). */
+S4_NODISCARD s4_status s4_layer_load_with_config(const char *weights_path,
+                                                 const s4_layer_config *config,
+                                                 s4_layer **out);
+
+typedef struct s4_save_options {
+    s4_dtype dtype;          /* S4_DTYPE_F32 (default, as PyTorch trains) or S4_DTYPE_F64
+                                for every parameter; l_kernel is always I64 */
+    int plain_linear_names;  /* 1: `output_linear.weight`; 0 (default): the current
+                                reference's `output_linear.0.weight` */
+    int embed_config;        /* 1 (default): store the config (s4_layer_config_to_json)
+                                as __metadata__ "s4_config", so the file loads alone */
+} s4_save_options;
+
+void s4_save_options_default(s4_save_options *options);
+
+/* Writes the layer's stored parameters in the reference's names, shapes and dtype (so a
+ * file loaded from F32 and saved as F32 has identical tensor bytes), C as currently held
+ * (C-tilde after a forward, with its l_kernel). Written to a temporary name and renamed,
+ * so no partial file is left on failure. options may be NULL (defaults). */
+S4_NODISCARD s4_status s4_layer_save(const s4_layer *layer, const char *path,
+                                     const s4_save_options *options);
+
+/* The stored output linear: W [F_out x F_in] row-major and b [F_out] (sizes as in
+ * s4_layer_arrays); nW, nb must be at least those. S4_ERR_INVALID_ARGUMENT when final_act
+ * is S4_FINAL_NONE (no linear). Either array may be NULL. */
+S4_NODISCARD s4_status s4_layer_get_output_linear(const s4_layer *layer, double *W,
+                                                  size_t nW, double *b, size_t nb);
+
+/* Read access to any safetensors file (validated as s4_layer_load does: bounds, offsets,
+ * overlaps, dtypes F32 / F64 / I64). Opening reads the whole file; calls on an open file
+ * are thread-safe. */
+typedef struct s4_tensors s4_tensors;
+
+#define S4_MAX_DIMS 8
+
+typedef struct s4_tensor_info {
+    const char *name;              /* valid while the file is open */
+    s4_dtype dtype;
+    int ndim;                      /* 0 for a scalar */
+    int64_t shape[S4_MAX_DIMS];
+    size_t numel;
+} s4_tensor_info;
+
+S4_NODISCARD s4_status s4_tensors_open(const char *path, s4_tensors **out);
+void s4_tensors_close(s4_tensors *file);
+size_t s4_tensors_count(const s4_tensors *file);
+
+/* Tensor i (header order) or by name (S4_ERR_INVALID_ARGUMENT if absent). */
+S4_NODISCARD s4_status s4_tensors_info(const s4_tensors *file, size_t i, s4_tensor_info *info);
+S4_NODISCARD s4_status s4_tensors_find(const s4_tensors *file, const char *name,
+                                       s4_tensor_info *info);
+
+/* Tensor `name` converted to double; n >= its numel. */
+S4_NODISCARD s4_status s4_tensors_read(const s4_tensors *file, const char *name, double *out,
+                                       size_t n);
+
+/* The __metadata__ string for `key`, NULL if absent; valid while the file is open. */
+const char *s4_tensors_metadata(const s4_tensors *file, const char *key);
+
+/* .npy arrays: float32 ('<f4') or float64 ('<f8'), C order, rank 0 .. S4_MAX_DIMS,
+ * versions 1.0-3.0. Reading converts to the asked type (float64 -> float32 rounds);
+ * *data is allocated (s4_free it).
+ * Writing goes to a temporary name that is renamed, so no partial file is left behind.
+ * Bad magic, Fortran order, big-endian, another dtype, a truncated file: S4_ERR_FORMAT
+ * with the file name and what was expected. */
+S4_NODISCARD s4_status s4_npy_read_f32(const char *path, float **data, int *ndim,
+                                       int64_t shape[S4_MAX_DIMS]);
+S4_NODISCARD s4_status s4_npy_read_f64(const char *path, double **data, int *ndim,
+                                       int64_t shape[S4_MAX_DIMS]);
+S4_NODISCARD s4_status s4_npy_write_f32(const char *path, const float *data, int ndim,
+                                        const int64_t *shape);
+S4_NODISCARD s4_status s4_npy_write_f64(const char *path, const double *data, int ndim,
+                                        const int64_t *shape);
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,4 +58,21 @@ s4_status s4io_npy_read(const char *path, double **data, int *ndim,
 s4_status s4io_npy_write(const char *path, s4io_dtype dtype, const void *data, int ndim,
                          const int64_t *shape);
 
+/* One tensor to write: values as doubles, stored as `dtype` (F32 rounds to nearest; I64
+ * requires integral values within +-2^53). */
+typedef struct s4io_tensor_out {
+    const char *name;
+    s4io_dtype dtype;
+    int ndim;
+    int64_t shape[S4IO_MAX_DIMS];
+    const double *values;             /* numel values; may be NULL when numel is 0 */
+} s4io_tensor_out;
+
+/* Writes a safetensors file (src/io_safetensors_write.c): tensors laid out in name order,
+ * the header a JSON object padded with spaces to a multiple of 8 bytes, __metadata__ from
+ * the n_meta key/value string pairs meta[2 i], meta[2 i + 1] (none if n_meta is 0). Writes
+ * to a temporary name and renames, so no partial file is left on failure. */
+s4_status s4io_safetensors_write(const char *path, const s4io_tensor_out *tensors, size_t n,
+                                 const char *const *meta, size_t n_meta);
+
 #endif /* S4_IO_H */

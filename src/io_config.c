@@ -1,0 +1,718 @@
+/* The architecture of a trained S4Block: its JSON config with the reference's own
+ * constructor argument names (s4.h, "Trained models"), parsed strictly -- every key, type
+ * and value checked, each failure naming the source and the key -- and written back.
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Configs are small; anything larger than this is not a config. */
+#define MAX_CONFIG_BYTES ((long)16 << 20)
+
+/* Lengths the SSM accepts (s4_ssm_setup_length). */
+#define MAX_LENGTH ((int64_t)1 << 40)
+
+/* "a string 'abc'", "3", "null", ... for "expected X, found Y" messages. */
+static const char *describe(const cJSON *j, char *buf, size_t len)
+{
+    if (!j)
+        return "nothing";
+    if (cJSON_IsNumber(j)) {
+        snprintf(buf, len, "%.17g", j->valuedouble);
+        return buf;
+    }
+    if (cJSON_IsString(j)) {
+        snprintf(buf, len, "the string '%.40s%s'", j->valuestring,
+                 strlen(j->valuestring) > 40 ? "..." : "");
+        return buf;
+    }
+    if (cJSON_IsArray(j))
+        return "an array";
+    if (cJSON_IsObject(j))
+        return "an object";
+    if (cJSON_IsTrue(j))
+        return "true";
+    if (cJSON_IsFalse(j))
+        return "false";
+    if (cJSON_IsNull(j))
+        return "null";
+    return "an invalid value";
+}
+
+static s4_status bad_type(const char *src, const char *key, const char *expected,
+                          const cJSON *j)
+{
+    char buf[96];
+    return s4__fail(S4_ERR_FORMAT, "%s: key '%s': expected %s, found %s", src, key, expected,
+                    describe(j, buf, sizeof buf));
+}
+
+/* An integer in [lo, hi] (JSON numbers are doubles; exact below 2^53), or null when
+ * allowed (*is_null set). */
+static s4_status get_int(const char *src, const char *key, const cJSON *j, int64_t lo,
+                         int64_t hi, bool allow_null, int64_t *out, bool *is_null)
+{
+    if (is_null)
+        *is_null = false;
+    if (allow_null && cJSON_IsNull(j)) {
+        *is_null = true;
+        return S4_OK;
+    }
+    char expected[96];
+    snprintf(expected, sizeof expected, "an integer in [%lld, %lld]%s", (long long)lo,
+             (long long)hi, allow_null ? " or null" : "");
+    if (!cJSON_IsNumber(j))
+        return bad_type(src, key, expected, j);
+    const double x = j->valuedouble;
+    if (!isfinite(x) || floor(x) != x || x < (double)lo || x > (double)hi)
+        return bad_type(src, key, expected, j);
+    *out = (int64_t)x;
+    return S4_OK;
+}
+
+static s4_status get_bool(const char *src, const char *key, const cJSON *j, bool *out)
+{
+    if (!cJSON_IsBool(j))
+        return bad_type(src, key, "true or false", j);
+    *out = cJSON_IsTrue(j);
+    return S4_OK;
+}
+
+static s4_status get_number(const char *src, const char *key, const cJSON *j, bool allow_null,
+                            double *out, bool *is_null)
+{
+    if (is_null)
+        *is_null = false;
+    if (allow_null && cJSON_IsNull(j)) {
+        *is_null = true;
+        return S4_OK;
+    }
+    if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble))
+        return bad_type(src, key, allow_null ? "a finite number or null" : "a finite number", j);
+    *out = j->valuedouble;
+    return S4_OK;
+}
+
+/* A string, or NULL for null when allowed. */
+static s4_status get_string(const char *src, const char *key, const cJSON *j, bool allow_null,
+                            const char **out)
+{
+    if (allow_null && cJSON_IsNull(j)) {
+        *out = NULL;
+        return S4_OK;
+    }
+    if (!cJSON_IsString(j))
+        return bad_type(src, key, allow_null ? "a string or null" : "a string", j);
+    *out = j->valuestring;
+    return S4_OK;
+}
+
+static bool is(const char *s, const char *name) { return s && strcmp(s, name) == 0; }
+
+static bool is_identity_name(const char *s)
+{
+    return !s || is(s, "id") || is(s, "identity") || is(s, "linear");
+}
+
+/* The reference's Activation() names. */
+static s4_status map_activation(const char *src, const char *key, const char *s,
+                                s4_activation *out)
+{
+    if (is_identity_name(s))
+        *out = S4_ACT_IDENTITY;
+    else if (is(s, "gelu"))
+        *out = S4_ACT_GELU;
+    else if (is(s, "gelu_tanh")) /* libs4 extension, so every s4_activation has a name */
+        *out = S4_ACT_GELU_TANH;
+    else if (is(s, "relu"))
+        *out = S4_ACT_RELU;
+    else if (is(s, "swish") || is(s, "silu"))
+        *out = S4_ACT_SILU;
+    else if (is(s, "tanh"))
+        *out = S4_ACT_TANH;
+    else if (is(s, "sigmoid"))
+        *out = S4_ACT_SIGMOID;
+    else if (is(s, "glu"))
+        *out = S4_ACT_GLU;
+    else if (is(s, "elu") || is(s, "softplus"))
+        return s4__fail(S4_ERR_UNSUPPORTED,
+                        "%s: key '%s': activation '%s' is not implemented by libs4", src, key, s);
+    else
+        return s4__fail(S4_ERR_FORMAT,
+                        "%s: key '%s': unknown activation '%.40s' (expected id, identity, "
+                        "linear, null, gelu, relu, swish, silu, tanh, sigmoid or glu)",
+                        src, key, s);
+    return S4_OK;
+}
+
+static s4_status map_final_act(const char *src, const char *key, const char *s,
+                               s4_final_act *out)
+{
+    if (!s)
+        *out = S4_FINAL_NONE;
+    else if (is(s, "glu"))
+        *out = S4_FINAL_GLU;
+    else if (is_identity_name(s))
+        *out = S4_FINAL_IDENTITY;
+    else if (is(s, "gelu") || is(s, "relu") || is(s, "swish") || is(s, "silu") ||
+             is(s, "tanh") || is(s, "sigmoid") || is(s, "elu") || is(s, "softplus"))
+        return s4__fail(S4_ERR_UNSUPPORTED,
+                        "%s: key '%s': final activation '%s' after the output linear is not "
+                        "implemented by libs4 (glu, id or null)",
+                        src, key, s);
+    else
+        return s4__fail(S4_ERR_FORMAT,
+                        "%s: key '%s': unknown final activation '%.40s' (expected glu, id, "
+                        "identity, linear or null)",
+                        src, key, s);
+    return S4_OK;
+}
+
+static s4_status map_transform(const char *src, const char *key, const char *s,
+                               s4_transform *out)
+{
+    static const struct {
+        const char *name;
+        s4_transform t;
+    } names[] = {{"none", S4_TRANSFORM_NONE},
+                 {"exp", S4_TRANSFORM_EXP},
+                 {"relu", S4_TRANSFORM_RELU},
+                 {"sigmoid", S4_TRANSFORM_SIGMOID},
+                 {"softplus", S4_TRANSFORM_SOFTPLUS}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (is(s, names[i].name)) {
+            *out = names[i].t;
+            return S4_OK;
+        }
+    return s4__fail(S4_ERR_FORMAT,
+                    "%s: key '%s': unknown transform '%.40s' (expected none, exp, relu, "
+                    "sigmoid or softplus)",
+                    src, key, s);
+}
+
+/* Values of keys whose meaning needs other keys, resolved after the pass over the object. */
+typedef struct raw_config {
+    bool have_d_model;
+    const char *mode, *kernel, *init, *measure, *activation, *final_act, *postact;
+    bool mode_given, init_given, final_act_given;
+} raw_config;
+
+/* Keys that only matter for training (or for the init of a fresh layer's output linear):
+ * checked for their type, then ignored. */
+static s4_status ignored_key(const char *src, const char *key, const cJSON *j, bool *handled)
+{
+    *handled = true;
+    bool b = false;
+    double x = 0.0;
+    const char *s = NULL;
+    if (is(key, "dropout") || is(key, "drop_kernel")) {
+        s4_status st = get_number(src, key, j, false, &x, NULL);
+        if (st == S4_OK && !(x >= 0.0 && x < 1.0))
+            return bad_type(src, key, "a probability in [0, 1)", j);
+        return st;
+    }
+    if (is(key, "tie_dropout") || is(key, "verbose") || is(key, "deterministic"))
+        return get_bool(src, key, j, &b);
+    if (is(key, "lr") || is(key, "wd")) {
+        if (cJSON_IsNull(j) || cJSON_IsObject(j) || (cJSON_IsNumber(j) && isfinite(j->valuedouble)))
+            return S4_OK;
+        return bad_type(src, key, "a number, an object or null", j);
+    }
+    if (is(key, "backend")) {
+        s4_status st = get_string(src, key, j, false, &s);
+        if (st == S4_OK && !is(s, "cuda") && !is(s, "keops") && !is(s, "naive"))
+            return s4__fail(S4_ERR_FORMAT,
+                            "%s: key 'backend': unknown value '%.40s' (expected cuda, keops or "
+                            "naive)",
+                            src, s);
+        return st;
+    }
+    if (is(key, "initializer") || is(key, "gate_act"))
+        return get_string(src, key, j, true, &s);
+    *handled = false;
+    return S4_OK;
+}
+
+/* Keys of the reference that change the computation, accepted only at their defaults. */
+static s4_status default_only_key(const char *src, const char *key, const cJSON *j,
+                                  bool *handled)
+{
+    *handled = true;
+    if (is(key, "bottleneck") || is(key, "gate")) {
+        int64_t v = 0;
+        bool null = false;
+        s4_status st = get_int(src, key, j, 1, INT_MAX, true, &v, &null);
+        if (st == S4_OK && !null)
+            return s4__fail(S4_ERR_UNSUPPORTED,
+                            "%s: key '%s': %lld is not implemented by libs4 (only null)", src,
+                            key, (long long)v);
+        return st;
+    }
+    if (is(key, "mult_act")) {
+        const char *s = NULL;
+        s4_status st = get_string(src, key, j, true, &s);
+        if (st == S4_OK && !is_identity_name(s))
+            return s4__fail(S4_ERR_UNSUPPORTED,
+                            "%s: key 'mult_act': '%.40s' is not implemented by libs4 (only null "
+                            "or id)",
+                            src, s);
+        return st;
+    }
+    if (is(key, "weight_norm")) {
+        bool b = false;
+        s4_status st = get_bool(src, key, j, &b);
+        if (st == S4_OK && b)
+            return s4__fail(S4_ERR_UNSUPPORTED,
+                            "%s: key 'weight_norm': true is not implemented by libs4", src);
+        return st;
+    }
+    *handled = false;
+    return S4_OK;
+}
+
+/* One key of the object into c / raw. */
+static s4_status config_key(const char *src, const char *key, const cJSON *j,
+                            s4_layer_config *c, raw_config *raw)
+{
+    s4_status st = S4_OK;
+    int64_t v = 0;
+    bool b = false, null = false;
+    double x = 0.0;
+    const char *s = NULL;
+
+    if (is(key, "d_model")) {
+        if ((st = get_int(src, key, j, 1, INT_MAX / 2, false, &v, NULL)) == S4_OK) {
+            c->ssm.H = (int)v;
+            raw->have_d_model = true;
+        }
+    } else if (is(key, "d_state")) {
+        if ((st = get_int(src, key, j, 2, 1 << 16, false, &v, NULL)) == S4_OK) {
+            if (v % 2 != 0)
+                return s4__fail(S4_ERR_UNSUPPORTED,
+                                "%s: key 'd_state': %lld is odd; libs4 needs an even state "
+                                "size (conjugate pairs)",
+                                src, (long long)v);
+            c->ssm.N = (int)v;
+        }
+    } else if (is(key, "l_max")) {
+        if ((st = get_int(src, key, j, 1, MAX_LENGTH, true, &v, &null)) == S4_OK)
+            c->l_max = null ? 0 : v;
+    } else if (is(key, "transposed")) {
+        if ((st = get_bool(src, key, j, &b)) == S4_OK)
+            c->transposed = b;
+    } else if (is(key, "mode")) {
+        st = get_string(src, key, j, true, &raw->mode);
+        raw->mode_given = true;
+    } else if (is(key, "kernel")) {
+        st = get_string(src, key, j, true, &raw->kernel);
+    } else if (is(key, "init")) {
+        st = get_string(src, key, j, true, &raw->init);
+        raw->init_given = true;
+    } else if (is(key, "measure")) {
+        st = get_string(src, key, j, true, &raw->measure);
+    } else if (is(key, "rank")) {
+        if ((st = get_int(src, key, j, 1, S4_MAX_RANK, false, &v, NULL)) == S4_OK)
+            c->ssm.rank = (int)v;
+    } else if (is(key, "n_ssm")) {
+        if ((st = get_int(src, key, j, 1, INT_MAX, true, &v, &null)) == S4_OK)
+            c->ssm.n_ssm = null ? 0 : (int)v;
+    } else if (is(key, "channels")) {
+        if ((st = get_int(src, key, j, 1, 1024, false, &v, NULL)) == S4_OK)
+            c->channels = (int)v;
+    } else if (is(key, "bidirectional")) {
+        if ((st = get_bool(src, key, j, &b)) == S4_OK)
+            c->bidirectional = b;
+    } else if (is(key, "swap_channels")) {
+        if ((st = get_bool(src, key, j, &b)) == S4_OK)
+            c->swap_channels = b;
+    } else if (is(key, "activation")) {
+        if ((st = get_string(src, key, j, true, &s)) == S4_OK)
+            st = map_activation(src, key, s, &c->activation);
+    } else if (is(key, "final_act")) {
+        st = get_string(src, key, j, true, &raw->final_act);
+        raw->final_act_given = true;
+    } else if (is(key, "postact")) {
+        st = get_string(src, key, j, true, &raw->postact);
+    } else if (is(key, "dt_min") || is(key, "dt_max")) {
+        if ((st = get_number(src, key, j, false, &x, NULL)) == S4_OK) {
+            if (!(x > 0.0))
+                return bad_type(src, key, "a positive number", j);
+            *(is(key, "dt_min") ? &c->ssm.dt_min : &c->ssm.dt_max) = x;
+        }
+    } else if (is(key, "dt_tie")) {
+        if ((st = get_bool(src, key, j, &b)) == S4_OK && !b)
+            return s4__fail(S4_ERR_UNSUPPORTED,
+                            "%s: key 'dt_tie': false (a dt per state) is not implemented by "
+                            "libs4",
+                            src);
+    } else if (is(key, "dt_transform") || is(key, "real_transform") ||
+               is(key, "imag_transform")) {
+        s4_transform *t = is(key, "dt_transform")     ? &c->ssm.dt_transform
+                          : is(key, "real_transform") ? &c->ssm.real_transform
+                                                      : &c->ssm.imag_transform;
+        if ((st = get_string(src, key, j, false, &s)) == S4_OK)
+            st = map_transform(src, key, s, t);
+    } else if (is(key, "disc")) {
+        /* SSMKernelDPLR discretizes bilinearly whatever `disc` says (it is an S4D option). */
+        if ((st = get_string(src, key, j, false, &s)) == S4_OK && !is(s, "zoh") &&
+            !is(s, "bilinear") && !is(s, "dss"))
+            return s4__fail(S4_ERR_FORMAT,
+                            "%s: key 'disc': unknown value '%.40s' (expected zoh, bilinear or "
+                            "dss)",
+                            src, s);
+    } else if (is(key, "dt_fast")) {
+        if ((st = get_bool(src, key, j, &b)) == S4_OK && b)
+            return s4__fail(S4_ERR_UNSUPPORTED,
+                            "%s: key 'dt_fast': true (inv_dt under sinh) is not implemented by "
+                            "libs4",
+                            src);
+    } else if (is(key, "bandlimit")) {
+        if ((st = get_number(src, key, j, true, &x, &null)) == S4_OK && !null)
+            return s4__fail(S4_ERR_UNSUPPORTED,
+                            "%s: key 'bandlimit': %g is not implemented by libs4 (only null)",
+                            src, x);
+    } else if (is(key, "is_real")) {
+        if ((st = get_bool(src, key, j, &b)) == S4_OK && b)
+            return s4__fail(S4_ERR_UNSUPPORTED,
+                            "%s: key 'is_real': true (a real SSM) is not implemented by libs4",
+                            src);
+    } else {
+        bool handled = false;
+        if ((st = ignored_key(src, key, j, &handled)) != S4_OK || handled)
+            return st;
+        if ((st = default_only_key(src, key, j, &handled)) != S4_OK || handled)
+            return st;
+        return s4__fail(S4_ERR_FORMAT,
+                        "%s: unknown key '%.60s' (not an S4Block argument that libs4 knows)",
+                        src, key);
+    }
+    return st;
+}
+
+/* Checks that need several keys: which kernel, which init, which final activation. */
+static s4_status resolve(const char *src, s4_config_use use, s4_layer_config *c,
+                         const raw_config *raw)
+{
+    if (!raw->have_d_model)
+        return s4__fail(S4_ERR_FORMAT,
+                        "%s: key 'd_model' is missing (required: the reference has no default)",
+                        src);
+    /* FFTConv: `mode` (default 'dplr') or `kernel`, not both. */
+    const char *mode = raw->mode_given ? raw->mode : "dplr";
+    const char *mode_key = "mode";
+    if (raw->kernel) {
+        if (mode)
+            return s4__fail(S4_ERR_FORMAT,
+                            "%s: key 'kernel': given together with mode '%.40s' (pass one; set "
+                            "mode to null to use kernel)",
+                            src, mode);
+        mode = raw->kernel;
+        mode_key = "kernel";
+    }
+    if (!mode)
+        return s4__fail(S4_ERR_FORMAT, "%s: key 'mode': null, and no 'kernel' given", src);
+    if (is(mode, "diag") || is(mode, "s4d"))
+        return s4__fail(S4_ERR_UNSUPPORTED,
+                        "%s: key '%s': '%s' (S4D, diagonal) is not implemented by libs4 yet", src,
+                        mode_key, mode);
+    if (!is(mode, "dplr") && !is(mode, "nplr") && !is(mode, "s4"))
+        return s4__fail(S4_ERR_FORMAT,
+                        "%s: key '%s': unknown value '%.40s' (expected dplr, nplr or s4)", src,
+                        mode_key, mode);
+
+    /* SSMKernel: the deprecated `measure` replaces `init`, which must then be null. */
+    const char *init = raw->init_given ? raw->init : "legs";
+    const char *init_key = "init";
+    if (raw->measure) {
+        if (init)
+            return s4__fail(S4_ERR_FORMAT,
+                            "%s: key 'measure': given together with init '%.40s' (set init to "
+                            "null)",
+                            src, init);
+        init = raw->measure;
+        init_key = "measure";
+    }
+    static const struct {
+        const char *name;
+        s4_init init;
+    } inits[] = {{"legs", S4_INIT_LEGS}, {"legt", S4_INIT_LEGT}, {"lagt", S4_INIT_LAGT},
+                 {"fout", S4_INIT_FOUT}, {"fourier", S4_INIT_FOUT}, {"hippo", S4_INIT_HIPPO}};
+    bool known = false;
+    for (size_t i = 0; i < sizeof inits / sizeof inits[0]; i++)
+        if (is(init, inits[i].name)) {
+            c->ssm.init = inits[i].init;
+            known = true;
+        }
+    if (!known) {
+        if (use == S4_CONFIG_FOR_INIT)
+            return s4__fail(S4_ERR_UNSUPPORTED,
+                            "%s: key '%s': %s%.40s%s is not an init libs4 implements (legs, "
+                            "legt, lagt, fout, fourier, hippo)",
+                            src, init_key, init ? "'" : "", init ? init : "null",
+                            init ? "'" : "");
+        c->ssm.init = S4_INIT_LEGS; /* trained weights: the init no longer matters */
+    }
+
+    /* S4Block: the deprecated `postact` replaces `final_act`, which must then be null. */
+    const char *final_act = raw->final_act_given ? raw->final_act : "glu";
+    const char *final_key = "final_act";
+    if (raw->postact) {
+        if (final_act)
+            return s4__fail(S4_ERR_FORMAT,
+                            "%s: key 'postact': given together with final_act '%.40s' (set "
+                            "final_act to null)",
+                            src, final_act);
+        final_act = raw->postact;
+        final_key = "postact";
+    }
+    s4_status st = map_final_act(src, final_key, final_act, &c->final_act);
+    if (st != S4_OK)
+        return st;
+
+    const int H = c->ssm.H;
+    if (c->ssm.n_ssm > 0 && H % c->ssm.n_ssm != 0)
+        return s4__fail(S4_ERR_FORMAT, "%s: key 'n_ssm': %d does not divide d_model = %d", src,
+                        c->ssm.n_ssm, H);
+    if (use == S4_CONFIG_FOR_INIT) {
+        const int natural = s4__init_rank(c->ssm.init);
+        if (c->ssm.rank < natural)
+            return s4__fail(S4_ERR_FORMAT,
+                            "%s: key 'rank': %d is below the rank %d that init '%s' needs", src,
+                            c->ssm.rank, natural, init);
+        const int S = c->ssm.n_ssm ? c->ssm.n_ssm : H;
+        if (c->ssm.init == S4_INIT_HIPPO && S % 2 != 0)
+            return s4__fail(S4_ERR_FORMAT,
+                            "%s: key 'n_ssm': init 'hippo' splits the %d copies in two halves: "
+                            "must be even",
+                            src, S);
+        if (c->ssm.dt_max < c->ssm.dt_min)
+            return s4__fail(S4_ERR_FORMAT, "%s: key 'dt_max': %g is below dt_min = %g", src,
+                            c->ssm.dt_max, c->ssm.dt_min);
+    }
+    return S4_OK;
+}
+
+/* A JSON object, parsed strictly (no trailing garbage). */
+static s4_status parse_object(const char *src, const char *text, cJSON **out)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    if (!root) {
+        const size_t at = end && end >= text ? (size_t)(end - text) : 0;
+        return s4__fail(S4_ERR_FORMAT, "%s: not valid JSON (error near byte %zu)", src, at);
+    }
+    if (!cJSON_IsObject(root)) {
+        char buf[96];
+        s4_status st = s4__fail(S4_ERR_FORMAT, "%s: expected a JSON object of S4Block "
+                                               "arguments, found %s",
+                                src, describe(root, buf, sizeof buf));
+        cJSON_Delete(root);
+        return st;
+    }
+    *out = root;
+    return S4_OK;
+}
+
+s4_status s4_layer_config_parse(const char *json, const char *source, s4_config_use use,
+                                s4_layer_config *config)
+{
+    const char *src = source ? source : "config";
+    if (!json || !config)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_layer_config_parse: %s is NULL",
+                        !json ? "json" : "config");
+    if (use != S4_CONFIG_FOR_WEIGHTS && use != S4_CONFIG_FOR_INIT)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_layer_config_parse: use = %d is unknown",
+                        (int)use);
+    cJSON *root = NULL;
+    s4_status st = parse_object(src, json, &root);
+    if (st != S4_OK)
+        return st;
+    s4_layer_config c;
+    s4_layer_config_default(&c);
+    raw_config raw = {0};
+    for (const cJSON *k = root->child; k && st == S4_OK; k = k->next) {
+        for (const cJSON *e = root->child; e != k; e = e->next)
+            if (strcmp(e->string, k->string) == 0) {
+                st = s4__fail(S4_ERR_FORMAT, "%s: key '%.60s' appears twice", src, k->string);
+                break;
+            }
+        if (st == S4_OK)
+            st = config_key(src, k->string, k, &c, &raw);
+    }
+    if (st == S4_OK)
+        st = resolve(src, use, &c, &raw);
+    cJSON_Delete(root); /* raw's strings point into the tree: used up by now */
+    if (st == S4_OK)
+        *config = c;
+    return st;
+}
+
+/* A whole small text file, NUL-terminated. */
+static s4_status read_text(const char *path, char **out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return s4__fail(S4_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    s4_status st = S4_OK;
+    char *text = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        st = s4__fail(S4_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    else if (size > MAX_CONFIG_BYTES)
+        st = s4__fail(S4_ERR_FORMAT, "%s: %ld bytes is too large for a config", path, size);
+    else if (!(text = malloc((size_t)size + 1)))
+        st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    else if (fread(text, 1, (size_t)size, f) != (size_t)size)
+        st = s4__fail(S4_ERR_IO, "%s: cannot read: %s", path,
+                      ferror(f) ? strerror(errno) : "short read");
+    fclose(f);
+    if (st != S4_OK) {
+        free(text);
+        return st;
+    }
+    text[size] = '\0';
+    if (strlen(text) != (size_t)size) {
+        free(text);
+        return s4__fail(S4_ERR_FORMAT, "%s: contains a NUL byte: not a JSON config", path);
+    }
+    *out = text;
+    return S4_OK;
+}
+
+s4_status s4_layer_config_read(const char *path, s4_config_use use, s4_layer_config *config)
+{
+    if (!path || !config)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_layer_config_read: %s is NULL",
+                        !path ? "path" : "config");
+    char *text = NULL;
+    s4_status st = read_text(path, &text);
+    if (st != S4_OK)
+        return st;
+    st = s4_layer_config_parse(text, path, use, config);
+    free(text);
+    return st;
+}
+
+static const char *activation_name(s4_activation a)
+{
+    switch (a) {
+    case S4_ACT_GELU: return "gelu";
+    case S4_ACT_GELU_TANH: return "gelu_tanh";
+    case S4_ACT_RELU: return "relu";
+    case S4_ACT_SILU: return "silu";
+    case S4_ACT_TANH: return "tanh";
+    case S4_ACT_SIGMOID: return "sigmoid";
+    case S4_ACT_IDENTITY: return "id";
+    case S4_ACT_GLU: return "glu";
+    }
+    return NULL;
+}
+
+static const char *transform_name(s4_transform t)
+{
+    switch (t) {
+    case S4_TRANSFORM_NONE: return "none";
+    case S4_TRANSFORM_EXP: return "exp";
+    case S4_TRANSFORM_RELU: return "relu";
+    case S4_TRANSFORM_SIGMOID: return "sigmoid";
+    case S4_TRANSFORM_SOFTPLUS: return "softplus";
+    }
+    return NULL;
+}
+
+static const char *init_name(s4_init i)
+{
+    switch (i) {
+    case S4_INIT_LEGS: return "legs";
+    case S4_INIT_LEGT: return "legt";
+    case S4_INIT_LAGT: return "lagt";
+    case S4_INIT_FOUT: return "fout";
+    case S4_INIT_HIPPO: return "hippo";
+    }
+    return NULL;
+}
+
+s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
+{
+    static const char fn[] = "s4_layer_config_to_json";
+    if (!c || !json)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !c ? "config" : "json");
+    const char *act = activation_name(c->activation), *init = init_name(c->ssm.init);
+    const char *tdt = transform_name(c->ssm.dt_transform);
+    const char *tre = transform_name(c->ssm.real_transform);
+    const char *tim = transform_name(c->ssm.imag_transform);
+    if (!act || !init || !tdt || !tre || !tim ||
+        (c->final_act != S4_FINAL_GLU && c->final_act != S4_FINAL_IDENTITY &&
+         c->final_act != S4_FINAL_NONE))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: config has an unknown activation, final_act, init or transform",
+                        fn);
+    if (c->ssm.H < 1 || c->ssm.N < 2 || c->ssm.rank < 1 || c->channels < 1 || c->l_max < 0)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: config sizes H = %d, N = %d, rank = %d, channels = %d, l_max = "
+                        "%lld are out of range",
+                        fn, c->ssm.H, c->ssm.N, c->ssm.rank, c->channels, (long long)c->l_max);
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o != NULL;
+#define NUM(k, v) (ok = ok && cJSON_AddNumberToObject(o, (k), (double)(v)) != NULL)
+#define STR(k, v) (ok = ok && cJSON_AddStringToObject(o, (k), (v)) != NULL)
+#define BOOL(k, v) (ok = ok && cJSON_AddBoolToObject(o, (k), (v) ? 1 : 0) != NULL)
+#define NUL(k) (ok = ok && cJSON_AddNullToObject(o, (k)) != NULL)
+    NUM("d_model", c->ssm.H);
+    NUM("d_state", c->ssm.N);
+    if (c->l_max > 0)
+        NUM("l_max", c->l_max);
+    else
+        NUL("l_max");
+    BOOL("transposed", c->transposed);
+    STR("mode", "dplr");
+    STR("init", init);
+    NUM("rank", c->ssm.rank);
+    if (c->ssm.n_ssm > 0 && c->ssm.n_ssm != c->ssm.H)
+        NUM("n_ssm", c->ssm.n_ssm);
+    else
+        NUL("n_ssm");
+    NUM("channels", c->channels);
+    BOOL("bidirectional", c->bidirectional);
+    STR("activation", act);
+    if (c->final_act == S4_FINAL_NONE)
+        NUL("final_act");
+    else
+        STR("final_act", c->final_act == S4_FINAL_GLU ? "glu" : "id");
+    BOOL("swap_channels", c->swap_channels);
+    NUM("dt_min", c->ssm.dt_min);
+    NUM("dt_max", c->ssm.dt_max);
+    BOOL("dt_tie", 1);
+    STR("dt_transform", tdt);
+    STR("real_transform", tre);
+    STR("imag_transform", tim);
+    STR("disc", "bilinear");
+    BOOL("dt_fast", 0);
+    NUL("bandlimit");
+    BOOL("is_real", 0);
+#undef NUM
+#undef STR
+#undef BOOL
+#undef NUL
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!text)
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    /* Handed out for s4_free, i.e. free(): copy out of cJSON's allocator. */
+    const size_t len = strlen(text) + 1;
+    char *copy = malloc(len);
+    if (copy)
+        memcpy(copy, text, len);
+    cJSON_free(text);
+    if (!copy)
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    *json = copy;
+    return S4_OK;
+}
