@@ -320,9 +320,9 @@ static void test_threads(void **state)
         assert_int_equal(s4_kernel_execute(plan, ssm, K1, (size_t)L, buf, ws), S4_OK);
         assert_memory_equal(K0, K1, n * sizeof *K0);
         /* A workspace sized for fewer threads is refused. */
-        assert_fails(s4_kernel_execute(plan, ssm, K1, (size_t)L, buf,
-                                       s4_kernel_workspace_size(serial)),
-                     S4_ERR_INVALID_ARGUMENT);
+        assert_fails(S4_ERR_INVALID_ARGUMENT,
+                     s4_kernel_execute(plan, ssm, K1, (size_t)L, buf,
+                                       s4_kernel_workspace_size(serial)));
         free(buf);
         s4_kernel_destroy(plan);
     }
