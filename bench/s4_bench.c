@@ -1,14 +1,28 @@
 /* s4-bench: reproducible figures for libs4.
  *   s4-bench kernel --H 256 --N 64 --L 16384 [--rank 1] [--channels 1] [--repeat 5] [--json]
+ *   s4-bench forward --B 8 --H 256 --N 64 --L 16384 [--channels 1] [--repeat 5] [--json]
  * Times s4_kernel_execute (median of --repeat runs after one warm-up) on a seeded LegS
  * bank whose C-tilde is set up for L, and reports GFLOP/s by the cost model of
  * DESIGN.md section 7 (43 flops per (h, n, l) for one kernel row at rank 1; in general
  * 11 + 8 (C'' + r)(1 + r): one complex reciprocal plus one complex multiply-accumulate per
  * Cauchy sum) and the process's peak RSS.
+ * forward times s4_forward_execute (median of --repeat runs after one warm-up) of a default
+ * S4 layer (GELU, output linear + GLU, l_max None) on B sequences of length L, and reports
+ * s4_forward_create's time (C-tilde, kernel, its spectrum) separately.
+ *   s4-bench step --mode linear|dense|diagonal --B 1 --H 256 --N 64 [--L steps] [--json]
+ * times s4_step_execute on the same default layer, one time step for B sequences per call,
+ * and reports steps per second (and sequence-steps per second = B x steps/s).
+ *   s4-bench peak [--threads t] [--json]
+ * measures this machine's float32 FMA throughput on one core and on t threads (default all).
+ *   s4-bench kernel --sweep [--json] runs L = 2^10..2^20 for N in {16, 64, 256}
+ * (bench/plot_sweep.sh renders it). --threads t sets the OpenMP threads of kernel and
+ * forward (default: all cores).
  * SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L
+#include "peak.h"
 #include "s4.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +30,10 @@
 #include <time.h>
 
 typedef struct options {
-    int H, N, rank, channels, repeat, json;
+    int B, H, N, rank, channels, repeat, json, threads, sweep;
     long long L;
     unsigned long long seed;
+    const char *mode;
 } options;
 
 static double now(void)
@@ -41,11 +56,24 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Median of n timings (sorts them); times[0] is then the minimum. */
+static double median_of(double *times, int n)
+{
+    qsort(times, (size_t)n, sizeof *times, cmp_double);
+    return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+}
+
 static int usage(void)
 {
     fprintf(stderr,
             "usage: s4-bench kernel [--H n] [--N n] [--L n] [--rank r] [--channels c]\n"
-            "                       [--repeat k] [--seed s] [--json]\n");
+            "                       [--repeat k] [--seed s] [--json]\n"
+            "       s4-bench kernel --sweep [--threads t] [--json]\n"
+            "       s4-bench forward [--B b] [--H n] [--N n] [--L n] [--channels c]\n"
+            "                        [--repeat k] [--seed s] [--threads t] [--json]\n"
+            "       s4-bench step --mode linear|dense|diagonal [--B b] [--H n] [--N n]\n"
+            "                     [--L steps] [--repeat k] [--json]\n"
+            "       s4-bench peak [--threads t] [--json]\n");
     return 2;
 }
 
@@ -54,23 +82,30 @@ static int parse(int argc, char **argv, options *o)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--json")) {
-            o->json = 1;
+        if (!strcmp(a, "--json") || !strcmp(a, "--sweep")) {
+            *(a[2] == 'j' ? &o->json : &o->sweep) = 1;
             continue;
         }
         if (!v)
             return -1;
+        if (!strcmp(a, "--mode")) {
+            o->mode = v;
+            i++;
+            continue;
+        }
         char *end;
         const long long x = strtoll(v, &end, 10);
         if (*end || x < 0)
             return -1;
-        if (!strcmp(a, "--H")) o->H = (int)x;
+        if (!strcmp(a, "--B")) o->B = (int)x;
+        else if (!strcmp(a, "--H")) o->H = (int)x;
         else if (!strcmp(a, "--N")) o->N = (int)x;
         else if (!strcmp(a, "--L")) o->L = x;
         else if (!strcmp(a, "--rank")) o->rank = (int)x;
         else if (!strcmp(a, "--channels")) o->channels = (int)x;
         else if (!strcmp(a, "--repeat")) o->repeat = (int)x;
         else if (!strcmp(a, "--seed")) o->seed = (unsigned long long)x;
+        else if (!strcmp(a, "--threads")) o->threads = (int)x;
         else return -1;
         i++;
     }
@@ -102,7 +137,8 @@ static int bench_kernel(const options *o)
         return fail("s4_ssm_setup_length", st);
     const double setup_s = now() - t0;
     t0 = now();
-    if ((st = s4_kernel_create(ssm, o->L, NULL, &plan)) != S4_OK)
+    const s4_kernel_options kopt = {.rate = 1.0, .threads = o->threads};
+    if ((st = s4_kernel_create(ssm, o->L, &kopt, &plan)) != S4_OK)
         return fail("s4_kernel_create", st);
     const double plan_s = now() - t0;
     const int rows = s4_kernel_rows(plan);
@@ -120,9 +156,7 @@ static int bench_kernel(const options *o)
         if (i >= 0)
             times[i] = now() - t0;
     }
-    qsort(times, (size_t)o->repeat, sizeof *times, cmp_double);
-    const double median = o->repeat % 2 ? times[o->repeat / 2]
-                                        : 0.5 * (times[o->repeat / 2 - 1] + times[o->repeat / 2]);
+    const double median = median_of(times, o->repeat);
     const double nsum = (double)(rows + o->rank) * (1.0 + o->rank);
     const double flops = (11.0 + 8.0 * nsum) * o->H * (o->N / 2) * (double)(o->L / 2 + 1);
     const double gflops = flops / median * 1e-9;
@@ -130,9 +164,10 @@ static int bench_kernel(const options *o)
         printf("{\"bench\": \"kernel\", \"H\": %d, \"N\": %d, \"L\": %lld, \"rank\": %d, "
                "\"rows\": %d, \"repeat\": %d, \"median_s\": %.6g, \"min_s\": %.6g, "
                "\"gflops\": %.4g, \"peak_rss_mb\": %.1f, \"output_mb\": %.1f, "
-               "\"setup_s\": %.6g, \"plan_s\": %.6g}\n",
+               "\"setup_s\": %.6g, \"plan_s\": %.6g, \"threads\": %d}\n",
                o->H, o->N, o->L, o->rank, rows, o->repeat, median, times[0], gflops,
-               peak_rss_mb(), (double)count * 4.0 / 1048576.0, setup_s, plan_s);
+               peak_rss_mb(), (double)count * 4.0 / 1048576.0, setup_s, plan_s,
+               o->threads ? o->threads : omp_get_max_threads());
     else
         printf("kernel  H=%d N=%d L=%lld rank=%d rows=%d  median %.4f s  (min %.4f)  "
                "%.2f GFLOP/s  peak RSS %.1f MB (output %.1f MB)  setup %.3f s  plan %.3f s\n",
@@ -145,12 +180,189 @@ static int bench_kernel(const options *o)
     return 0;
 }
 
+static int bench_forward(const options *o)
+{
+    s4_layer_config cfg;
+    s4_layer_config_default(&cfg);
+    cfg.ssm.H = o->H;
+    cfg.ssm.N = o->N;
+    cfg.ssm.rank = o->rank;
+    cfg.ssm.seed = o->seed;
+    cfg.channels = o->channels;
+    s4_layer *layer = NULL;
+    s4_forward *plan = NULL;
+    s4_status st = s4_layer_create(&cfg, &layer);
+    if (st != S4_OK)
+        return fail("s4_layer_create", st);
+    double t0 = now();
+    const s4_forward_options fopt = {.rate = 1.0, .planner = S4_PLANNER_ESTIMATE,
+                                     .threads = o->threads};
+    if ((st = s4_forward_create(layer, o->B, o->L, &fopt, &plan)) != S4_OK)
+        return fail("s4_forward_create", st);
+    const double create_s = now() - t0;
+    const int F = s4_layer_output_features(layer);
+    const size_t nu = (size_t)o->B * (size_t)o->H * (size_t)o->L;
+    const size_t ny = (size_t)o->B * (size_t)F * (size_t)o->L;
+    float *u = malloc(nu * sizeof *u), *y = malloc(ny * sizeof *y);
+    double *times = malloc((size_t)o->repeat * sizeof *times);
+    if (!u || !y || !times) {
+        fprintf(stderr, "s4-bench: out of memory for u and y (%zu floats)\n", nu + ny);
+        return 1;
+    }
+    for (size_t i = 0; i < nu; i++) /* deterministic, O(1) input */
+        u[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+    for (int i = -1; i < o->repeat; i++) { /* i = -1: warm-up */
+        t0 = now();
+        if ((st = s4_forward_execute(plan, u, y, NULL, NULL, 0)) != S4_OK)
+            return fail("s4_forward_execute", st);
+        if (i >= 0)
+            times[i] = now() - t0;
+    }
+    const double median = median_of(times, o->repeat);
+    const double tokens = (double)o->B * (double)o->L / median;
+    const double work_mb = (double)s4_forward_workspace_size(plan) / 1048576.0;
+    if (o->json)
+        printf("{\"bench\": \"forward\", \"B\": %d, \"H\": %d, \"N\": %d, \"L\": %lld, "
+               "\"channels\": %d, \"repeat\": %d, \"median_s\": %.6g, \"min_s\": %.6g, "
+               "\"tokens_per_s\": %.4g, \"peak_rss_mb\": %.1f, \"workspace_mb\": %.1f, "
+               "\"create_s\": %.6g}\n",
+               o->B, o->H, o->N, o->L, o->channels, o->repeat, median, times[0], tokens,
+               peak_rss_mb(), work_mb, create_s);
+    else
+        printf("forward B=%d H=%d N=%d L=%lld channels=%d  median %.4f s  (min %.4f)  "
+               "%.3g tokens/s  peak RSS %.1f MB (workspace %.1f MB)  create %.3f s\n",
+               o->B, o->H, o->N, o->L, o->channels, median, times[0], tokens, peak_rss_mb(),
+               work_mb, create_s);
+    free(u);
+    free(y);
+    free(times);
+    s4_forward_destroy(plan);
+    s4_layer_destroy(layer);
+    return 0;
+}
+
+/* L = 2^10 .. 2^20 for N in {16, 64, 256} at the given H: the scaling study of the
+ * kernel (fit log time against log N L; bench/plot_sweep.sh draws it). */
+static int bench_kernel_sweep(const options *o)
+{
+    static const int Ns[] = {16, 64, 256};
+    for (size_t i = 0; i < sizeof Ns / sizeof *Ns; i++)
+        for (int e = 10; e <= 20; e += 2) {
+            options one = *o;
+            one.N = Ns[i];
+            one.L = 1LL << e;
+            one.repeat = e >= 18 ? 3 : o->repeat;
+            const int rc = bench_kernel(&one);
+            if (rc)
+                return rc;
+            fflush(stdout);
+        }
+    return 0;
+}
+
+static int bench_step(const options *o)
+{
+    s4_step_mode mode;
+    if (!o->mode || !strcmp(o->mode, "linear"))
+        mode = S4_STEP_LINEAR;
+    else if (!strcmp(o->mode, "dense"))
+        mode = S4_STEP_DENSE;
+    else if (!strcmp(o->mode, "diagonal"))
+        mode = S4_STEP_DIAGONAL;
+    else
+        return usage();
+    const char *mode_name = mode == S4_STEP_LINEAR ? "linear" : mode == S4_STEP_DENSE ? "dense"
+                                                                                 : "diagonal";
+    s4_layer_config cfg;
+    s4_layer_config_default(&cfg);
+    cfg.ssm.H = o->H;
+    cfg.ssm.N = o->N;
+    cfg.ssm.rank = o->rank;
+    cfg.ssm.seed = o->seed;
+    cfg.channels = o->channels;
+    s4_layer *layer = NULL;
+    s4_step *plan = NULL;
+    s4_status st = s4_layer_create(&cfg, &layer);
+    if (st != S4_OK)
+        return fail("s4_layer_create", st);
+    double t0 = now();
+    if ((st = s4_step_create(layer, mode, o->B, 1.0, &plan)) != S4_OK)
+        return fail("s4_step_create", st);
+    const double create_s = now() - t0;
+    const int F = s4_layer_output_features(layer);
+    /* --L is the number of steps per timing (default 2000: enough to time, short enough
+     * for the dense mode). */
+    const long long steps = o->L == 16384 ? 2000 : o->L;
+    void *state = malloc(s4_step_state_size(plan));
+    float *u = malloc((size_t)o->B * (size_t)o->H * sizeof *u);
+    float *y = malloc((size_t)o->B * (size_t)F * sizeof *y);
+    double *times = malloc((size_t)o->repeat * sizeof *times);
+    if (!state || !u || !y || !times) {
+        fprintf(stderr, "s4-bench: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < (size_t)o->B * (size_t)o->H; i++)
+        u[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+    if ((st = s4_step_state_reset(plan, state)) != S4_OK)
+        return fail("s4_step_state_reset", st);
+    for (int i = -1; i < o->repeat; i++) { /* i = -1: warm-up */
+        t0 = now();
+        for (long long t = 0; t < steps; t++)
+            if ((st = s4_step_execute(plan, state, u, y, NULL, 0)) != S4_OK)
+                return fail("s4_step_execute", st);
+        if (i >= 0)
+            times[i] = now() - t0;
+    }
+    const double median = median_of(times, o->repeat);
+    const double steps_per_s = (double)steps / median;
+    if (o->json)
+        printf("{\"bench\": \"step\", \"mode\": \"%s\", \"B\": %d, \"H\": %d, \"N\": %d, "
+               "\"steps\": %lld, \"repeat\": %d, \"median_s\": %.6g, \"steps_per_s\": %.6g, "
+               "\"sequence_steps_per_s\": %.6g, \"peak_rss_mb\": %.1f, \"create_s\": %.6g}\n",
+               mode_name, o->B, o->H, o->N, steps, o->repeat, median, steps_per_s,
+               steps_per_s * o->B, peak_rss_mb(), create_s);
+    else
+        printf("step %-8s B=%d H=%d N=%d  %lld steps in %.4f s  %.0f steps/s  "
+               "(%.0f sequence-steps/s)  peak RSS %.1f MB  create %.3f s\n",
+               mode_name, o->B, o->H, o->N, steps, median, steps_per_s, steps_per_s * o->B,
+               peak_rss_mb(), create_s);
+    free(state);
+    free(u);
+    free(y);
+    free(times);
+    s4_step_destroy(plan);
+    s4_layer_destroy(layer);
+    return 0;
+}
+
+static int bench_peak(const options *o)
+{
+    const int all = o->threads > 0 ? o->threads : omp_get_max_threads();
+    const char *isa;
+    const double one = s4__peak_gflops(1, 0.5, &isa);
+    const double many = s4__peak_gflops(all, 0.5, &isa);
+    if (o->json)
+        printf("{\"bench\": \"peak\", \"isa\": \"%s\", \"gflops_1\": %.4g, "
+               "\"threads\": %d, \"gflops\": %.4g}\n",
+               isa, one, all, many);
+    else
+        printf("peak float32 FMA (%s): 1 thread %.1f GFLOP/s, %d threads %.1f GFLOP/s\n", isa,
+               one, all, many);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    options o = {.H = 256, .N = 64, .rank = 1, .channels = 1, .repeat = 5, .L = 16384};
+    options o = {.B = 8, .H = 256, .N = 64, .rank = 1, .channels = 1, .repeat = 5, .L = 16384};
     if (argc < 2 || parse(argc, argv, &o) != 0)
         return usage();
     if (!strcmp(argv[1], "kernel"))
-        return bench_kernel(&o);
+        return o.sweep ? bench_kernel_sweep(&o) : bench_kernel(&o);
+    if (!strcmp(argv[1], "forward"))
+        return bench_forward(&o);
+    if (!strcmp(argv[1], "step"))
+        return bench_step(&o);
+    if (!strcmp(argv[1], "peak"))
+        return bench_peak(&o);
     return usage();
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Renders an `s4-bench kernel --sweep --json` run as a log-log PNG: kernel time vs L for
+# each N, with the O(N L) line through the N = 64 measurement at L = 2^14 and, per N, the
+# time the DESIGN.md cost model would take at this machine's float32 FMA peak.
+#   bench/plot_sweep.sh sweep.json peak_gflops out.png
+# Needs gnuplot (Debian: gnuplot-nox) and python3.
+set -euo pipefail
+json=${1:?sweep.json}
+peak=${2:?peak GFLOP/s (s4-bench peak)}
+png=${3:-kernel_sweep.png}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+python3 - "$json" "$tmp" <<'PY'
+import json, sys, collections
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith('{')]
+by_n = collections.defaultdict(list)
+for r in rows:
+    if r.get('bench') == 'kernel':
+        by_n[r['N']].append((r['L'], r['median_s'], r['gflops']))
+for n, pts in by_n.items():
+    with open(f"{sys.argv[2]}/N{n}.dat", 'w') as f:
+        for L, t, g in sorted(pts):
+            f.write(f"{L} {t} {g}\n")
+ref = [p for p in by_n.get(64, []) if p[0] == 16384] or [sorted(v)[0] for v in by_n.values()]
+with open(f"{sys.argv[2]}/ref", 'w') as f:
+    f.write(f"{ref[0][1]} {ref[0][0]}\n")
+with open(f"{sys.argv[2]}/ns", 'w') as f:
+    f.write(' '.join(str(n) for n in sorted(by_n)))
+PY
+read -r tref lref < "$tmp/ref"
+ns=$(cat "$tmp/ns")
+plots=""
+for n in $ns; do
+  plots+="'$tmp/N$n.dat' using 1:2 with linespoints lw 2 title 'N = $n', "
+  # 43 flops per (h, n, l) over H = 256, N/2 states, L/2 + 1 nodes at the measured peak.
+  plots+="(43.0*256*($n/2)*(x/2+1))/($peak*1e9) with lines dt 2 lc rgb 'gray' notitle, "
+done
+plots+="$tref*(x/$lref)*(N64ratio) with lines dt 3 lw 2 lc rgb 'black' title 'O(N L) through N = 64, L = 2^{14}'"
+gnuplot <<GP
+set terminal pngcairo size 900,600 noenhanced
+set output '$png'
+set logscale xy 2
+set format x '2^{%L}'
+set xlabel 'L'
+set ylabel 'kernel time [s]  (H = 256, 2 threads)'
+set key top left
+set grid
+set title 'libs4 S4 kernel generation; dashed gray: cost model at the float32 FMA peak ($peak GFLOP/s)'
+N64ratio = 1.0
+plot $plots
+GP
+echo "wrote $png"
