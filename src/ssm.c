@@ -333,8 +333,14 @@ s4_status s4_ssm_create_from_arrays(const s4_ssm_config *config, const s4_ssm_ar
         st = copy_finite(fn, "P", (double *)s->P, a->P, 2 * SN * (size_t)s->rank);
     if (st == S4_OK)
         st = copy_finite(fn, "C", (double *)s->C, a->C, 2 * CN);
-    if (st == S4_OK && a->D)
+    if (st == S4_OK && a->D) {
         st = copy_finite(fn, "D", s->D, a->D, (size_t)s->Cp * (size_t)s->H);
+        /* The convolution applies D in float32: a value beyond its range would be Inf. */
+        for (size_t i = 0; st == S4_OK && i < (size_t)s->Cp * (size_t)s->H; i++)
+            if (fabs(s->D[i]) > FLT_MAX)
+                st = s4__fail(S4_ERR_INVALID_ARGUMENT,
+                              "%s: D[%zu] = %g is beyond the float32 range", fn, i, s->D[i]);
+    }
     if (st == S4_OK)
         st = derive(fn, s);
     if (st != S4_OK) {

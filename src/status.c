@@ -56,7 +56,11 @@ void *s4__calloc(size_t n, size_t size)
 
 int64_t s4__round_half_even(double x)
 {
-    /* nearbyint honours the default rounding mode, round-half-to-even, like Python. */
+    /* nearbyint honours the default rounding mode, round-half-to-even, like Python. Values
+     * beyond +-2^62 (an extreme rate) saturate rather than overflow the conversion, so
+     * every caller's range check sees a huge length and reports it. */
+    if (!(fabs(x) < 0x1p62))
+        return x < 0 ? -((int64_t)1 << 62) : ((int64_t)1 << 62);
     return (int64_t)nearbyint(x);
 }
 

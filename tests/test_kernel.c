@@ -453,7 +453,9 @@ static void test_create_invalid(void **state)
     assert_fails(S4_ERR_INVALID_ARGUMENT, s4_kernel_create(ssm, INT64_MIN, NULL, &plan));
     assert_fails(S4_ERR_INVALID_ARGUMENT, s4_kernel_create(ssm, 17, NULL, &plan)); /* > Ld */
     assert_fails(S4_ERR_INVALID_ARGUMENT, s4_kernel_create(ssm, INT64_MAX, NULL, &plan));
-    const double bad_rates[] = {0.0, -1.0, NAN, INFINITY, -INFINITY};
+    /* Extreme but finite rates give node counts far outside [1, 2^30] (the rounding
+     * saturates instead of overflowing int64): refused, not wrapped around. */
+    const double bad_rates[] = {0.0, -1.0, NAN, INFINITY, -INFINITY, 1e-300, 1e300, 1e-12};
     for (size_t i = 0; i < sizeof bad_rates / sizeof bad_rates[0]; i++) {
         s4_kernel_options opt = {bad_rates[i], 0};
         assert_fails(S4_ERR_INVALID_ARGUMENT, s4_kernel_create(ssm, 8, &opt, &plan));

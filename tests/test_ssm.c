@@ -737,6 +737,14 @@ static void test_from_arrays_invalid(void **state)
                 arrays[f][i] = keep;
             }
 
+    /* D beyond the float32 range the convolution applies it in. */
+    {
+        const double keep = buf.D[1];
+        buf.D[1] = -1e39;
+        from_arrays_fails(&cfg, &a, S4_ERR_INVALID_ARGUMENT, "D[1] = -1e39");
+        buf.D[1] = keep;
+    }
+
     /* Sizes. */
 #define BADCFG(field, value)                                                           \
     do {                                                                               \
