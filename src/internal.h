@@ -10,6 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* C11's CMPLX: glibc's <complex.h> defines it only for GCC >= 4.7, so clang (which says
+ * __GNUC__ 4.2) would see an undeclared function. Both compilers have the builtin. */
+#if !defined(CMPLX) && (defined(__GNUC__) || defined(__clang__))
+#define CMPLX(x, y) __builtin_complex((double)(x), (double)(y))
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define S4_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
@@ -50,6 +56,12 @@ int64_t s4__round_half_even(double x);
  * this process-wide lock (execution needs none). */
 void s4__fftw_lock(void);
 void s4__fftw_unlock(void);
+
+/* Index of the first NaN or Inf in x[0 .. n), or n when all are finite. Execute calls
+ * refuse non-finite inputs up front: an FFT would spread one NaN to every output, and the
+ * brief forbids returning NaN silently. */
+size_t s4__first_nonfinite_f(const float *x, size_t n);
+size_t s4__first_nonfinite_d(const double *x, size_t n);
 
 /* Natural rank of an init (1 for legs, lagt, fout, hippo; 2 for legt). */
 int s4__init_rank(s4_init init);

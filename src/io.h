@@ -6,6 +6,8 @@
 
 #include "internal.h"
 
+#include <stdio.h>
+
 enum { S4IO_MAX_DIMS = 8 };
 
 typedef enum s4io_dtype {
@@ -74,5 +76,37 @@ typedef struct s4io_tensor_out {
  * to a temporary name and renames, so no partial file is left on failure. */
 s4_status s4io_safetensors_write(const char *path, const s4io_tensor_out *tensors, size_t n,
                                  const char *const *meta, size_t n_meta);
+
+/* Atomic replacement of a file (src/io_atomic.c), for the writers above: open a temporary
+ * file of our own next to `path`, write to `f`, then finish (rename over `path`) or abort.
+ * A reader of `path` sees the old file or the whole new one, never a partial one, even
+ * with several threads or processes writing the same path at once (the last rename wins).
+ * No file that the call did not create is ever removed. */
+typedef struct s4io_atomic {
+    FILE *f;          /* the temporary file, open for writing ("wb") */
+    char *tmp;        /* its name: "<path>.tmp.<pid>.<n>", n unique within the process */
+    const char *path; /* the destination (the caller's string) */
+    const char *who;  /* names the caller in messages */
+} s4io_atomic;
+
+/* Creates the temporary file exclusively, trying the next name when one exists.
+ * S4_ERR_IO (naming `who`, `path` and the temporary name) if it cannot be created. */
+s4_status s4io_atomic_open(const char *who, const char *path, s4io_atomic *out);
+
+/* `written`: whether the caller's writes all succeeded (if not, errno still holds the
+ * reason). Flushes, closes (both checked) and renames over the destination; on any failure
+ * removes the temporary file and returns S4_ERR_IO with the reason. Either way `a` is done. */
+s4_status s4io_atomic_finish(s4io_atomic *a, bool written);
+
+/* Closes and removes the temporary file, for a caller that gives up before finishing. */
+void s4io_atomic_abort(s4io_atomic *a);
+
+/* The config as s4_layer_save embeds it (src/io_config.c): s4_layer_config_to_json, except
+ * that a dt range that is not meaningful (dt_min or dt_max not finite and positive, as a
+ * layer built from stored parameters may hold: only a fresh layer's init uses it) is
+ * written as the reference's defaults 0.001, 0.1 instead of being refused. Every other
+ * value is checked as s4_layer_config_to_json does (S4_ERR_INVALID_ARGUMENT naming the
+ * key), so the JSON always reads back. */
+s4_status s4io_config_json_for_weights(const s4_layer_config *config, char **json);
 
 #endif /* S4_IO_H */

@@ -2,12 +2,13 @@
  * constructor argument names (s4.h, "Trained models"), parsed strictly -- every key, type
  * and value checked, each failure naming the source and the key -- and written back.
  * SPDX-License-Identifier: Apache-2.0 */
-#include "internal.h"
+#include "io.h"
 
 #include <cjson/cJSON.h>
 
 #include <errno.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,13 @@
 
 /* Lengths the SSM accepts (s4_ssm_setup_length). */
 #define MAX_LENGTH ((int64_t)1 << 40)
+
+/* Ranges of the keys, shared by the parser (JSON in, config_key) and check_values (a
+ * struct, for both the parser and s4_layer_config_to_json), so that every config written
+ * reads back. d_model: feature counts such as 2 d_model are ints. */
+#define D_MODEL_MAX (INT_MAX / 2)
+#define D_STATE_MAX (1 << 16)
+#define CHANNELS_MAX 1024
 
 /* "a string 'abc'", "3", "null", ... for "expected X, found Y" messages. */
 static const char *describe(const cJSON *j, char *buf, size_t len)
@@ -288,12 +296,12 @@ static s4_status config_key(const char *src, const char *key, const cJSON *j,
     const char *s = NULL;
 
     if (is(key, "d_model")) {
-        if ((st = get_int(src, key, j, 1, INT_MAX / 2, false, &v, NULL)) == S4_OK) {
+        if ((st = get_int(src, key, j, 1, D_MODEL_MAX, false, &v, NULL)) == S4_OK) {
             c->ssm.H = (int)v;
             raw->have_d_model = true;
         }
     } else if (is(key, "d_state")) {
-        if ((st = get_int(src, key, j, 2, 1 << 16, false, &v, NULL)) == S4_OK) {
+        if ((st = get_int(src, key, j, 2, D_STATE_MAX, false, &v, NULL)) == S4_OK) {
             if (v % 2 != 0)
                 return s4__fail(S4_ERR_UNSUPPORTED,
                                 "%s: key 'd_state': %lld is odd; libs4 needs an even state "
@@ -324,7 +332,7 @@ static s4_status config_key(const char *src, const char *key, const cJSON *j,
         if ((st = get_int(src, key, j, 1, INT_MAX, true, &v, &null)) == S4_OK)
             c->ssm.n_ssm = null ? 0 : (int)v;
     } else if (is(key, "channels")) {
-        if ((st = get_int(src, key, j, 1, 1024, false, &v, NULL)) == S4_OK)
+        if ((st = get_int(src, key, j, 1, CHANNELS_MAX, false, &v, NULL)) == S4_OK)
             c->channels = (int)v;
     } else if (is(key, "bidirectional")) {
         if ((st = get_bool(src, key, j, &b)) == S4_OK)
@@ -394,6 +402,129 @@ static s4_status config_key(const char *src, const char *key, const cJSON *j,
                         src, key);
     }
     return st;
+}
+
+static const char *activation_name(s4_activation a)
+{
+    switch (a) {
+    case S4_ACT_GELU: return "gelu";
+    case S4_ACT_GELU_TANH: return "gelu_tanh";
+    case S4_ACT_RELU: return "relu";
+    case S4_ACT_SILU: return "silu";
+    case S4_ACT_TANH: return "tanh";
+    case S4_ACT_SIGMOID: return "sigmoid";
+    case S4_ACT_IDENTITY: return "id";
+    case S4_ACT_GLU: return "glu";
+    }
+    return NULL;
+}
+
+static const char *transform_name(s4_transform t)
+{
+    switch (t) {
+    case S4_TRANSFORM_NONE: return "none";
+    case S4_TRANSFORM_EXP: return "exp";
+    case S4_TRANSFORM_RELU: return "relu";
+    case S4_TRANSFORM_SIGMOID: return "sigmoid";
+    case S4_TRANSFORM_SOFTPLUS: return "softplus";
+    }
+    return NULL;
+}
+
+static const char *init_name(s4_init i)
+{
+    switch (i) {
+    case S4_INIT_LEGS: return "legs";
+    case S4_INIT_LEGT: return "legt";
+    case S4_INIT_LAGT: return "lagt";
+    case S4_INIT_FOUT: return "fout";
+    case S4_INIT_HIPPO: return "hippo";
+    }
+    return NULL;
+}
+
+/* Every rule a config must meet to be read (and therefore to be written): each key's range
+ * as the parser reads it, then the rules across keys. The one rule set of both directions:
+ * the parser calls it on what it read (status S4_ERR_FORMAT; its per-key checks have
+ * already refused values outside these ranges, with the JSON value in the message), and
+ * s4_layer_config_to_json on what it is given (S4_ERR_INVALID_ARGUMENT). */
+static s4_status check_values(const char *src, const s4_layer_config *c, s4_config_use use,
+                              s4_status code)
+{
+    const s4_ssm_config *m = &c->ssm;
+    if (m->H < 1 || m->H > D_MODEL_MAX)
+        return s4__fail(code, "%s: key 'd_model': %d is outside [1, %d]", src, m->H,
+                        D_MODEL_MAX);
+    if (m->N < 2 || m->N > D_STATE_MAX || m->N % 2 != 0)
+        return s4__fail(code, "%s: key 'd_state': %d is not an even number in [2, %d]", src,
+                        m->N, D_STATE_MAX);
+    if (c->l_max < 0 || c->l_max > MAX_LENGTH)
+        return s4__fail(code, "%s: key 'l_max': %lld is outside [1, 2^40] (or 0 for null)", src,
+                        (long long)c->l_max);
+    if (m->rank < 1 || m->rank > S4_MAX_RANK)
+        return s4__fail(code, "%s: key 'rank': %d is outside [1, %d]", src, m->rank,
+                        S4_MAX_RANK);
+    if (m->n_ssm < 0)
+        return s4__fail(code, "%s: key 'n_ssm': %d is negative (0 for null: d_model copies)",
+                        src, m->n_ssm);
+    if (m->n_ssm > 0 && m->H % m->n_ssm != 0)
+        return s4__fail(code, "%s: key 'n_ssm': %d does not divide d_model = %d", src, m->n_ssm,
+                        m->H);
+    if (c->channels < 1 || c->channels > CHANNELS_MAX)
+        return s4__fail(code, "%s: key 'channels': %d is outside [1, %d]", src, c->channels,
+                        CHANNELS_MAX);
+    const struct {
+        const char *key;
+        int v;
+    } flags[] = {{"transposed", c->transposed},
+                 {"bidirectional", c->bidirectional},
+                 {"swap_channels", c->swap_channels}};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (flags[i].v != 0 && flags[i].v != 1)
+            return s4__fail(code, "%s: key '%s': %d is not 0 (false) or 1 (true)", src,
+                            flags[i].key, flags[i].v);
+    /* Positive and finite, as the parser reads them (a NaN used to be written as null). */
+    if (!(m->dt_min > 0.0) || !isfinite(m->dt_min))
+        return s4__fail(code, "%s: key 'dt_min': %g is not a finite positive number", src,
+                        m->dt_min);
+    if (!(m->dt_max > 0.0) || !isfinite(m->dt_max))
+        return s4__fail(code, "%s: key 'dt_max': %g is not a finite positive number", src,
+                        m->dt_max);
+    if (!activation_name(c->activation))
+        return s4__fail(code, "%s: key 'activation': %d is not an s4_activation", src,
+                        (int)c->activation);
+    if (c->final_act != S4_FINAL_GLU && c->final_act != S4_FINAL_IDENTITY &&
+        c->final_act != S4_FINAL_NONE)
+        return s4__fail(code, "%s: key 'final_act': %d is not an s4_final_act", src,
+                        (int)c->final_act);
+    if (!init_name(m->init))
+        return s4__fail(code, "%s: key 'init': %d is not an s4_init", src, (int)m->init);
+    const struct {
+        const char *key;
+        s4_transform t;
+    } transforms[] = {{"dt_transform", m->dt_transform},
+                      {"real_transform", m->real_transform},
+                      {"imag_transform", m->imag_transform}};
+    for (size_t i = 0; i < sizeof transforms / sizeof transforms[0]; i++)
+        if (!transform_name(transforms[i].t))
+            return s4__fail(code, "%s: key '%s': %d is not an s4_transform", src,
+                            transforms[i].key, (int)transforms[i].t);
+    if (use == S4_CONFIG_FOR_INIT) {
+        const int natural = s4__init_rank(m->init);
+        if (m->rank < natural)
+            return s4__fail(code, "%s: key 'rank': %d is below the rank %d that init '%s' needs",
+                            src, m->rank, natural, init_name(m->init));
+        const int S = m->n_ssm ? m->n_ssm : m->H;
+        if (m->init == S4_INIT_HIPPO && S % 2 != 0)
+            return s4__fail(code,
+                            "%s: key 'n_ssm': init 'hippo' splits the %d copies in two halves: "
+                            "must be even",
+                            src, S);
+        if (m->dt_max < m->dt_min)
+            return s4__fail(code, "%s: key 'dt_max': %g is below dt_min = %g", src, m->dt_max,
+                            m->dt_min);
+    }
+    return S4_OK;
 }
 
 /* Checks that need several keys: which kernel, which init, which final activation. */
@@ -476,27 +607,7 @@ static s4_status resolve(const char *src, s4_config_use use, s4_layer_config *c,
     if (st != S4_OK)
         return st;
 
-    const int H = c->ssm.H;
-    if (c->ssm.n_ssm > 0 && H % c->ssm.n_ssm != 0)
-        return s4__fail(S4_ERR_FORMAT, "%s: key 'n_ssm': %d does not divide d_model = %d", src,
-                        c->ssm.n_ssm, H);
-    if (use == S4_CONFIG_FOR_INIT) {
-        const int natural = s4__init_rank(c->ssm.init);
-        if (c->ssm.rank < natural)
-            return s4__fail(S4_ERR_FORMAT,
-                            "%s: key 'rank': %d is below the rank %d that init '%s' needs", src,
-                            c->ssm.rank, natural, init);
-        const int S = c->ssm.n_ssm ? c->ssm.n_ssm : H;
-        if (c->ssm.init == S4_INIT_HIPPO && S % 2 != 0)
-            return s4__fail(S4_ERR_FORMAT,
-                            "%s: key 'n_ssm': init 'hippo' splits the %d copies in two halves: "
-                            "must be even",
-                            src, S);
-        if (c->ssm.dt_max < c->ssm.dt_min)
-            return s4__fail(S4_ERR_FORMAT, "%s: key 'dt_max': %g is below dt_min = %g", src,
-                            c->ssm.dt_max, c->ssm.dt_min);
-    }
-    return S4_OK;
+    return check_values(src, c, use, S4_ERR_FORMAT);
 }
 
 /* A JSON object, parsed strictly (no trailing garbage). */
@@ -600,43 +711,24 @@ s4_status s4_layer_config_read(const char *path, s4_config_use use, s4_layer_con
     return st;
 }
 
-static const char *activation_name(s4_activation a)
+/* Adds a finite double with the fewest significant digits (15, 16 or 17) that read back as
+ * the same double. cJSON's own printer keeps 15 digits whenever they read back within an
+ * epsilon, so dt_min = 8.888888888888889e+67 came back an ulp off and a saved config did
+ * not reproduce the layer's config exactly (found by tests/fuzz/fuzz_config.c). */
+static bool add_exact_number(cJSON *o, const char *key, double v)
 {
-    switch (a) {
-    case S4_ACT_GELU: return "gelu";
-    case S4_ACT_GELU_TANH: return "gelu_tanh";
-    case S4_ACT_RELU: return "relu";
-    case S4_ACT_SILU: return "silu";
-    case S4_ACT_TANH: return "tanh";
-    case S4_ACT_SIGMOID: return "sigmoid";
-    case S4_ACT_IDENTITY: return "id";
-    case S4_ACT_GLU: return "glu";
+    char buf[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v)
+            break;
     }
-    return NULL;
-}
-
-static const char *transform_name(s4_transform t)
-{
-    switch (t) {
-    case S4_TRANSFORM_NONE: return "none";
-    case S4_TRANSFORM_EXP: return "exp";
-    case S4_TRANSFORM_RELU: return "relu";
-    case S4_TRANSFORM_SIGMOID: return "sigmoid";
-    case S4_TRANSFORM_SOFTPLUS: return "softplus";
-    }
-    return NULL;
-}
-
-static const char *init_name(s4_init i)
-{
-    switch (i) {
-    case S4_INIT_LEGS: return "legs";
-    case S4_INIT_LEGT: return "legt";
-    case S4_INIT_LAGT: return "lagt";
-    case S4_INIT_FOUT: return "fout";
-    case S4_INIT_HIPPO: return "hippo";
-    }
-    return NULL;
+    /* printf and strtod follow LC_NUMERIC; JSON's decimal point is always '.'. */
+    const char point = localeconv()->decimal_point[0];
+    for (char *p = buf; *p; p++)
+        if (*p == point)
+            *p = '.';
+    return cJSON_AddRawToObject(o, key, buf) != NULL;
 }
 
 s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
@@ -644,21 +736,15 @@ s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
     static const char fn[] = "s4_layer_config_to_json";
     if (!c || !json)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !c ? "config" : "json");
+    /* The parser's rules: a config that would not read back is refused here, naming the
+     * key, instead of being written (a NaN dt_min as null, a negative n_ssm as null ...). */
+    s4_status st = check_values(fn, c, S4_CONFIG_FOR_WEIGHTS, S4_ERR_INVALID_ARGUMENT);
+    if (st != S4_OK)
+        return st;
     const char *act = activation_name(c->activation), *init = init_name(c->ssm.init);
     const char *tdt = transform_name(c->ssm.dt_transform);
     const char *tre = transform_name(c->ssm.real_transform);
     const char *tim = transform_name(c->ssm.imag_transform);
-    if (!act || !init || !tdt || !tre || !tim ||
-        (c->final_act != S4_FINAL_GLU && c->final_act != S4_FINAL_IDENTITY &&
-         c->final_act != S4_FINAL_NONE))
-        return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                        "%s: config has an unknown activation, final_act, init or transform",
-                        fn);
-    if (c->ssm.H < 1 || c->ssm.N < 2 || c->ssm.rank < 1 || c->channels < 1 || c->l_max < 0)
-        return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                        "%s: config sizes H = %d, N = %d, rank = %d, channels = %d, l_max = "
-                        "%lld are out of range",
-                        fn, c->ssm.H, c->ssm.N, c->ssm.rank, c->channels, (long long)c->l_max);
     cJSON *o = cJSON_CreateObject();
     bool ok = o != NULL;
 #define NUM(k, v) (ok = ok && cJSON_AddNumberToObject(o, (k), (double)(v)) != NULL)
@@ -687,8 +773,8 @@ s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
     else
         STR("final_act", c->final_act == S4_FINAL_GLU ? "glu" : "id");
     BOOL("swap_channels", c->swap_channels);
-    NUM("dt_min", c->ssm.dt_min);
-    NUM("dt_max", c->ssm.dt_max);
+    ok = ok && add_exact_number(o, "dt_min", c->ssm.dt_min);
+    ok = ok && add_exact_number(o, "dt_max", c->ssm.dt_max);
     BOOL("dt_tie", 1);
     STR("dt_transform", tdt);
     STR("real_transform", tre);
@@ -715,4 +801,24 @@ s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     *json = copy;
     return S4_OK;
+}
+
+s4_status s4io_config_json_for_weights(const s4_layer_config *config, char **json)
+{
+    if (!config)
+        return s4_layer_config_to_json(config, json);
+    /* The dt range only draws a fresh layer's dt (s4_layer_create_from_arrays and
+     * s4_layer_load_with_config ignore it), so a layer made from stored parameters may hold
+     * any values there. Written as they are they would be refused; the reference's defaults
+     * are what S4Block would assume, and change nothing for the weights. */
+    s4_layer_config c = *config;
+    const bool meaningful = c.ssm.dt_min > 0.0 && isfinite(c.ssm.dt_min) &&
+                            c.ssm.dt_max > 0.0 && isfinite(c.ssm.dt_max);
+    if (!meaningful) {
+        s4_ssm_config d;
+        s4_ssm_config_default(&d);
+        c.ssm.dt_min = d.dt_min;
+        c.ssm.dt_max = d.dt_max;
+    }
+    return s4_layer_config_to_json(&c, json);
 }

@@ -445,7 +445,7 @@ s4_status s4_layer_save(const s4_layer *layer, const char *path, const s4_save_o
     }
     char *json = NULL;
     if (st == S4_OK && opt.embed_config)
-        st = s4_layer_config_to_json(&cfg, &json);
+        st = s4io_config_json_for_weights(&cfg, &json);
     if (st == S4_OK) {
         const char *meta[] = {"format", "pt", META_CONFIG_KEY, json};
         st = s4io_safetensors_write(path, t, n, meta, json ? 2 : 1);

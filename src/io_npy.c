@@ -6,23 +6,12 @@
  * Python dict literal {'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), } padded
  * with spaces and ending in '\n', then the raw data.
  * SPDX-License-Identifier: Apache-2.0 */
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L /* getpid */
-#endif
-
 #include "io.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef _WIN32
-#include <process.h>
-#define getpid _getpid
-#else
-#include <unistd.h>
-#endif
 
 _Static_assert(sizeof(float) == 4 && sizeof(double) == 8, "IEEE single and double expected");
 
@@ -509,17 +498,6 @@ static bool write_data(FILE *f, s4io_dtype dtype, const void *data, size_t numel
     return true;
 }
 
-/* Creates the temporary file exclusively ("x", C11), so that a planted symlink or another
- * writer's file is never followed or clobbered. A leftover from a crashed process that had
- * our pid is removed once and the creation retried. */
-static FILE *create_exclusive(const char *tmp)
-{
-    FILE *f = fopen(tmp, "wbx");
-    if (!f && errno == EEXIST && remove(tmp) == 0)
-        f = fopen(tmp, "wbx");
-    return f;
-}
-
 static s4_status check_write_args(const char *path, s4io_dtype dtype, const void *data,
                                   int ndim, const int64_t *shape, size_t *numel)
 {
@@ -556,29 +534,6 @@ static s4_status check_write_args(const char *path, s4io_dtype dtype, const void
     return S4_OK;
 }
 
-/* Writes header and data to a freshly created temporary file and closes it. On failure
- * returns the errno and removes the file if it was created (only then is it ours). */
-static int write_file(const char *tmp, const char *header, size_t header_len, s4io_dtype dtype,
-                      const void *data, size_t numel)
-{
-    FILE *f = create_exclusive(tmp);
-    if (!f)
-        return errno ? errno : EIO;
-    errno = 0;
-    bool ok = fwrite(header, 1, header_len, f) == header_len &&
-              write_data(f, dtype, data, numel) && fflush(f) == 0 && !ferror(f);
-    int err = ok ? 0 : errno;
-    /* fclose reports the last buffered write's failure (a full disk, for instance). */
-    if (fclose(f) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
-    if (ok)
-        return 0;
-    remove(tmp);
-    return err ? err : EIO;
-}
-
 s4_status s4io_npy_write(const char *path, s4io_dtype dtype, const void *data, int ndim,
                          const int64_t *shape)
 {
@@ -591,24 +546,14 @@ s4_status s4io_npy_write(const char *path, s4io_dtype dtype, const void *data, i
     if (header_len == 0)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4io_npy_write: %s: header too long", path);
 
-    /* "<path>.tmp.<pid>" then rename(): readers see the old file or the whole new one. */
-    const size_t tmp_cap = strlen(path) + sizeof ".tmp." + 24;
-    char *tmp = malloc(tmp_cap);
-    if (!tmp)
-        return s4__fail(S4_ERR_OUT_OF_MEMORY, "s4io_npy_write: %s: cannot allocate a name",
-                        path);
-    snprintf(tmp, tmp_cap, "%s.tmp.%lld", path, (long long)getpid());
-
-    int err = write_file(tmp, header, header_len, dtype, data, numel);
-    if (err) {
-        status = s4__fail(S4_ERR_IO, "s4io_npy_write: %s: cannot write '%s': %s", path, tmp,
-                          strerror(err));
-    } else if (rename(tmp, path) != 0) {
-        err = errno;
-        remove(tmp);
-        status = s4__fail(S4_ERR_IO, "s4io_npy_write: %s: cannot rename '%s' over it: %s", path,
-                          tmp, strerror(err));
-    }
-    free(tmp);
-    return status;
+    /* A temporary file of our own, then rename(): readers see the old file or the whole
+     * new one (src/io_atomic.c). */
+    s4io_atomic out;
+    status = s4io_atomic_open("s4io_npy_write", path, &out);
+    if (status != S4_OK)
+        return status;
+    errno = 0;
+    const bool written = fwrite(header, 1, header_len, out.f) == header_len &&
+                         write_data(out.f, dtype, data, numel);
+    return s4io_atomic_finish(&out, written);
 }

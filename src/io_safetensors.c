@@ -339,7 +339,7 @@ static s4_status parse_offsets(const char *path, const char *name, const cJSON *
         return s4__fail(S4_ERR_FORMAT,
                         "%s: tensor '%s': 'data_offsets' must have 2 elements, found %d", path,
                         name, n);
-    uint64_t off[2];
+    uint64_t off[2] = {0, 0}; /* both set below: the array has exactly 2 elements */
     int i = 0;
     for (const cJSON *o = j->child; o; o = o->next, i++) {
         if (!json_uint(o, &off[i]))

@@ -3,29 +3,19 @@
  * Layout written: an 8-byte little-endian header length n, n bytes of JSON (cJSON, compact)
  * padded with spaces so that the data starts at a multiple of 8 bytes (as the reference
  * writer does), then the tensors back to back in name order, little-endian. The file is
- * written under a temporary name and renamed, so a reader sees the old file or the new
- * one, never a partial one.
+ * written under a temporary name and renamed (src/io_atomic.c), so a reader sees the old
+ * file or the new one, never a partial one.
  * SPDX-License-Identifier: Apache-2.0 */
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L /* getpid */
-#endif
-
 #include "io.h"
 
 #include <cjson/cJSON.h>
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef _WIN32
-#include <process.h>
-#define getpid _getpid
-#else
-#include <unistd.h>
-#endif
 
 _Static_assert(sizeof(float) == 4 && sizeof(double) == 8, "IEEE single and double expected");
 
@@ -88,6 +78,20 @@ static s4_status check_tensors(const char *path, const s4io_tensor_out *t, size_
             return s4__fail(S4_ERR_INVALID_ARGUMENT,
                             "s4io_safetensors_write: %s: tensor '%s': values is NULL", path,
                             t[i].name);
+        /* A finite value beyond float range would be stored as an infinity, which no
+         * loader of parameters accepts (s4_layer_load checks finiteness): refused, so that
+         * a save never writes a file its loader rejects. Infinities and NaN given as such
+         * are stored as they are. */
+        if (t[i].dtype == S4IO_F32)
+            for (size_t k = 0; k < numel; k++) {
+                const double v = t[i].values[k];
+                if (isfinite(v) && fabs(v) > FLT_MAX)
+                    return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                                    "s4io_safetensors_write: %s: tensor '%s': element %zu = "
+                                    "%g is beyond float range (+-%g) for dtype F32; save as "
+                                    "F64",
+                                    path, t[i].name, k, v, (double)FLT_MAX);
+            }
         if (t[i].dtype == S4IO_I64)
             for (size_t k = 0; k < numel; k++) {
                 const double v = t[i].values[k];
@@ -187,17 +191,10 @@ static bool write_values(FILE *f, const s4io_tensor_out *t)
     return true;
 }
 
-/* Header and data into a freshly and exclusively created temporary file; returns 0 or
- * the errno, removing the file on failure (only then is it certainly ours). */
-static int write_file(const char *tmp, const char *json, size_t json_len, size_t header_len,
-                      const s4io_tensor_out *t, const size_t *order, size_t n)
+/* Header and data into the temporary file; false with errno set on a failed write. */
+static bool write_file(FILE *f, const char *json, size_t json_len, size_t header_len,
+                       const s4io_tensor_out *t, const size_t *order, size_t n)
 {
-    FILE *f = fopen(tmp, "wbx");
-    if (!f && errno == EEXIST && remove(tmp) == 0)
-        f = fopen(tmp, "wbx");
-    if (!f)
-        return errno ? errno : EIO;
-    errno = 0;
     unsigned char len_le[8];
     store_le(len_le, (uint64_t)header_len, 8);
     bool ok = fwrite(len_le, 1, 8, f) == 8 && fwrite(json, 1, json_len, f) == json_len;
@@ -205,16 +202,7 @@ static int write_file(const char *tmp, const char *json, size_t json_len, size_t
         ok = fputc(' ', f) != EOF;
     for (size_t k = 0; ok && k < n; k++)
         ok = write_values(f, &t[order[k]]);
-    ok = ok && fflush(f) == 0 && !ferror(f);
-    int err = ok ? 0 : errno;
-    if (fclose(f) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
-    if (ok)
-        return 0;
-    remove(tmp);
-    return err ? err : EIO;
+    return ok;
 }
 
 s4_status s4io_safetensors_write(const char *path, const s4io_tensor_out *tensors, size_t n,
@@ -246,24 +234,13 @@ s4_status s4io_safetensors_write(const char *path, const s4io_tensor_out *tensor
     const size_t json_len = strlen(json);
     const size_t header_len = (json_len + 7) / 8 * 8;
 
-    const size_t tmp_cap = strlen(path) + sizeof ".tmp." + 24;
-    char *tmp = malloc(tmp_cap);
-    if (!tmp) {
-        cJSON_free(json);
-        free(order);
-        return s4__fail(S4_ERR_OUT_OF_MEMORY, "s4io_safetensors_write: %s: out of memory", path);
+    s4io_atomic out;
+    status = s4io_atomic_open("s4io_safetensors_write", path, &out);
+    if (status == S4_OK) {
+        errno = 0;
+        const bool written = write_file(out.f, json, json_len, header_len, tensors, order, n);
+        status = s4io_atomic_finish(&out, written);
     }
-    snprintf(tmp, tmp_cap, "%s.tmp.%lld", path, (long long)getpid());
-    int err = write_file(tmp, json, json_len, header_len, tensors, order, n);
-    if (err) {
-        status = s4__fail(S4_ERR_IO, "%s: cannot write '%s': %s", path, tmp, strerror(err));
-    } else if (rename(tmp, path) != 0) {
-        err = errno;
-        remove(tmp);
-        status = s4__fail(S4_ERR_IO, "%s: cannot rename '%s' over it: %s", path, tmp,
-                          strerror(err));
-    }
-    free(tmp);
     cJSON_free(json);
     free(order);
     return status;

@@ -15,7 +15,10 @@
 #include "io.h"
 
 #include <dirent.h>
+#include <float.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,11 +492,17 @@ static void test_npy_write_replaces(void **state)
     const double one[3] = {1, 2, 3}, two[2] = {4, 5};
     const int64_t s3 = 3, s2 = 2;
     assert_int_equal(s4io_npy_write(path, S4IO_F64, one, 1, &s3), S4_OK);
-    /* A leftover temp of a crashed process with our pid does not block the write. */
+    /* A file at a temporary-looking name (a crashed process's leftover, or another
+     * writer's file in progress) neither blocks the write nor is touched by it. */
     snprintf(stale, sizeof stale, "%s.tmp.%lld", path, (long long)getpid());
     write_bytes(stale, "junk", 4);
     assert_int_equal(s4io_npy_write(path, S4IO_F64, two, 1, &s2), S4_OK);
-    assert_false(file_exists(stale));
+    size_t stale_len = 0;
+    unsigned char *stale_bytes = slurp(stale, &stale_len);
+    assert_int_equal(stale_len, 4);
+    assert_memory_equal(stale_bytes, "junk", 4);
+    free(stale_bytes);
+    remove(stale);
     double *got = NULL;
     int ndim;
     int64_t shape[S4IO_MAX_DIMS];
@@ -1107,6 +1116,214 @@ static void test_npy_mutations(void **state)
 }
 
 /* ------------------------------------------------------------------------------ */
+/* Writers racing on one path (src/io_atomic.c)                                    */
+
+enum { RACE_WRITERS = 4, RACE_SAVES = 12, RACE_NUMEL = 1 << 17 };
+
+typedef struct race {
+    const char *path;
+    bool npy;                    /* s4io_npy_write, else s4io_safetensors_write */
+    int id;                      /* writer number, or -1 for the reader */
+    const double *values;        /* the writers' values: values[i] = i (+ 0.5 id below) */
+    _Atomic int *writers_left;
+    int n_fail;                  /* saves that did not return S4_OK */
+    int n_bad;                   /* reads that saw anything but a whole file */
+    int n_whole;                 /* reads that saw a whole file */
+    char first_error[512];
+} race;
+
+static void race_note(race *r, const char *what)
+{
+    if (!r->first_error[0])
+        snprintf(r->first_error, sizeof r->first_error, "%s: %s", what, s4_last_error());
+}
+
+static void *race_writer(void *arg)
+{
+    race *r = arg;
+    double *v = malloc(RACE_NUMEL * sizeof *v);
+    if (!v) {
+        r->n_fail = RACE_SAVES;
+        atomic_fetch_sub(r->writers_left, 1);
+        return NULL;
+    }
+    for (size_t i = 0; i < RACE_NUMEL; i++)
+        v[i] = r->values[i] + 0.5 * r->id; /* every element names its writer */
+    const int64_t shape[1] = {RACE_NUMEL};
+    for (int k = 0; k < RACE_SAVES; k++) {
+        s4_status st;
+        if (r->npy) {
+            st = s4io_npy_write(r->path, S4IO_F64, v, 1, shape);
+        } else {
+            s4io_tensor_out t = {.name = "x", .dtype = S4IO_F64, .ndim = 1, .values = v};
+            t.shape[0] = RACE_NUMEL;
+            const char *meta[] = {"writer", "race"};
+            st = s4io_safetensors_write(r->path, &t, 1, meta, 1);
+        }
+        if (st != S4_OK) {
+            r->n_fail++;
+            race_note(r, "save");
+        }
+    }
+    free(v);
+    atomic_fetch_sub(r->writers_left, 1);
+    return NULL;
+}
+
+/* A whole file: RACE_NUMEL values i + 0.5 w, one writer w throughout. */
+static bool race_whole(const race *r, const double *x, size_t n)
+{
+    if (n != RACE_NUMEL)
+        return false;
+    const double w = x[0] - r->values[0];
+    if (!(w == 0.0 || w == 0.5 || w == 1.0 || w == 1.5))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != r->values[i] + w)
+            return false;
+    return true;
+}
+
+/* One read of the file: its status, *whole set when it is a complete file of one writer. */
+static s4_status race_read(const race *r, double *x, bool *whole)
+{
+    s4_status st;
+    *whole = false;
+    if (r->npy) {
+        double *data = NULL;
+        int ndim = 0;
+        int64_t shape[S4IO_MAX_DIMS];
+        st = s4io_npy_read(r->path, &data, &ndim, shape);
+        *whole = st == S4_OK && ndim == 1 && race_whole(r, data, (size_t)shape[0]);
+        free(data);
+    } else {
+        s4io_safetensors *f = NULL;
+        st = s4io_safetensors_open(r->path, &f);
+        if (st == S4_OK) {
+            const s4io_tensor *t = s4io_safetensors_find(f, "x");
+            const char *m = s4io_safetensors_metadata(f, "writer");
+            *whole = s4io_safetensors_count(f) == 1 && t && t->numel == RACE_NUMEL && m &&
+                     strcmp(m, "race") == 0 && s4io_tensor_to_f64(t, x, RACE_NUMEL) == S4_OK &&
+                     race_whole(r, x, t->numel);
+            s4io_safetensors_close(f);
+        }
+    }
+    return st;
+}
+
+static void *race_reader(void *arg)
+{
+    race *r = arg;
+    double *x = malloc(RACE_NUMEL * sizeof *x);
+    if (!x) {
+        r->n_bad++;
+        return NULL;
+    }
+    while (atomic_load(r->writers_left) > 0) {
+        bool whole = false;
+        const s4_status st = race_read(r, x, &whole);
+        if (st == S4_ERR_IO && r->n_whole == 0)
+            continue; /* not written yet: the only acceptable failure */
+        if (whole) {
+            r->n_whole++;
+        } else {
+            r->n_bad++;
+            race_note(r, "read");
+        }
+    }
+    free(x);
+    return NULL;
+}
+
+/* Several threads of one process save to the same path while another reads it: every save
+ * succeeds and every read sees no file yet or a whole one, never a partial one (the
+ * temporary names used to be "<path>.tmp.<pid>", the same for every thread). */
+static void race_run(bool npy)
+{
+    char path[512];
+    tmp_path(path, sizeof path, npy ? "race.npy" : "race.safetensors");
+    remove(path);
+    double *values = malloc(RACE_NUMEL * sizeof *values);
+    assert_non_null(values);
+    for (size_t i = 0; i < RACE_NUMEL; i++)
+        values[i] = (double)i;
+    _Atomic int writers_left = RACE_WRITERS;
+    race r[RACE_WRITERS + 1];
+    pthread_t th[RACE_WRITERS + 1];
+    for (int k = 0; k <= RACE_WRITERS; k++) {
+        r[k] = (race){.path = path, .npy = npy, .id = k < RACE_WRITERS ? k : -1,
+                      .values = values, .writers_left = &writers_left};
+        assert_int_equal(pthread_create(&th[k], NULL, k < RACE_WRITERS ? race_writer
+                                                                        : race_reader,
+                                        &r[k]),
+                         0);
+    }
+    for (int k = 0; k <= RACE_WRITERS; k++)
+        assert_int_equal(pthread_join(th[k], NULL), 0);
+    for (int k = 0; k <= RACE_WRITERS; k++)
+        if (r[k].n_fail || r[k].n_bad)
+            fail_msg("%s, thread %d: %d failed saves, %d partial reads; first: %s",
+                     npy ? "npy" : "safetensors", k, r[k].n_fail, r[k].n_bad,
+                     r[k].first_error);
+    /* The last file is whole, and no temporary is left behind. */
+    double *x = malloc(RACE_NUMEL * sizeof *x);
+    assert_non_null(x);
+    bool whole = false;
+    assert_int_equal(race_read(&r[RACE_WRITERS], x, &whole), S4_OK);
+    assert_true(whole);
+    free(x);
+    free(values);
+    assert_false(temp_leftovers());
+    remove(path);
+}
+
+static void test_concurrent_writers(void **state)
+{
+    (void)state;
+    race_run(false);
+    race_run(true);
+}
+
+/* F32 tensors hold values within float range only: a larger double would become an
+ * infinity that no loader accepts. The tensor is named and nothing is written. */
+static void test_st_write_f32_range(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "range.safetensors");
+    const double big[3] = {1.0, -1e39, 2.0};
+    const double edge[3] = {FLT_MAX, -(double)FLT_MAX, 0.0};
+    const double beyond[1] = {nextafter((double)FLT_MAX, INFINITY)};
+    s4io_tensor_out t[2] = {
+        {.name = "ok", .dtype = S4IO_F32, .ndim = 1, .shape = {3}, .values = edge},
+        {.name = "layer.D", .dtype = S4IO_F32, .ndim = 1, .shape = {3}, .values = big}};
+    check_fail("F32 beyond float range", s4io_safetensors_write(path, t, 2, NULL, 0),
+               S4_ERR_INVALID_ARGUMENT, path, "'layer.D'");
+    assert_non_null(strstr(s4_last_error(), "element 1"));
+    assert_false(file_exists(path));
+    t[1].values = beyond;
+    t[1].shape[0] = 1;
+    check_fail("F32 just beyond FLT_MAX", s4io_safetensors_write(path, t, 2, NULL, 0),
+               S4_ERR_INVALID_ARGUMENT, path, "'layer.D'");
+    assert_false(file_exists(path));
+    /* The same values as F64 are fine; FLT_MAX itself is fine as F32. */
+    t[1].dtype = S4IO_F64;
+    t[1].values = big;
+    t[1].shape[0] = 3;
+    assert_int_equal(s4io_safetensors_write(path, t, 2, NULL, 0), S4_OK);
+    s4io_safetensors *f = NULL;
+    assert_int_equal(s4io_safetensors_open(path, &f), S4_OK);
+    double got[3];
+    assert_int_equal(s4io_tensor_to_f64(s4io_safetensors_find(f, "ok"), got, 3), S4_OK);
+    assert_true(got[0] == FLT_MAX && got[1] == -FLT_MAX && got[2] == 0.0);
+    assert_int_equal(s4io_tensor_to_f64(s4io_safetensors_find(f, "layer.D"), got, 3), S4_OK);
+    assert_true(got[1] == -1e39);
+    s4io_safetensors_close(f);
+    remove(path);
+    assert_false(temp_leftovers());
+}
+
+/* ------------------------------------------------------------------------------ */
 
 /* A private directory under $TMPDIR (or /tmp), never inside the source tree. */
 static int setup(void **state)
@@ -1160,6 +1377,8 @@ int main(void)
         cmocka_unit_test(test_npy_accepted_variants),
         cmocka_unit_test(test_npy_truncated_everywhere),
         cmocka_unit_test(test_npy_mutations),
+        cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_st_write_f32_range),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,6 +13,7 @@
 #include "model_cases.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -479,6 +480,130 @@ static void test_fresh_layer_roundtrip(void **state)
     expect_error(s4_layer_save(layer, out, &opt), S4_ERR_INVALID_ARGUMENT, "save I64", "dtype");
     s4_layer_destroy(layer);
     s4_layer_destroy(back);
+}
+
+/* s4_layer_config_to_json writes only what the parser reads back: a config outside the
+ * parser's ranges is refused with the key named, instead of becoming JSON (NaN as null, a
+ * negative n_ssm as null, an odd d_state ...) that s4_layer_load would then reject. */
+static void test_config_to_json_ranges(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key;
+        int what;
+    } bad[] = {{"dt_min", 0},         {"dt_max", 1},          {"dt_min", 2},
+               {"dt_max", 3},         {"n_ssm", 4},           {"n_ssm", 5},
+               {"d_state", 6},        {"d_state", 7},         {"channels", 8},
+               {"channels", 9},       {"rank", 10},           {"l_max", 11},
+               {"d_model", 12},       {"bidirectional", 13},  {"transposed", 14},
+               {"swap_channels", 15}, {"d_model", 16}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        s4_layer_config c;
+        s4_layer_config_default(&c);
+        c.ssm.H = 4;
+        c.ssm.N = 8;
+        switch (bad[i].what) {
+        case 0: c.ssm.dt_min = NAN; break;
+        case 1: c.ssm.dt_max = INFINITY; break;
+        case 2: c.ssm.dt_min = -0.001; break;
+        case 3: c.ssm.dt_max = 0.0; break;
+        case 4: c.ssm.n_ssm = -1; break;
+        case 5: c.ssm.n_ssm = 3; break;            /* does not divide d_model = 4 */
+        case 6: c.ssm.N = 7; break;
+        case 7: c.ssm.N = (1 << 16) + 2; break;
+        case 8: c.channels = 1025; break;
+        case 9: c.channels = 0; break;
+        case 10: c.ssm.rank = 65; break;
+        case 11: c.l_max = ((int64_t)1 << 40) + 1; break;
+        case 12: c.ssm.H = 0; break;
+        case 13: c.bidirectional = 2; break;
+        case 14: c.transposed = -1; break;
+        case 15: c.swap_channels = 7; break;
+        case 16: c.ssm.H = INT_MAX / 2 + 1; break;
+        }
+        char *json = (char *)&json, what[64];
+        snprintf(what, sizeof what, "to_json case %d", bad[i].what);
+        char key[40];
+        snprintf(key, sizeof key, "'%s'", bad[i].key);
+        expect_error(s4_layer_config_to_json(&c, &json), S4_ERR_INVALID_ARGUMENT, what, key);
+        assert_ptr_equal(json, (char *)&json); /* untouched */
+    }
+    /* The extremes the parser accepts are written, and read back the same. */
+    s4_layer_config c, back;
+    s4_layer_config_default(&c);
+    c.ssm.H = 6;
+    c.ssm.N = 1 << 16;
+    c.ssm.n_ssm = 3;
+    c.ssm.rank = 64;
+    c.channels = 1024;
+    c.l_max = (int64_t)1 << 40;
+    c.ssm.dt_min = 0.5; /* above dt_max: a weights config does not use the range */
+    c.ssm.dt_max = 1e-300;
+    char *json = NULL;
+    assert_int_equal(s4_layer_config_to_json(&c, &json), S4_OK);
+    assert_int_equal(s4_layer_config_parse(json, "to_json", S4_CONFIG_FOR_WEIGHTS, &back), S4_OK);
+    s4_free(json);
+    assert_same_config(&c, &back);
+    assert_true(back.ssm.dt_min == 0.5 && back.ssm.dt_max == 1e-300);
+}
+
+/* A layer loaded with a config whose dt range is not meaningful (s4_layer_load_with_config
+ * does not use it) is saved with the reference's default range, never with values the
+ * loader refuses: whatever the save returns, a file it wrote loads back alone. */
+static void test_save_always_loads(void **state)
+{
+    (void)state;
+    char cfg_path[S4T_PATH_MAX], init[S4T_PATH_MAX], out[S4T_PATH_MAX];
+    s4t_path(cfg_path, "cases/h2_n8_l7/config.json");
+    s4t_path(init, "cases/h2_n8_l7/params_init.safetensors");
+    tmp_path(out, sizeof out, "dt_garbage.safetensors");
+    s4_layer_config cfg;
+    assert_int_equal(s4_layer_config_read(cfg_path, S4_CONFIG_FOR_WEIGHTS, &cfg), S4_OK);
+    const double dts[][2] = {{NAN, 0.1}, {0.001, -INFINITY}, {0.0, 0.0}, {-1.0, NAN}};
+    for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++) {
+        cfg.ssm.dt_min = dts[i][0];
+        cfg.ssm.dt_max = dts[i][1];
+        s4_layer *layer = NULL;
+        assert_int_equal(s4_layer_load_with_config(init, &cfg, &layer), S4_OK);
+        remove(out);
+        const s4_status st = s4_layer_save(layer, out, NULL);
+        if (st == S4_OK) {
+            s4_layer *back = load_ok(out, NULL);
+            s4_layer_config c2;
+            assert_int_equal(s4_layer_get_config(back, &c2), S4_OK);
+            assert_same_config(&cfg, &c2);
+            assert_true(c2.ssm.dt_min == 0.001 && c2.ssm.dt_max == 0.1);
+            s4_layer_destroy(back);
+        } else {
+            /* Refused up front, naming the key; nothing written. */
+            expect_error(st, S4_ERR_INVALID_ARGUMENT, "save with dt garbage",
+                         dts[i][0] > 0.0 ? "'dt_max'" : "'dt_min'");
+            struct stat sb;
+            assert_true(stat(out, &sb) != 0);
+        }
+        s4_layer_destroy(layer);
+    }
+
+    /* The saving form of the config (src/io_config.c) writes the reference's defaults for a
+     * range that is not meaningful, and keeps a meaningful one. */
+    char *json = NULL;
+    s4_layer_config back;
+    cfg.ssm.dt_min = NAN;
+    cfg.ssm.dt_max = 0.5;
+    assert_int_equal(s4io_config_json_for_weights(&cfg, &json), S4_OK);
+    assert_int_equal(s4_layer_config_parse(json, "saved", S4_CONFIG_FOR_WEIGHTS, &back), S4_OK);
+    s4_free(json);
+    assert_true(back.ssm.dt_min == 0.001 && back.ssm.dt_max == 0.1);
+    cfg.ssm.dt_min = 0.002;
+    cfg.ssm.dt_max = 0.05;
+    assert_int_equal(s4io_config_json_for_weights(&cfg, &json), S4_OK);
+    assert_int_equal(s4_layer_config_parse(json, "saved", S4_CONFIG_FOR_WEIGHTS, &back), S4_OK);
+    s4_free(json);
+    assert_true(back.ssm.dt_min == 0.002 && back.ssm.dt_max == 0.05);
+    /* Everything else is still checked. */
+    cfg.channels = 0;
+    expect_error(s4io_config_json_for_weights(&cfg, &json), S4_ERR_INVALID_ARGUMENT,
+                 "saving form, channels 0", "'channels'");
 }
 
 /* transposed: false -- arrays (B, L, H): the same layer on the transposed golden input gives
@@ -1137,6 +1262,8 @@ int main(int argc, char **argv)
     s4t_suite_add(&s, "linear_names", test_linear_names, NULL);
     s4t_suite_add(&s, "fresh_layer_roundtrip", test_fresh_layer_roundtrip, NULL);
     s4t_suite_add(&s, "not_transposed", test_not_transposed, NULL);
+    s4t_suite_add(&s, "config_to_json_ranges", test_config_to_json_ranges, NULL);
+    s4t_suite_add(&s, "save_always_loads", test_save_always_loads, NULL);
     s4t_suite_add(&s, "config_defaults_and_aliases", test_config_defaults_and_aliases, NULL);
     s4t_suite_add(&s, "config_errors", test_config_errors, NULL);
     s4t_suite_add(&s, "hostile_tensors", test_hostile_tensors, NULL);
