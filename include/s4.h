@@ -386,7 +386,10 @@ int s4_layer_output_features(const s4_layer *layer);
 typedef struct s4_forward_options {
     double rate;          /* relative sample rate (DESIGN.md 11); 1.0 = as trained */
     s4_planner planner;
-    int threads;          /* reserved; 0 = default */
+    int threads;          /* threads of one s4_forward_execute, OpenBLAS's included: 0 =
+                             default (omp_get_max_threads()), 1 = none; they split the batch,
+                             else one sequence's features and time blocks; results are
+                             bitwise the same for any count; workspace grows with it */
 } s4_forward_options;
 
 /* Opaque plan for a whole-layer forward over B sequences of length L in convolution mode.
@@ -406,6 +409,9 @@ size_t s4_forward_workspace_size(const s4_forward *plan);
  * F = s4_layer_output_features. pre: NULL, or [B x C'H x L] (resp. [B x L x C'H]) to also
  * receive the convolution output before the activation (y + D u, flattened (c h), or (h c)
  * with swap_channels). work NULL uses the plan's own scratch (then calls must not overlap). */
+/* Every execute call (forward, step, stream) refuses a NaN or Inf anywhere in u (and in a
+ * stream's incoming state) with S4_ERR_INVALID_ARGUMENT naming the element, before writing
+ * anything: a convolution by FFT would spread one NaN over the whole sequence. */
 S4_NODISCARD s4_status s4_forward_execute(const s4_forward *plan, const float *u, float *y,
                                           float *pre, void *work, size_t work_size);
 
@@ -533,7 +539,8 @@ S4_NODISCARD s4_status s4_layer_config_read(const char *path, s4_config_use use,
 
 /* The config as JSON with the reference's names (every key explicit), so that
  * S4Block(**json.load(f)) rebuilds the architecture; *json is allocated: s4_free it.
- * The seed is not part of it. */
+ * The seed is not part of it. A config the parser would refuse (a NaN dt range, an odd N,
+ * ...) is refused with S4_ERR_INVALID_ARGUMENT naming the key. */
 S4_NODISCARD s4_status s4_layer_config_to_json(const s4_layer_config *config, char **json);
 
 /* Frees memory returned by the calls of this section; NULL is a no-op. */

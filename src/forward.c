@@ -6,63 +6,153 @@
 
 #include <fftw3.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { ALIGN = 64, TILE = 32 };
+
+/* OpenBLAS's thread count while an execute runs. The head's sgemm runs on our threads
+ * (each on its own column blocks), so OpenBLAS must not start threads of its own under
+ * them: libopenblas-pthread (Debian's default) ignores OpenMP -- it would give every
+ * concurrent call its whole thread pool and serialise the calls on its level-3 lock --
+ * and its only control is the process-wide openblas_set_num_threads (0.3.21 has no
+ * per-thread setting). So executes hold it at 1 with a process-wide count: the first
+ * execute to start saves the count and sets 1, the last to finish restores it. The
+ * OpenMP build needs nothing (it runs one thread inside a parallel region), nor a BLAS
+ * without these calls: they are weak references, resolved only if OpenBLAS is linked. */
+extern int openblas_get_parallel(void) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
+extern void openblas_set_num_threads(int) __attribute__((weak));
+
+static int blas_holders, blas_saved_threads;
+
+static bool blas_pthreads(void)
+{
+    return openblas_get_parallel && openblas_get_num_threads && openblas_set_num_threads &&
+           openblas_get_parallel() == 1;
+}
+
+static void blas_hold(void)
+{
+    if (!blas_pthreads())
+        return;
+#pragma omp critical(s4_openblas_threads)
+    {
+        if (blas_holders++ == 0) {
+            blas_saved_threads = openblas_get_num_threads();
+            if (blas_saved_threads > 1)
+                openblas_set_num_threads(1);
+        }
+    }
+}
+
+static void blas_release(void)
+{
+    if (!blas_pthreads())
+        return;
+#pragma omp critical(s4_openblas_threads)
+    {
+        if (--blas_holders == 0 && blas_saved_threads > 1)
+            openblas_set_num_threads(blas_saved_threads);
+    }
+}
+
+/* Defined in layer.c (to move to layer.h with its owner): the head over a column range. */
+int64_t s4__head_block_cols(void);
+void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, int64_t j0,
+                          int64_t j1, float *out, float *scratch);
 
 struct s4_forward {
     int B, H, Cp, Fp, Fo;
     int64_t L;           /* input length */
     int64_t l;           /* kernel length (DESIGN.md 11) */
     int transposed, swap; /* swap: (h c) flattening with C' > 1 */
-    s4_conv *conv;       /* B = 1: the batch is looped at execute, scratch is one sequence */
-    float *spec;         /* [C' x H x (n/2 + 1) x 2] */
-    float *D;            /* [C' x H] */
+    int threads;         /* OpenMP threads of one execute (1: the caller's thread only) */
+    int seq_slots;       /* sequences in flight at once: min(threads, B), 1 if unthreaded */
+    s4_conv *conv;       /* ONE feature (B = 1, H = 1, C' channels): execute loops over the
+                            batch and the features, so threads can split either */
+    size_t spec_row;     /* floats of one feature's spectrum: C' x (n/2 + 1) x 2 */
+    float *spec;         /* [H x C' x (n/2 + 1) x 2]: feature h's C' rows together */
+    float *D;            /* [H x C'] (transposed, for the one-feature conv) */
     s4_head head;        /* own copy: the plan outlives the layer */
     size_t conv_work;    /* bytes of the conv's workspace */
+    size_t thread_bytes; /* bytes of one thread's slice: conv scratch + head scratch */
+    size_t seq_bytes;    /* bytes of one sequence slot: pre, swap, ut, yt */
     size_t work_size;    /* whole workspace incl. alignment slack */
     void *own_work;
 };
 
-/* Workspace regions, each aligned to ALIGN bytes. */
-typedef struct workspace {
+/* Workspace: `threads` thread slices, then `seq_slots` sequence slots, every region
+ * aligned to ALIGN bytes. A thread slice is private to one thread; a sequence slot holds
+ * the arrays of one sequence, private to a thread when threads split the batch and shared
+ * by the team when they split one sequence. */
+typedef struct thread_ws {
     unsigned char *conv; /* conv_work bytes */
-    float *pre;          /* [Fp x L] conv output, (c h) */
-    float *swap;         /* [Fp x L] (h c) order; swap only */
     float *head;         /* s4__head_scratch floats */
-    float *ut;           /* [H x L] u of one sequence; transposed == 0 only */
-    float *yt;           /* [Fo x L] y of one sequence; transposed == 0 only */
-} workspace;
+} thread_ws;
+typedef struct seq_ws {
+    float *pre;  /* [Fp x L] conv output, (c h) */
+    float *swap; /* [Fp x L] (h c) order; swap only */
+    float *ut;   /* [H x L] u of one sequence; transposed == 0 only */
+    float *yt;   /* [Fo x L] y of one sequence; transposed == 0 only */
+} seq_ws;
 
 static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
-/* Carves the workspace from `base` (aligned); returns its size in bytes, or 0 when it
- * overflows size_t (checked once at plan time, so execute's carve cannot). */
-static size_t carve(const s4_forward *p, unsigned char *base, workspace *w)
+/* Region sizes in bytes for one thread slice (seq == 0) or one sequence slot (seq == 1),
+ * with pointers into `base` when ws is not NULL; returns the bytes, or 0 when they
+ * overflow size_t (checked once at plan time, so execute's carve cannot). */
+static size_t carve(const s4_forward *p, int seq, unsigned char *base, void *ws)
 {
     const size_t L = (size_t)p->L;
     size_t FpL = 0, HL = 0, FoL = 0, off = 0;
     bool ok = s4__mul_size((size_t)p->Fp, L, &FpL) && s4__mul_size((size_t)p->H, L, &HL) &&
               s4__mul_size((size_t)p->Fo, L, &FoL);
-#define REGION(field, type, count)                                                            \
+#define REGION(w, field, type, count)                                                         \
     do {                                                                                      \
         size_t n_ = 0;                                                                        \
         ok = ok && s4__mul_size((count), sizeof(type), &n_) && n_ <= SIZE_MAX - ALIGN &&      \
              s4__add_size(off, round_up(n_, ALIGN), &n_);                                     \
-        if (ok && w)                                                                          \
-            w->field = (type *)(void *)(base + off);                                          \
+        if (ok && (w))                                                                        \
+            (w)->field = (type *)(void *)(base + off);                                        \
         if (ok)                                                                               \
             off = n_;                                                                         \
     } while (0)
-    REGION(conv, unsigned char, p->conv_work);
-    REGION(pre, float, FpL);
-    REGION(swap, float, p->swap ? FpL : 0);
-    REGION(head, float, s4__head_scratch(&p->head, p->L));
-    REGION(ut, float, p->transposed ? 0 : HL);
-    REGION(yt, float, p->transposed ? 0 : FoL);
+    if (!seq) {
+        thread_ws *w = ws;
+        REGION(w, conv, unsigned char, p->conv_work);
+        REGION(w, head, float, s4__head_scratch(&p->head, p->L));
+    } else {
+        seq_ws *w = ws;
+        REGION(w, pre, float, FpL);
+        REGION(w, swap, float, p->swap ? FpL : 0);
+        REGION(w, ut, float, p->transposed ? 0 : HL);
+        REGION(w, yt, float, p->transposed ? 0 : FoL);
+    }
 #undef REGION
-    return ok ? off : 0;
+    return ok && off > 0 ? off : (ok ? ALIGN : 0);
+}
+
+/* Whole workspace: threads x thread_bytes + seq_slots x seq_bytes + ALIGN; 0 on overflow. */
+static size_t total_work(const s4_forward *p)
+{
+    size_t a, b, t;
+    if (!s4__mul_size((size_t)p->threads, p->thread_bytes, &a) ||
+        !s4__mul_size((size_t)p->seq_slots, p->seq_bytes, &b) || !s4__add_size(a, b, &t) ||
+        !s4__add_size(t, ALIGN, &t))
+        return 0;
+    return t;
+}
+
+static void carve_thread(const s4_forward *p, unsigned char *base, int i, thread_ws *w)
+{
+    carve(p, 0, base + (size_t)i * p->thread_bytes, w);
+}
+
+static void carve_seq(const s4_forward *p, unsigned char *base, int i, seq_ws *w)
+{
+    carve(p, 1, base + (size_t)p->threads * p->thread_bytes + (size_t)i * p->seq_bytes, w);
 }
 
 static void plan_free(s4_forward *p)
@@ -183,8 +273,24 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
     p->l = l;
     p->transposed = cfg->transposed;
     p->swap = cfg->swap_channels && Cp > 1;
+    /* Threads: 0 = omp_get_max_threads(). No more than there is work for: sequences,
+     * features of the convolution, column blocks of the head. */
+    {
+        const int64_t hb = s4__head_block_cols(), nblk = (L + hb - 1) / hb;
+        int64_t useful = B > H ? B : H;
+        if (nblk > useful)
+            useful = nblk;
+        int t = threads > 0 ? threads : omp_get_max_threads();
+        if (t < 1)
+            t = 1;
+        p->threads = (int64_t)t > useful ? (int)useful : t;
+        p->seq_slots = p->threads > B ? B : p->threads;
+    }
+    /* One feature at a time: execute splits features (or sequences) over threads. The FFT
+     * length depends only on L, l and the direction, so every feature gets the same FFTW
+     * plan and the same arithmetic as a whole-bank plan. */
     const s4_conv_desc desc = {.B = 1,
-                               .H = H,
+                               .H = 1,
                                .channels = Cp,
                                .bidirectional = cfg->bidirectional,
                                .L = L,
@@ -195,8 +301,9 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
     if ((st = s4__head_copy(head, &p->head)) != S4_OK)
         goto fail;
     p->conv_work = s4_conv_workspace_size(p->conv);
-    p->work_size = carve(p, NULL, NULL);
-    if (p->work_size == 0 || !s4__add_size(p->work_size, ALIGN, &p->work_size)) {
+    p->thread_bytes = carve(p, 0, NULL, NULL);
+    p->seq_bytes = carve(p, 1, NULL, NULL);
+    if (p->thread_bytes == 0 || p->seq_bytes == 0 || (p->work_size = total_work(p)) == 0) {
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: workspace for L = %lld overflows", fn,
                       (long long)L);
         goto fail;
@@ -205,18 +312,20 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
     const size_t nK = (size_t)rows * (size_t)H * (size_t)l; /* <= the conv's own arrays */
     const size_t nD = (size_t)Cp * (size_t)H;
     size_t nspec;
+    p->spec_row = s4_conv_spectrum_size(p->conv) * 2; /* C' x nc complex, as floats */
     K = s4__alloc(nK, sizeof *K);
     p->D = s4__alloc(nD, sizeof *p->D);
     p->own_work = fftwf_malloc(p->work_size);
-    if (s4__mul_size(s4_conv_spectrum_size(p->conv), 2 * sizeof(float), &nspec))
+    if (s4__mul_size(p->spec_row, (size_t)H * sizeof(float), &nspec))
         p->spec = fftwf_malloc(nspec);
     if (!K || !p->D || !p->own_work || !p->spec) {
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for B = %d, L = %lld", fn, B,
                       (long long)L);
         goto fail;
     }
-    for (size_t i = 0; i < nD; i++)
-        p->D[i] = (float)ssm->D[i];
+    for (size_t c = 0; c < (size_t)Cp; c++)
+        for (size_t h = 0; h < (size_t)H; h++)
+            p->D[h * (size_t)Cp + c] = (float)ssm->D[c * (size_t)H + h];
 
     /* Kernel [C'' x H x l] into its spectrum; the kernel itself is not kept. */
     if ((st = s4_kernel_execute(kplan, ssm, K, (size_t)l, NULL, 0)) != S4_OK)
@@ -237,10 +346,31 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
                 }
             }
     }
-    unsigned char *base = p->own_work;
-    base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
-    if ((st = s4_conv_spectrum(p->conv, K, (size_t)l, p->spec, base, p->conv_work)) != S4_OK)
-        goto fail;
+    /* Feature h's rows r are K[r][h] = K + h l + r (H l): the one-feature plan reads them
+     * with ldk = H l. Features are independent: threads take them with their own slices. */
+    {
+        unsigned char *base = p->own_work;
+        base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
+        int failed = 0;
+#pragma omp parallel num_threads(p->threads) if (p->threads > 1)
+        {
+            thread_ws w;
+            carve_thread(p, base, omp_get_thread_num(), &w);
+#pragma omp for schedule(static)
+            for (int h = 0; h < H; h++) {
+                if (s4_conv_spectrum(p->conv, K + (size_t)h * (size_t)l, (size_t)H * (size_t)l,
+                                     p->spec + (size_t)h * p->spec_row, w.conv,
+                                     p->conv_work) != S4_OK) {
+#pragma omp atomic write
+                    failed = 1;
+                }
+            }
+        }
+        if (failed) { /* not reached with the plan's own sizes */
+            st = s4__fail(S4_ERR_NUMERICAL, "%s: kernel spectrum failed", fn);
+            goto fail;
+        }
+    }
 
     /* Commit the length rules' C-tilde to the layer's bank (same sizes). */
     if (ssm->l_kernel != layer->ssm->l_kernel) {
@@ -262,10 +392,12 @@ fail:
     return st;
 }
 
-/* dst [cols x rows] = src [rows x cols]^T, both dense, in cache tiles. */
-static void transpose(const float *src, size_t rows, size_t cols, float *dst)
+/* Tile rows [t0, t1) of dst [cols x rows] = src [rows x cols]^T, both dense; a tile row is
+ * TILE rows of src. Threads may take disjoint tile rows. */
+static void transpose_part(const float *src, size_t rows, size_t cols, float *dst, size_t t0,
+                           size_t t1)
 {
-    for (size_t i0 = 0; i0 < rows; i0 += TILE)
+    for (size_t i0 = t0 * TILE; i0 < rows && i0 < t1 * TILE; i0 += TILE)
         for (size_t j0 = 0; j0 < cols; j0 += TILE) {
             const size_t i1 = i0 + TILE < rows ? i0 + TILE : rows;
             const size_t j1 = j0 + TILE < cols ? j0 + TILE : cols;
@@ -275,6 +407,110 @@ static void transpose(const float *src, size_t rows, size_t cols, float *dst)
         }
 }
 
+static size_t tiles(size_t rows) { return (rows + TILE - 1) / TILE; }
+
+/* Where one sequence's arrays live during an execute. */
+typedef struct seq_io {
+    const float *u; /* [H x L] (ut when the layer is not transposed) */
+    float *feat;    /* [C' x H x L] convolution output + D u, (c h) */
+    float *swapped; /* [Fp x L] (h c) copy of feat, or NULL without swap */
+    float *act_in;  /* what the head reads: swapped or feat */
+    float *out;     /* [Fo x L]: y (transposed layer) or yt */
+} seq_io;
+
+static seq_io seq_arrays(const s4_forward *p, const float *ub, float *pb, const seq_ws *s)
+{
+    seq_io io;
+    io.u = p->transposed ? ub : s->ut;
+    /* With a transposed layer and no reordering the convolution lands in the caller's
+     * `pre` directly; with swap the (h c) copy does. */
+    io.feat = pb && p->transposed && !p->swap ? pb : s->pre;
+    io.swapped = p->swap ? (pb && p->transposed ? pb : s->swap) : NULL;
+    io.act_in = io.swapped ? io.swapped : io.feat;
+    io.out = s->yt; /* replaced by y for a transposed layer by the caller */
+    return io;
+}
+
+/* Features [h0, h1) of one sequence: convolution + D u into feat, and the (h c) copy. */
+static s4_status conv_features(const s4_forward *p, const seq_io *io, int h0, int h1,
+                               const thread_ws *w)
+{
+    const size_t L = (size_t)p->L, H = (size_t)p->H, Cp = (size_t)p->Cp;
+    for (size_t h = (size_t)h0; h < (size_t)h1; h++) {
+        /* Row c of feature h goes to feat + (c H + h) L: the one-feature plan's y with
+         * ldy = H L. */
+        const s4_status st =
+            s4_conv_execute(p->conv, p->spec + h * p->spec_row, io->u + h * L, L,
+                            p->D + h * Cp, io->feat + h * L, H * L, w->conv, p->conv_work);
+        if (st != S4_OK)
+            return st; /* not reached with the plan's own sizes */
+        if (io->swapped)
+            for (size_t c = 0; c < Cp; c++) /* (h c): feature h C' + c takes row c H + h */
+                memcpy(io->swapped + (h * Cp + c) * L, io->feat + (c * H + h) * L,
+                       L * sizeof *io->swapped);
+    }
+    return S4_OK;
+}
+
+/* One whole sequence on the calling thread. */
+static s4_status run_sequence(const s4_forward *p, const float *ub, float *yb, float *pb,
+                              const seq_ws *s, const thread_ws *w)
+{
+    const size_t L = (size_t)p->L, H = (size_t)p->H;
+    const size_t Fp = (size_t)p->Fp, Fo = (size_t)p->Fo;
+    if (!p->transposed)
+        transpose_part(ub, L, H, s->ut, 0, tiles(L)); /* [L x H] -> [H x L] */
+    seq_io io = seq_arrays(p, ub, pb, s);
+    const s4_status st = conv_features(p, &io, 0, p->H, w);
+    if (st != S4_OK)
+        return st;
+    if (pb && !p->transposed)
+        transpose_part(io.act_in, Fp, L, pb, 0, tiles(Fp)); /* [Fp x L] -> [L x Fp] */
+    float *out = p->transposed ? yb : io.out;
+    s4__head_apply_range(&p->head, io.act_in, p->L, 0, p->L, out, w->head);
+    if (!p->transposed)
+        transpose_part(out, Fo, L, yb, 0, tiles(Fo)); /* [Fo x L] -> [L x Fo] */
+    return S4_OK;
+}
+
+/* One sequence shared by the team: every thread of the enclosing parallel region calls
+ * this; work-sharing loops split the transposes by tile rows, the convolution by features
+ * and the head by its column blocks (at the head's own block boundaries, so the result
+ * is the one-thread result). Returns a failure of this thread's part. */
+static s4_status team_sequence(const s4_forward *p, const float *ub, float *yb, float *pb,
+                               const seq_ws *s, const thread_ws *w)
+{
+    const size_t L = (size_t)p->L, H = (size_t)p->H;
+    const size_t Fp = (size_t)p->Fp, Fo = (size_t)p->Fo;
+    s4_status st = S4_OK;
+    if (!p->transposed) {
+#pragma omp for schedule(static)
+        for (size_t t = 0; t < tiles(L); t++)
+            transpose_part(ub, L, H, s->ut, t, t + 1);
+    }
+    seq_io io = seq_arrays(p, ub, pb, s);
+#pragma omp for schedule(dynamic, 1)
+    for (int h = 0; h < p->H; h++)
+        if (st == S4_OK)
+            st = conv_features(p, &io, h, h + 1, w);
+    if (pb && !p->transposed) {
+#pragma omp for schedule(static) nowait
+        for (size_t t = 0; t < tiles(Fp); t++)
+            transpose_part(io.act_in, Fp, L, pb, t, t + 1);
+    }
+    float *out = p->transposed ? yb : io.out;
+    const int64_t hb = s4__head_block_cols(), nblk = (p->L + hb - 1) / hb;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t k = 0; k < nblk; k++)
+        s4__head_apply_range(&p->head, io.act_in, p->L, k * hb, (k + 1) * hb, out, w->head);
+    if (!p->transposed) {
+#pragma omp for schedule(static)
+        for (size_t t = 0; t < tiles(Fo); t++)
+            transpose_part(out, Fo, L, yb, t, t + 1);
+    }
+    return st;
+}
+
 s4_status s4_forward_execute(const s4_forward *p, const float *u, float *y, float *pre,
                              void *work, size_t work_size)
 {
@@ -282,6 +518,11 @@ s4_status s4_forward_execute(const s4_forward *p, const float *u, float *y, floa
     if (!p || !u || !y)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
                         !p ? "plan" : !u ? "u" : "y");
+    const size_t n_u = (size_t)p->B * (size_t)p->H * (size_t)p->L;
+    const size_t bad = s4__first_nonfinite_f(u, n_u);
+    if (bad < n_u)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: u[%zu] = %g is not finite", fn, bad,
+                        (double)u[bad]);
     unsigned char *base;
     if (work) {
         if (work_size < p->work_size)
@@ -293,43 +534,49 @@ s4_status s4_forward_execute(const s4_forward *p, const float *u, float *y, floa
         base = p->own_work;
     }
     base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
-    workspace w;
-    carve(p, base, &w);
 
-    const size_t L = (size_t)p->L, H = (size_t)p->H, Cp = (size_t)p->Cp;
+    const size_t L = (size_t)p->L, H = (size_t)p->H;
     const size_t Fp = (size_t)p->Fp, Fo = (size_t)p->Fo;
-    for (size_t b = 0; b < (size_t)p->B; b++) {
-        const float *ub = u + b * H * L;
-        float *yb = y + b * Fo * L;
-        float *pb = pre ? pre + b * Fp * L : NULL;
-        if (!p->transposed) {
-            transpose(ub, L, H, w.ut); /* [L x H] -> [H x L] */
-            ub = w.ut;
+    const int T = p->threads, B = p->B;
+    /* Threads split the batch while there are at least as many sequences left as threads
+     * (each thread a whole sequence in its own slot: no synchronisation, caches kept);
+     * the remaining B mod T sequences (all of them when B < T) are split inside, by
+     * features and column blocks. Every sequence is computed by the same arithmetic either
+     * way, so y does not depend on the thread count. The error message is thread-local:
+     * workers record the first failure and the calling thread reports it. */
+    const int nbatch = T > 1 ? B / T * T : B;
+    s4_status fail = S4_OK;
+    blas_hold();
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        const int tid = omp_get_thread_num();
+        thread_ws w;
+        seq_ws s;
+        carve_thread(p, base, tid, &w);
+        carve_seq(p, base, tid < p->seq_slots ? tid : 0, &s);
+        s4_status st = S4_OK;
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < nbatch; b++)
+            if (st == S4_OK)
+                st = run_sequence(p, u + (size_t)b * H * L, y + (size_t)b * Fo * L,
+                                  pre ? pre + (size_t)b * Fp * L : NULL, &s, &w);
+        seq_ws s0;
+        carve_seq(p, base, 0, &s0);
+        /* Every thread must meet the same work-sharing loops: no early exit here. */
+        for (int b = nbatch; b < B; b++) {
+            const s4_status sb = team_sequence(p, u + (size_t)b * H * L, y + (size_t)b * Fo * L,
+                                               pre ? pre + (size_t)b * Fp * L : NULL, &s0, &w);
+            if (st == S4_OK)
+                st = sb;
         }
-        /* Convolution + D u: [C' x H x L], the (c h) flattening. With a transposed layer
-         * and no reordering it can land in the caller's `pre` directly. */
-        const bool direct = pb && p->transposed && !p->swap;
-        float *feat = direct ? pb : w.pre;
-        const s4_status st =
-            s4_conv_execute(p->conv, p->spec, ub, L, p->D, feat, L, w.conv, p->conv_work);
-        if (st != S4_OK)
-            return st; /* not reached with the plan's own sizes */
-        if (p->swap) {
-            /* (h c): feature h C' + c takes row c H + h. */
-            float *dst = pb && p->transposed ? pb : w.swap;
-            for (size_t c = 0; c < Cp; c++)
-                for (size_t h = 0; h < H; h++)
-                    memcpy(dst + (h * Cp + c) * L, feat + (c * H + h) * L, L * sizeof *dst);
-            feat = dst;
-        }
-        if (pb && !p->transposed)
-            transpose(feat, Fp, L, pb); /* [Fp x L] -> [L x Fp] */
-        if (p->transposed) {
-            s4__head_apply(&p->head, feat, p->L, yb, w.head);
-        } else {
-            s4__head_apply(&p->head, feat, p->L, w.yt, w.head);
-            transpose(w.yt, Fo, L, yb); /* [Fo x L] -> [L x Fo] */
+        if (st != S4_OK) {
+#pragma omp critical(s4_forward_fail)
+            if (fail == S4_OK)
+                fail = st;
         }
     }
+    blas_release();
+    if (fail != S4_OK) /* not reached with the plan's own sizes */
+        return s4__fail(fail, "%s: the convolution failed (%s)", fn, s4_status_str(fail));
     return S4_OK;
 }

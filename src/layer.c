@@ -22,6 +22,15 @@
  * 256 columns keep sgemm at full speed. */
 enum { HEAD_BLOCK = 256, FLOAT_ALIGN = 16 /* floats per 64 bytes */ };
 
+/* Column-range form of s4__head_apply, for forward.c's threads (declared here and there
+ * until layer.h carries it): applies the head to columns [j0, j1) of pre [Fp x ncols] into
+ * the same columns of out [Fo x ncols], in blocks at multiples of s4__head_block_cols(),
+ * so ranges split at those multiples give exactly the whole call's result. scratch:
+ * s4__head_scratch(head, ncols) floats. */
+int64_t s4__head_block_cols(void);
+void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, int64_t j0,
+                          int64_t j1, float *out, float *scratch);
+
 /* ---- configuration --------------------------------------------------------------- */
 
 void s4_layer_config_default(s4_layer_config *config)
@@ -318,13 +327,122 @@ static inline float sigmoid(float x)
     return e / (1.0f + e);
 }
 
+/* ---- vectorisable GELU and GLU ------------------------------------------------------
+ * The per-element functions below are branch-free (selects only) and call no libm, so
+ * the row loops vectorise; they compute in double and round once to float, which keeps
+ * them within about 1.5 float ulps (the activation tests' bound is 4 ulps plus the
+ * argument's condition). Each row loop is compiled for AVX-512, AVX2 + FMA and the
+ * baseline and picked by cpuid (house style, as cauchy.c), so the build needs no -march.
+ * The choice is the same on every thread, so results do not depend on the thread count. */
+
+/* exp(a) for a <= 700 in double to ~1e-15 relative; below -700 it returns exp(-700)
+ * (~1e-304, zero once rounded to float); NaN propagates. Cody-Waite reduction
+ * a = k ln2 + r, |r| <= ln2 / 2, Taylor polynomial of degree 11, 2^k built in the
+ * exponent bits (k in [-1010, 1010], always a normal double). */
+static inline __attribute__((always_inline)) double exp_d(double a)
+{
+    a = a < -700.0 ? -700.0 : a;
+    const double shift = 0x1.8p52; /* adding it rounds to an integer in the low bits */
+    const double kd = a * 0x1.71547652b82fep0 + shift;
+    const double k = kd - shift;
+    const double r = (a - k * 0x1.62e42fee00000p-1) - k * 0x1.a39ef35793c76p-33;
+    double p = 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    uint64_t bits;
+    memcpy(&bits, &kd, sizeof bits); /* low mantissa bits: 2^51 + k */
+    bits = (bits << 52) + ((uint64_t)1023 << 52);
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* GELU 0.5 x erfc(-x / sqrt2) with erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + |z| / 2),
+ * for z >= 0 and 2 - erfc(-z) below: the Chebyshev fit of Press et al., Numerical Recipes
+ * 6.2 (erfcc), fractional error below 1.2e-7 for every z >= 0, so the negative tail keeps
+ * its relative accuracy like libm's erfcf. */
+static inline __attribute__((always_inline)) float gelu_v(float xf)
+{
+    const double x = xf, z = -x * S4_SQRT1_2, az = fabs(z);
+    const double t = 1.0 / (1.0 + 0.5 * az);
+    double q = 0.17087277;
+    q = q * t - 0.82215223;
+    q = q * t + 1.48851587;
+    q = q * t - 1.13520398;
+    q = q * t + 0.27886807;
+    q = q * t - 0.18628806;
+    q = q * t + 0.09678418;
+    q = q * t + 0.37409196;
+    q = q * t + 1.00002368;
+    q = q * t - 1.26551223;
+    const double e = t * exp_d(q - az * az);
+    const double erfc = z >= 0.0 ? e : 2.0 - e;
+    return (float)(0.5 * x * erfc);
+}
+
+/* a sigmoid(g) in double, rounded once: exp of a non-positive argument only. */
+static inline __attribute__((always_inline)) float glu_v(float af, float gf)
+{
+    const double g = gf, e = exp_d(-fabs(g)), s = 1.0 / (1.0 + e);
+    return (float)((double)af * (g >= 0.0 ? s : e * s));
+}
+
+#define S4_HEAD_ROWS(sfx, attr)                                                               \
+    static attr void gelu_row_##sfx(const float *restrict a, float *restrict d, size_t n)     \
+    {                                                                                         \
+        for (size_t j = 0; j < n; j++)                                                        \
+            d[j] = gelu_v(a[j]);                                                              \
+    }                                                                                         \
+    static attr void glu_row_##sfx(const float *restrict a, const float *restrict g,          \
+                                   float *restrict d, size_t n)                               \
+    {                                                                                         \
+        for (size_t j = 0; j < n; j++)                                                        \
+            d[j] = glu_v(a[j], g[j]);                                                         \
+    }
+S4_HEAD_ROWS(ref, )
+#if defined(__x86_64__) || defined(__i386__)
+S4_HEAD_ROWS(avx2, __attribute__((target("avx2,fma"))))
+S4_HEAD_ROWS(avx512, __attribute__((target("avx512f,avx2,fma"))))
+#endif
+#undef S4_HEAD_ROWS
+
+typedef struct head_rows {
+    void (*gelu)(const float *restrict, float *restrict, size_t);
+    void (*glu)(const float *restrict, const float *restrict, float *restrict, size_t);
+} head_rows;
+
+/* The row functions for this CPU. __builtin_cpu_supports reads flags that libgcc set at
+ * start-up: cheap enough per block, and nothing to initialise or race on. */
+static head_rows rows_for_cpu(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        return (head_rows){gelu_row_avx512, glu_row_avx512};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return (head_rows){gelu_row_avx2, glu_row_avx2};
+#endif
+    return (head_rows){gelu_row_ref, glu_row_ref};
+}
+
 /* The reference's activations (models/s4/s4.py Activation). GELU uses erfc so that the
  * negative tail keeps its relative accuracy: 0.5 x (1 + erf(x / sqrt2)) =
- * 0.5 x erfc(-x / sqrt2). The tanh form uses 1 + tanh(z) = 2 sigmoid(2 z), likewise. */
+ * 0.5 x erfc(-x / sqrt2) (gelu_v above). The tanh form uses 1 + tanh(z) = 2 sigmoid(2 z),
+ * likewise. */
 static inline float activate(s4_activation a, float x)
 {
     switch (a) {
-    case S4_ACT_GELU: return 0.5f * x * erfcf(-x * (float)S4_SQRT1_2);
+    case S4_ACT_GELU: return gelu_v(x);
     case S4_ACT_GELU_TANH: {
         const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
         return x * sigmoid(2.0f * k * (x + 0.044715f * x * x * x));
@@ -340,8 +458,8 @@ static inline float activate(s4_activation a, float x)
 }
 
 /* dst[f * ldd + j] = activation of features f < Fa, columns j0 <= j < j0 + nb of pre. */
-static void activation_block(const s4_head *head, const float *pre, int64_t ncols, int64_t j0,
-                             size_t nb, float *dst, size_t ldd)
+static void activation_block(const s4_head *head, const head_rows *vr, const float *pre,
+                             int64_t ncols, int64_t j0, size_t nb, float *dst, size_t ldd)
 {
     const size_t ld = (size_t)ncols;
     if (head->activation == S4_ACT_GLU) {
@@ -349,9 +467,7 @@ static void activation_block(const s4_head *head, const float *pre, int64_t ncol
         const size_t half = (size_t)head->Fa;
         for (size_t f = 0; f < half; f++) {
             const float *a = pre + f * ld + (size_t)j0, *g = pre + (f + half) * ld + (size_t)j0;
-            float *d = dst + f * ldd;
-            for (size_t j = 0; j < nb; j++)
-                d[j] = a[j] * sigmoid(g[j]);
+            vr->glu(a, g, dst + f * ldd, nb);
         }
         return;
     }
@@ -368,7 +484,9 @@ static void activation_block(const s4_head *head, const float *pre, int64_t ncol
         for (size_t j = 0; j < nb; j++)                                                       \
             d[j] = activate(A, a[j]);                                                         \
         break;
-            CASE(S4_ACT_GELU)
+        case S4_ACT_GELU:
+            vr->gelu(a, d, nb);
+            break;
             CASE(S4_ACT_GELU_TANH)
             CASE(S4_ACT_RELU)
             CASE(S4_ACT_SILU)
@@ -381,21 +499,31 @@ static void activation_block(const s4_head *head, const float *pre, int64_t ncol
     }
 }
 
-void s4__head_apply(const s4_head *head, const float *pre, int64_t ncols, float *out,
-                    float *scratch)
+int64_t s4__head_block_cols(void) { return HEAD_BLOCK; }
+
+void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, int64_t j0,
+                          int64_t j1, float *out, float *scratch)
 {
-    if (ncols <= 0)
+    if (j0 < 0)
+        j0 = 0;
+    if (j1 > ncols)
+        j1 = ncols;
+    if (j1 <= j0)
         return;
+    const head_rows vr = rows_for_cpu();
+    const size_t ld = (size_t)ncols;
     if (head->Flin == 0) {
-        activation_block(head, pre, ncols, 0, (size_t)ncols, out, (size_t)ncols);
+        activation_block(head, &vr, pre, ncols, j0, (size_t)(j1 - j0), out + j0, ld);
         return;
     }
-    const size_t ld = (size_t)ncols;
     const size_t Fo = (size_t)head->Fo, Flin = (size_t)head->Flin;
-    for (int64_t j0 = 0; j0 < ncols; j0 += HEAD_BLOCK) {
-        const size_t nb = ncols - j0 < HEAD_BLOCK ? (size_t)(ncols - j0) : HEAD_BLOCK;
+    /* Blocks sit at multiples of HEAD_BLOCK from column 0 whatever the range, so a split of
+     * the columns at those multiples computes exactly what one call over all does. */
+    for (int64_t jb = j0; jb < j1;) {
+        const int64_t je0 = (jb / HEAD_BLOCK + 1) * HEAD_BLOCK, je = je0 < j1 ? je0 : j1;
+        const size_t nb = (size_t)(je - jb);
         float *act = scratch, *lin = scratch + act_floats(head, nb);
-        activation_block(head, pre, ncols, j0, nb, act, nb);
+        activation_block(head, &vr, pre, ncols, jb, nb, act, nb);
         /* lin = W act + b: the bias first, then sgemm accumulates (beta = 1). */
         for (size_t o = 0; o < Flin; o++)
             for (size_t j = 0; j < nb; j++)
@@ -404,15 +532,18 @@ void s4__head_apply(const s4_head *head, const float *pre, int64_t ncols, float 
                     1.0f, head->W, head->Fa, act, (int)nb, 1.0f, lin, (int)nb);
         if (head->final_act == S4_FINAL_GLU) {
             /* y[o] = lin[o] * sigmoid(lin[o + H]). */
-            for (size_t o = 0; o < Fo; o++) {
-                const float *a = lin + o * nb, *g = lin + (o + Fo) * nb;
-                float *y = out + o * ld + (size_t)j0;
-                for (size_t j = 0; j < nb; j++)
-                    y[j] = a[j] * sigmoid(g[j]);
-            }
+            for (size_t o = 0; o < Fo; o++)
+                vr.glu(lin + o * nb, lin + (o + Fo) * nb, out + o * ld + (size_t)jb, nb);
         } else {
             for (size_t o = 0; o < Fo; o++)
-                memcpy(out + o * ld + (size_t)j0, lin + o * nb, nb * sizeof *out);
+                memcpy(out + o * ld + (size_t)jb, lin + o * nb, nb * sizeof *out);
         }
+        jb = je;
     }
+}
+
+void s4__head_apply(const s4_head *head, const float *pre, int64_t ncols, float *out,
+                    float *scratch)
+{
+    s4__head_apply_range(head, pre, ncols, 0, ncols, out, scratch);
 }

@@ -26,6 +26,118 @@
  * for sgemm to run at full speed while pre/out stay in cache. */
 enum { ALIGN = 64, COLS = 256 };
 
+/* ---- linear mode: the fused step ------------------------------------------------------
+ * The Woodbury step of DESIGN.md 6 (s4__linear_step) makes four passes over the state:
+ * q = Q_f^T x_f, w = E x - P q + 2 B u, rw = R_f^T w_f, x' = Dg (w - P rw). Its two
+ * reductions are linear in x and u, so with s_q = q_q + rw_q (real, r of them)
+ *   x' = A1 x - sum_q DP_q s_q + DB u,           A1 = Dg E, DP_q = Dg P_q, DB = 2 Dg B,
+ *   s_q = 2 Re(G_q^T x) + m_q u,                 G_q = R_q E + sum_p (I - M)_qp Q_p,
+ *   M_qp = 2 Re(R_q^T P_p),  m_q = 4 Re(R_q^T B)
+ * (sums over the half; conjugate pairs give the 2 Re). One reduction per rank from the old
+ * state, then one elementwise update, instead of two reductions and two updates; all set up
+ * in double from s4__linear_setup's arrays. For rank 1, I - M = 1 / (1 + 2 Re(Q^T Dg P)) and
+ * G = Q (1 + A1) / (1 + 2 Re(Q^T Dg P)): no cancellation. The output is taken from the new
+ * state as before, y_c = 2 Re(C_c^T x') + D_c u. The state of each (b, h) is stored split,
+ * [Re x (N/2); Im x (N/2)], so the update vectorises over n; coefficient rows are padded
+ * with zeros to Np. */
+enum { S4_STEP_LANES = 8 };
+
+/* Batch elements per pass over the features (see s4_step_run). */
+enum { LIN_BCHUNK = 4 };
+
+typedef struct lin_feat {
+    int Nh, Np, r, Cp;
+    const double *c;  /* the feature's coefficient block */
+    const double *m;  /* [r] */
+    const double *D;  /* D of channel 0 of the feature; channel c at D[c Ds] */
+    size_t Ds;
+} lin_feat;
+
+typedef struct lin_job {
+    double *x;        /* state of the first batch element; element b at x + b xs */
+    size_t xs;
+    const float *u;   /* u of (b, t) at u[b ub + t ut] */
+    size_t ub, ut;
+    float *y;         /* y of (c, b, t) at y[c yc + b yb + t] */
+    size_t yc, yb;
+    int nb;
+    int64_t T;
+} lin_job;
+
+typedef void (*lin_fn)(const lin_feat *k, const lin_job *jb);
+
+/* S4_STEP_LANES doubles; may_alias and aligned(8): loaded from and stored to double arrays
+ * at any element offset. */
+typedef double lin_vec __attribute__((vector_size(S4_STEP_LANES * sizeof(double)), may_alias,
+                                      aligned(sizeof(double))));
+
+#define LIN_ZERO ((lin_vec){0})
+#define LIN_LOAD(p) (*(const lin_vec *)(const void *)(p))
+#define LIN_STORE(p, v) (*(lin_vec *)(void *)(p) = (v))
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define S4_STEP_X86 1
+#else
+#define S4_STEP_X86 0
+#endif
+
+/* The portable variant: baseline x86-64 (SSE2) or whatever the target's default is. */
+#define S4_STEP_NAME lin_step_ref
+#define S4_STEP_TARGET
+#include "step_impl.h"
+#undef S4_STEP_NAME
+#undef S4_STEP_TARGET
+
+#if S4_STEP_X86
+#define S4_STEP_NAME lin_step_avx2
+#define S4_STEP_TARGET __attribute__((target("avx2,fma")))
+#include "step_impl.h"
+#undef S4_STEP_NAME
+#undef S4_STEP_TARGET
+
+#define S4_STEP_NAME lin_step_avx512
+#define S4_STEP_TARGET __attribute__((target("avx512f,avx2,fma")))
+#include "step_impl.h"
+#undef S4_STEP_NAME
+#undef S4_STEP_TARGET
+#endif
+
+/* The widest variant the CPU runs, unless S4_STEP_VARIANT names another ("portable",
+ * "avx2", "avx512"; for testing and benchmarking a given path). Chosen at create, so
+ * executes never touch cpuid. */
+static lin_fn lin_select(void)
+{
+    static const struct {
+        const char *name;
+        lin_fn fn;
+    } v[] = {
+        {"portable", lin_step_ref},
+#if S4_STEP_X86
+        {"avx2", lin_step_avx2},
+        {"avx512", lin_step_avx512},
+#endif
+    };
+    const char *want = getenv("S4_STEP_VARIANT");
+    int best = 0;
+    for (int i = 0; i < (int)(sizeof v / sizeof v[0]); i++) {
+        int ok = i == 0;
+#if S4_STEP_X86
+        __builtin_cpu_init();
+        if (!strcmp(v[i].name, "avx2"))
+            ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (!strcmp(v[i].name, "avx512"))
+            ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+                 __builtin_cpu_supports("fma");
+#endif
+        if (!ok)
+            continue;
+        if (want && !strcmp(want, v[i].name))
+            return v[i].fn;
+        best = i;
+    }
+    return v[best].fn;
+}
+
 /* Diagonal-mode acceptance (see diag_feature): relative output error allowed against the
  * dense recurrence, and the impulse-response horizon checked. */
 #define DIAG_TOL 1e-3
@@ -44,10 +156,12 @@ struct s4_step {
     double *Br;           /* [H x N] */
     double *Cr;           /* [H x C' x N] output rows: [2 Re C, -2 Im C] */
 
-    /* linear: the Woodbury step of each feature (arrays in lin_mem) and raw C */
-    s4_linear_step *lin;  /* [H] */
-    double complex *lin_mem;
-    double complex *Ch;   /* [H x C' x N/2] */
+    /* linear: the fused step (see "linear mode" below), coefficients split real/imaginary */
+    double *lc;           /* [H x lstride] per feature: G, DP, A1, DB, 2C rows of Np */
+    double *lm;           /* [H x rank] m_q */
+    size_t lstride;       /* doubles per feature in lc (a multiple of 8: 64-byte blocks) */
+    int Np;               /* N/2 rounded up to S4_STEP_LANES */
+    lin_fn lin_run;       /* the kernel variant chosen from cpuid at create */
 
     /* diagonal: z = V^-1 x_f, z' = w z + g u, y = Re(Cv^T z) */
     double complex *w;    /* [H x N] eigenvalues of dA */
@@ -107,9 +221,8 @@ static void plan_free(s4_step *p)
     free(p->Ar);
     free(p->Br);
     free(p->Cr);
-    free(p->lin);
-    free(p->lin_mem);
-    free(p->Ch);
+    free(p->lc);
+    free(p->lm);
     free(p->w);
     free(p->g);
     free(p->Cv);
@@ -314,6 +427,53 @@ static s4_status diag_feature(s4_step *p, int h, const double complex *dA,
 
 /* ---- create --------------------------------------------------------------------------- */
 
+/* The fused linear-step coefficients of feature h (see "linear mode" at the top) from
+ * s4__linear_setup's Woodbury arrays L and the raw C [C' x N/2]. */
+static void lin_coef(s4_step *p, int h, const s4_linear_step *L, const double complex *C)
+{
+    const int Nh = p->Nh, Np = p->Np, r = p->rank, Cp = p->Cp;
+    double *G = p->lc + (size_t)h * p->lstride;
+    double *DP = G + (size_t)2 * r * Np;
+    double *A1 = DP + (size_t)2 * r * Np, *DB = A1 + 2 * (size_t)Np, *C2 = DB + 2 * (size_t)Np;
+    double *m = p->lm + (size_t)h * r;
+    double M[S4_LINEAR_MAX_RANK * S4_LINEAR_MAX_RANK];
+    for (int q = 0; q < r; q++) {
+        const double complex *R = L->R + (size_t)q * Nh;
+        double acc = 0.0;
+        for (int n = 0; n < Nh; n++)
+            acc += creal(R[n] * L->B[n]);
+        m[q] = 4.0 * acc;
+        for (int pp = 0; pp < r; pp++) {
+            const double complex *P = L->P + (size_t)pp * Nh;
+            acc = 0.0;
+            for (int n = 0; n < Nh; n++)
+                acc += creal(R[n] * P[n]);
+            M[q * r + pp] = 2.0 * acc;
+        }
+    }
+    for (int n = 0; n < Nh; n++) {
+        const double complex a1 = L->Dg[n] * L->E[n], db = 2.0 * L->Dg[n] * L->B[n];
+        A1[n] = creal(a1);
+        A1[Np + n] = cimag(a1);
+        DB[n] = creal(db);
+        DB[Np + n] = cimag(db);
+        for (int q = 0; q < r; q++) {
+            const double complex dp = L->Dg[n] * L->P[(size_t)q * Nh + n];
+            double complex g = L->R[(size_t)q * Nh + n] * L->E[n];
+            for (int pp = 0; pp < r; pp++)
+                g += ((q == pp ? 1.0 : 0.0) - M[q * r + pp]) * L->Q[(size_t)pp * Nh + n];
+            DP[(size_t)2 * q * Np + n] = creal(dp);
+            DP[(size_t)(2 * q + 1) * Np + n] = cimag(dp);
+            G[(size_t)2 * q * Np + n] = creal(g);
+            G[(size_t)(2 * q + 1) * Np + n] = cimag(g);
+        }
+        for (int c = 0; c < Cp; c++) {
+            C2[(size_t)2 * c * Np + n] = 2.0 * creal(C[(size_t)c * Nh + n]);
+            C2[(size_t)(2 * c + 1) * Np + n] = 2.0 * cimag(C[(size_t)c * Nh + n]);
+        }
+    }
+}
+
 /* Allocates every array of the plan for its mode (sizes checked by the caller). */
 static s4_status plan_arrays(s4_step *p)
 {
@@ -328,24 +488,19 @@ static s4_status plan_arrays(s4_step *p)
         p->Cr = s4__alloc(H * Cp * N, sizeof *p->Cr);
         ok = ok && p->Ar && p->Br && p->Cr;
         break;
-    case S4_STEP_LINEAR:
-        p->lin = s4__alloc(H, sizeof *p->lin);
-        p->lin_mem = s4__alloc(H * Nh * (3 + 3 * r), sizeof *p->lin_mem);
-        p->Ch = s4__alloc(H * Cp * Nh, sizeof *p->Ch);
-        ok = ok && p->lin && p->lin_mem && p->Ch;
-        if (ok)
-            for (size_t h = 0; h < H; h++) {
-                double complex *m = p->lin_mem + h * Nh * (3 + 3 * r);
-                p->lin[h] = (s4_linear_step){.Nh = p->Nh,
-                                             .rank = p->rank,
-                                             .Dg = m,
-                                             .E = m + Nh,
-                                             .B = m + 2 * Nh,
-                                             .P = m + 3 * Nh,
-                                             .Q = m + 3 * Nh + r * Nh,
-                                             .R = m + 3 * Nh + 2 * r * Nh};
-            }
+    case S4_STEP_LINEAR: {
+        /* 64-byte aligned feature blocks (lstride is a multiple of 8 doubles). */
+        const size_t Np = round_up(Nh, S4_STEP_LANES);
+        size_t bytes = 0;
+        p->Np = (int)Np;
+        p->lstride = Np * (4 * r + 4 + 2 * Cp);
+        if (s4__mul_size(H * p->lstride, sizeof(double), &bytes) &&
+            (p->lc = aligned_alloc(ALIGN, bytes)) != NULL)
+            memset(p->lc, 0, bytes);
+        p->lm = s4__alloc(H * r, sizeof *p->lm);
+        ok = ok && p->lc && p->lm;
         break;
+    }
     case S4_STEP_DIAGONAL:
         p->w = s4__alloc(H * N, sizeof *p->w);
         p->g = s4__alloc(H * N, sizeof *p->g);
@@ -416,7 +571,8 @@ s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double
     p->tb = COLS / p->nb;
 
     s4_status st;
-    double complex *dA = NULL, *dB = NULL, *C = NULL;
+    double complex *dA = NULL, *dB = NULL, *C = NULL, *lin_mem = NULL;
+    s4_linear_step lin = {0};
     diag_scratch ds = {0};
     if ((st = s4__head_copy(&layer->head, &p->head)) != S4_OK)
         goto fail;
@@ -425,6 +581,21 @@ s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double
     dA = s4__alloc(NN, sizeof *dA);
     dB = s4__alloc((size_t)N, sizeof *dB);
     C = s4__alloc((size_t)Cp * (size_t)Nh, sizeof *C);
+    if (mode == S4_STEP_LINEAR) {
+        const size_t r = (size_t)ssm->rank;
+        p->lin_run = lin_select();
+        if ((lin_mem = s4__alloc((size_t)Nh * (3 + 3 * r), sizeof *lin_mem)) != NULL)
+            lin = (s4_linear_step){.Nh = Nh,
+                                   .rank = (int)r,
+                                   .Dg = lin_mem,
+                                   .E = lin_mem + Nh,
+                                   .B = lin_mem + 2 * (size_t)Nh,
+                                   .P = lin_mem + 3 * (size_t)Nh,
+                                   .Q = lin_mem + 3 * (size_t)Nh + r * Nh,
+                                   .R = lin_mem + 3 * (size_t)Nh + 2 * r * Nh};
+        else
+            st = S4_ERR_OUT_OF_MEMORY;
+    }
     if (mode == S4_STEP_DIAGONAL) {
         ds.A = s4__alloc(NN, sizeof *ds.A);
         ds.M = s4__alloc(NN, sizeof *ds.M);
@@ -462,11 +633,11 @@ s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double
             goto fail;
         }
         if (mode == S4_STEP_LINEAR) {
-            if ((st = s4__linear_setup(ssm, h, rate, &p->lin[h])) != S4_OK) {
+            if ((st = s4__linear_setup(ssm, h, rate, &lin)) != S4_OK) {
                 st = rewrap(st, fn, h);
                 goto fail;
             }
-            memcpy(p->Ch + (size_t)h * Cp * Nh, C, (size_t)Cp * (size_t)Nh * sizeof *C);
+            lin_coef(p, h, &lin, C);
             continue;
         }
         if ((st = s4__discretize(ssm, h, rate, dA, dB)) != S4_OK) {
@@ -483,6 +654,7 @@ s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double
     free(dA);
     free(dB);
     free(C);
+    free(lin_mem);
     free(ds.A), free(ds.M), free(ds.Cf), free(ds.ipiv), free(ds.Ar), free(ds.Br);
     free(ds.Cr), free(ds.r), free(ds.r2), free(ds.z);
     *out = p;
@@ -492,6 +664,7 @@ fail:
     free(dA);
     free(dB);
     free(C);
+    free(lin_mem);
     free(ds.A), free(ds.M), free(ds.Cf), free(ds.ipiv), free(ds.Ar), free(ds.Br);
     free(ds.Cr), free(ds.r), free(ds.r2), free(ds.z);
     plan_free(p);
@@ -537,13 +710,11 @@ s4_status s4_step_state_get(const s4_step *p, const void *state, double *x)
         double *xo = x + bh * 2 * Nh;
         switch (p->mode) {
         case S4_STEP_DENSE: /* r = [Re x; Im x] */
+        case S4_STEP_LINEAR:
             for (size_t n = 0; n < Nh; n++) {
                 xo[2 * n] = s[n];
                 xo[2 * n + 1] = s[Nh + n];
             }
-            break;
-        case S4_STEP_LINEAR: /* the half state itself */
-            memcpy(xo, s, 2 * Nh * sizeof *xo);
             break;
         case S4_STEP_DIAGONAL: { /* x_f = V z, first half */
             const double complex *z = (const double complex *)(const void *)s;
@@ -584,13 +755,11 @@ s4_status s4_step_state_set(const s4_step *p, void *state, const double *x)
         const double *xi = x + bh * 2 * Nh;
         switch (p->mode) {
         case S4_STEP_DENSE:
+        case S4_STEP_LINEAR:
             for (size_t n = 0; n < Nh; n++) {
                 s[n] = xi[2 * n];
                 s[Nh + n] = xi[2 * n + 1];
             }
-            break;
-        case S4_STEP_LINEAR:
-            memcpy(s, xi, 2 * Nh * sizeof *s);
             break;
         case S4_STEP_DIAGONAL: { /* z = V^-1 [x; conj x] */
             double complex *z = (double complex *)(void *)s;
@@ -643,61 +812,6 @@ static void advance_dense(const s4_step *p, int h, double *r, const float *u, si
     }
 }
 
-/* s4__linear_step (DESIGN.md 6) in place, w scratch [N/2]:
- * w = E x - P (Q_f^T x_f) + 2 B u;  x' = Dg (w - P (R_f w_f)), Q_f^T x_f = 2 Re(Q^T x). */
-static inline void linear_step_inplace(const s4_linear_step *L, double complex *x, double u,
-                                       double complex *w)
-{
-    const int Nh = L->Nh, r = L->rank;
-    double qx[S4_LINEAR_MAX_RANK], rw[S4_LINEAR_MAX_RANK];
-    for (int q = 0; q < r; q++) {
-        const double complex *Q = L->Q + (size_t)q * Nh;
-        double acc = 0.0;
-        for (int n = 0; n < Nh; n++)
-            acc += cmul_re(Q[n], x[n]);
-        qx[q] = 2.0 * acc;
-    }
-    for (int n = 0; n < Nh; n++) {
-        double complex v = cmul(L->E[n], x[n]) + 2.0 * u * L->B[n];
-        for (int q = 0; q < r; q++)
-            v -= L->P[(size_t)q * Nh + n] * qx[q];
-        w[n] = v;
-    }
-    for (int q = 0; q < r; q++) {
-        const double complex *R = L->R + (size_t)q * Nh;
-        double acc = 0.0;
-        for (int n = 0; n < Nh; n++)
-            acc += cmul_re(R[n], w[n]);
-        rw[q] = 2.0 * acc;
-    }
-    for (int n = 0; n < Nh; n++) {
-        double complex v = w[n];
-        for (int q = 0; q < r; q++)
-            v -= L->P[(size_t)q * Nh + n] * rw[q];
-        x[n] = cmul(L->Dg[n], v);
-    }
-}
-
-static void advance_linear(const s4_step *p, int h, double complex *x, const float *u,
-                           size_t us, int64_t T, const sink *o, double complex *w)
-{
-    const int Nh = p->Nh, Cp = p->Cp;
-    const s4_linear_step *L = &p->lin[h];
-    const double complex *Ch = p->Ch + (size_t)h * Cp * Nh;
-    for (int64_t t = 0; t < T; t++) {
-        const double ut = u[(size_t)t * us];
-        linear_step_inplace(L, x, ut, w);
-        for (int c = 0; c < Cp; c++) {
-            const double complex *Cc = Ch + (size_t)c * Nh;
-            double acc = 0.0;
-            for (int n = 0; n < Nh; n++)
-                acc += cmul_re(Cc[n], x[n]);
-            const double y = 2.0 * acc + p->D[(size_t)c * p->H + h] * ut;
-            o->pre[feat_row(p, c, h) * o->ncols + o->col + (size_t)t] = (float)y;
-        }
-    }
-}
-
 static void advance_diag(const s4_step *p, int h, double complex *z, const float *u, size_t us,
                          int64_t T, const sink *o)
 {
@@ -719,6 +833,34 @@ static void advance_diag(const s4_step *p, int h, double complex *z, const float
     }
 }
 
+/* The linear mode over batch elements b0 .. b0 + bb - 1 and steps t0 .. t0 + tt - 1 into
+ * pre [rows x bb tt]: LIN_BCHUNK batch elements at a time through every feature, so their
+ * states (N doubles per feature) stream through the cache once per step while the
+ * coefficients, read once per chunk, stay in it. */
+static void run_linear(const s4_step *p, double *st0, const float *u, size_t Tz, size_t t0,
+                       size_t tt, size_t b0, size_t bb, float *pre)
+{
+    const size_t H = (size_t)p->H, ncols = bb * tt, Cs = p->swap ? 1 : H;
+    for (size_t bc = 0; bc < bb; bc += LIN_BCHUNK) {
+        const size_t b = b0 + bc, nb = bb - bc < LIN_BCHUNK ? bb - bc : LIN_BCHUNK;
+        for (size_t h = 0; h < H; h++) {
+            const lin_feat k = {p->Nh, p->Np, p->rank, p->Cp, p->lc + h * p->lstride,
+                                p->lm + h * (size_t)p->rank, p->D + h, H};
+            const lin_job jb = {st0 + (b * H + h) * p->per,
+                                H * p->per,
+                                p->transposed ? u + (b * H + h) * Tz + t0 : u + (b * Tz + t0) * H + h,
+                                H * Tz,
+                                p->transposed ? 1 : H,
+                                pre + feat_row(p, 0, (int)h) * ncols + bc * tt,
+                                Cs * ncols,
+                                tt,
+                                (int)nb,
+                                (int64_t)tt};
+            p->lin_run(&k, &jb);
+        }
+    }
+}
+
 s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, float *y,
                       void *work, size_t work_size)
 {
@@ -736,6 +878,11 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
                         "%s: T = %lld must be >= 1 and the arrays [B = %d x %d x T] must fit "
                         "in memory",
                         fn, (long long)T, p->B, p->H > p->Fo ? p->H : p->Fo);
+    const size_t n_in = (size_t)p->B * (size_t)p->H * (size_t)T;
+    const size_t bad = s4__first_nonfinite_f(u, n_in);
+    if (bad < n_in)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: u[%zu] = %g is not finite", fn, bad,
+                        (double)u[bad]);
     unsigned char *base = p->own_work;
     if (work) {
         if (work_size < p->work_size)
@@ -755,29 +902,31 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
         for (int b0 = 0; b0 < p->B; b0 += p->nb) {
             const size_t bb = (size_t)(p->B - b0 < p->nb ? p->B - b0 : p->nb);
             const size_t ncols = bb * tt;
-            for (int h = 0; h < p->H; h++)
-                for (size_t bi = 0; bi < bb; bi++) {
-                    const size_t b = (size_t)b0 + bi;
-                    double *xs = st0 + (b * H + (size_t)h) * p->per;
-                    /* u[b][h][t] (transposed) or u[b][t][h]. */
-                    const float *ub = p->transposed ? u + (b * H + (size_t)h) * Tz + (size_t)t0
-                                                    : u + (b * Tz + (size_t)t0) * H + (size_t)h;
-                    const size_t us = p->transposed ? 1 : H;
-                    const sink o = {ws.pre, ncols, bi * tt};
-                    switch (p->mode) {
-                    case S4_STEP_DENSE:
-                        advance_dense(p, h, xs, ub, us, (int64_t)tt, &o, ws.tmp);
-                        break;
-                    case S4_STEP_LINEAR:
-                        advance_linear(p, h, (double complex *)(void *)xs, ub, us, (int64_t)tt,
-                                       &o, (double complex *)(void *)ws.tmp);
-                        break;
-                    case S4_STEP_DIAGONAL:
-                        advance_diag(p, h, (double complex *)(void *)xs, ub, us, (int64_t)tt,
-                                     &o);
-                        break;
+            if (p->mode == S4_STEP_LINEAR) {
+                run_linear(p, st0, u, Tz, (size_t)t0, tt, (size_t)b0, bb, ws.pre);
+            } else {
+                for (int h = 0; h < p->H; h++)
+                    for (size_t bi = 0; bi < bb; bi++) {
+                        const size_t b = (size_t)b0 + bi;
+                        double *xs = st0 + (b * H + (size_t)h) * p->per;
+                        /* u[b][h][t] (transposed) or u[b][t][h]. */
+                        const float *ub = p->transposed ? u + (b * H + (size_t)h) * Tz + (size_t)t0
+                                                        : u + (b * Tz + (size_t)t0) * H + (size_t)h;
+                        const size_t us = p->transposed ? 1 : H;
+                        const sink o = {ws.pre, ncols, bi * tt};
+                        switch (p->mode) {
+                        case S4_STEP_DENSE:
+                            advance_dense(p, h, xs, ub, us, (int64_t)tt, &o, ws.tmp);
+                            break;
+                        case S4_STEP_LINEAR: /* above */
+                            break;
+                        case S4_STEP_DIAGONAL:
+                            advance_diag(p, h, (double complex *)(void *)xs, ub, us, (int64_t)tt,
+                                         &o);
+                            break;
+                        }
                     }
-                }
+            }
             s4__head_apply(&p->head, ws.pre, (int64_t)ncols, ws.out, ws.head);
             /* out [Fo x (bb tt)] -> y [b][o][t] (transposed) or y [b][t][o]. */
             for (size_t bi = 0; bi < bb; bi++) {
@@ -812,5 +961,10 @@ s4_status s4_step_execute(const s4_step *plan, void *state, const float *u, floa
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
                         "%s: work_size = %zu is smaller than the %zu bytes required", fn,
                         work_size, plan->work_size);
+    const size_t n_u = (size_t)plan->B * (size_t)plan->H;
+    const size_t bad = s4__first_nonfinite_f(u, n_u);
+    if (bad < n_u)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: u[%zu] = %g is not finite", fn, bad,
+                        (double)u[bad]);
     return s4_step_run(plan, state, u, 1, y, work, work_size);
 }

@@ -389,6 +389,16 @@ s4_status s4_stream_execute(const s4_stream *p, double *state, const float *u, i
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
                         "%s: T = %lld must be in [1, max_chunk = %lld]", fn, (long long)T,
                         (long long)p->Lc);
+    const size_t n_in = (size_t)p->B * (size_t)p->H * (size_t)T;
+    const size_t bad = s4__first_nonfinite_f(u, n_in);
+    if (bad < n_in)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: u[%zu] = %g is not finite", fn, bad,
+                        (double)u[bad]);
+    const size_t n_state = (size_t)p->B * (size_t)p->H * (size_t)p->Nh * 2;
+    const size_t bad_state = s4__first_nonfinite_d(state, n_state);
+    if (bad_state < n_state)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: state[%zu] = %g is not finite", fn,
+                        bad_state, state[bad_state]);
     unsigned char *base = p->own_work;
     if (work) {
         if (work_size < p->work_size)

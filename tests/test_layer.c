@@ -898,6 +898,65 @@ static void test_threads(void **state)
     s4_layer_destroy(layer);
 }
 
+/* options.threads: the same bits for every thread count (batch split, feature and column
+ * block split, and the mix when B is not a multiple of the threads), with and without
+ * `pre`, in both layouts, with (h c) swapping, bidirectional and GLU activations; and a
+ * caller workspace of exactly the size asked for. */
+static void test_thread_counts(void **state)
+{
+    (void)state;
+    static const struct {
+        s4_activation act;
+        s4_final_act fin;
+        int channels, bidir, swap, transposed;
+    } cfgs[] = {
+        {S4_ACT_GELU, S4_FINAL_GLU, 1, 0, 0, 1},     {S4_ACT_GELU, S4_FINAL_GLU, 1, 0, 0, 0},
+        {S4_ACT_GLU, S4_FINAL_IDENTITY, 2, 1, 1, 1}, {S4_ACT_TANH, S4_FINAL_NONE, 2, 0, 1, 0},
+    };
+    static const int Bs[] = {1, 3};
+    const int64_t L = 700; /* several head column blocks */
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++)
+        for (size_t ib = 0; ib < sizeof Bs / sizeof Bs[0]; ib++) {
+            const int B = Bs[ib];
+            s4_layer *layer = small_layer(cfgs[k].act, cfgs[k].fin, cfgs[k].channels,
+                                          cfgs[k].bidir, cfgs[k].swap, cfgs[k].transposed, 0,
+                                          40 + k);
+            const int F = s4_layer_output_features(layer);
+            const size_t nu = (size_t)B * 3 * (size_t)L, ny = (size_t)B * (size_t)F * (size_t)L;
+            const size_t np = (size_t)B * 3 * (size_t)cfgs[k].channels *
+                              (cfgs[k].act == S4_ACT_GLU ? 2 : 1) * (size_t)L;
+            float *u = falloc(nu, 0.0f);
+            for (size_t i = 0; i < nu; i++)
+                u[i] = (float)(2.0 * sin(0.37 * (double)i) + 0.5 * cos(0.011 * (double)i));
+            float *y1 = falloc(ny, FSENTINEL), *p1 = falloc(np, FSENTINEL);
+            s4_forward_options opt = {.rate = 1.0, .planner = S4_PLANNER_ESTIMATE, .threads = 1};
+            s4_forward *ref = forward_or_fail(layer, B, L, &opt, "threads = 1");
+            execute_or_fail(ref, u, y1, p1, NULL, 0, "threads = 1");
+            for (int t = 0; t <= 4; t++) {
+                opt.threads = t;
+                s4_forward *plan = forward_or_fail(layer, B, L, &opt, "threads");
+                const size_t ws = s4_forward_workspace_size(plan);
+                unsigned char *work = malloc(ws);
+                assert_non_null(work);
+                float *yt = falloc(ny, FSENTINEL), *pt = falloc(np, FSENTINEL);
+                for (int with_pre = 0; with_pre <= 1; with_pre++) {
+                    memset(yt, 0xCD, ny * sizeof *yt);
+                    execute_or_fail(plan, u, yt, with_pre ? pt : NULL, work, ws, "threads");
+                    if (memcmp(yt, y1, ny * sizeof *yt) != 0 ||
+                        (with_pre && memcmp(pt, p1, np * sizeof *pt) != 0))
+                        fail_msg("config %zu, B = %d, threads = %d, pre %d: result differs "
+                                 "from threads = 1",
+                                 k, B, t, with_pre);
+                }
+                free(work), free(yt), free(pt);
+                s4_forward_destroy(plan);
+            }
+            s4_forward_destroy(ref);
+            free(u), free(y1), free(p1);
+            s4_layer_destroy(layer);
+        }
+}
+
 /* ---- invalid arguments ----------------------------------------------------------------- */
 
 static void test_create_invalid(void **state)
@@ -1118,6 +1177,7 @@ int main(int argc, char **argv)
     s4t_suite_add(&s, "plan_outlives_layer", test_plan_outlives_layer, NULL);
     s4t_suite_add(&s, "workspace", test_workspace, NULL);
     s4t_suite_add(&s, "threads", test_threads, NULL);
+    s4t_suite_add(&s, "thread_counts", test_thread_counts, NULL);
     s4t_suite_add(&s, "create_invalid", test_create_invalid, NULL);
     s4t_suite_add(&s, "forward_invalid", test_forward_invalid, NULL);
     int failures = s4t_suite_run(&s, "layer", argc, argv);

@@ -908,6 +908,69 @@ static void test_swap(void **state)
     }
 }
 
+/* ---- the linear mode's SIMD variants and its fused form ---------------------------------- */
+
+/* The linear kernel is compiled per instruction set and chosen at create (S4_STEP_VARIANT
+ * forces one; a variant the CPU lacks falls back to the best it runs). Every variant must
+ * follow the portable one, and the fused linear form the dense recurrence, over rank 1 and
+ * 2, one and several channels, N/2 a multiple of the 8 lanes or not (tails), batches that
+ * fill groups of four or leave a remainder, both layouts. */
+static void test_linear_variants(void **state)
+{
+    (void)state;
+    static const struct {
+        s4_init init;
+        int H, N, rank, channels, swap, transposed, B;
+        int64_t T;
+    } cases[] = {
+        {S4_INIT_LEGS, 3, 64, 1, 1, 0, 1, 6, 60},  /* the fast path, groups of 4 + 2 */
+        {S4_INIT_LEGT, 4, 22, 2, 2, 1, 0, 5, 45},  /* rank 2, channels, tail of 3 */
+        {S4_INIT_FOUT, 2, 2, 1, 1, 0, 1, 9, 30},   /* N/2 = 1: all tail */
+        {S4_INIT_LAGT, 5, 48, 3, 1, 0, 0, 4, 40},  /* rank 3 (padded), one group */
+    };
+    static const char *const names[] = {"portable", "avx2", "avx512"};
+    const char *prev = getenv("S4_STEP_VARIANT");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s4_layer *layer = make_layer(cases[i].init, cases[i].H, cases[i].N, cases[i].rank,
+                                     S4_ACT_GELU, S4_FINAL_GLU, cases[i].channels,
+                                     cases[i].swap, cases[i].transposed, 40 + (uint64_t)i);
+        const int B = cases[i].B;
+        const int64_t T = cases[i].T;
+        rng_state = 300 + i;
+        float *u = frand((size_t)B * (size_t)cases[i].H * (size_t)T);
+        const size_t ny = (size_t)B * (size_t)s4_layer_output_features(layer) * (size_t)T;
+        const size_t nx = (size_t)B * (size_t)cases[i].H * (size_t)cases[i].N;
+        double *xd = NULL;
+        float *yd = run_mode(layer, S4_STEP_DENSE, B, 1.0, u, T, &xd);
+        double *x0 = NULL;
+        float *y0 = NULL;
+        for (int v = 0; v < 3; v++) {
+            assert_int_equal(setenv("S4_STEP_VARIANT", names[v], 1), 0);
+            double *x = NULL;
+            float *y = run_mode(layer, S4_STEP_LINEAR, B, 1.0, u, T, &x);
+            const double ey = frel(y, yd, ny), ex = s4t_max_rel_err(x, xd, nx);
+            print_message("linear %-8s N = %3d rank %d C' %d B %d: vs dense outputs %.2e, "
+                          "state %.2e\n",
+                          names[v], cases[i].N, cases[i].rank, cases[i].channels, B, ey, ex);
+            assert_rel_err(ey, TOL_SAME, "linear vs dense outputs");
+            assert_rel_err(ex, TOL_STATE, "linear vs dense state");
+            if (v == 0) {
+                x0 = x, y0 = y;
+                continue;
+            }
+            assert_rel_err(frel(y, y0, ny), TOL_SAME, "variant vs portable outputs");
+            assert_rel_err(s4t_max_rel_err(x, x0, nx), 1e-12, "variant vs portable state");
+            free(x), free(y);
+        }
+        free(x0), free(y0), free(xd), free(yd), free(u);
+        s4_layer_destroy(layer);
+    }
+    if (prev)
+        assert_int_equal(setenv("S4_STEP_VARIANT", prev, 1), 0);
+    else
+        assert_int_equal(unsetenv("S4_STEP_VARIANT"), 0);
+}
+
 /* ---- state conversion across modes and into the stream ------------------------------- */
 
 static void test_state_roundtrip(void **state)
@@ -1391,6 +1454,7 @@ int main(int argc, char **argv)
         }
     s4t_suite_add(&s, "diagonal", test_diagonal, NULL);
     s4t_suite_add(&s, "swap", test_swap, NULL);
+    s4t_suite_add(&s, "linear_variants", test_linear_variants, NULL);
     s4t_suite_add(&s, "state_roundtrip", test_state_roundtrip, NULL);
     s4t_suite_add(&s, "rate", test_rate, NULL);
     s4t_suite_add(&s, "batch_layout_workspace", test_batch_layout_workspace, NULL);

@@ -1,0 +1,187 @@
+/* Body of the linear-mode step kernel (see step.c, "linear mode: the fused step"), included
+ * once per instruction set by step.c with S4_STEP_NAME and S4_STEP_TARGET defined: one
+ * source, every variant. The arithmetic is written on lin_vec, S4_STEP_LANES doubles (GNU
+ * vector extension: one zmm, two ymm or four xmm registers), with a fixed summation order,
+ * so every variant adds the same terms in the same order (they differ only where a variant
+ * contracts a * b + c into one rounding).
+ * SPDX-License-Identifier: Apache-2.0 */
+
+#define S4_STEP_CAT2(a, b) a##b
+#define S4_STEP_CAT(a, b) S4_STEP_CAT2(a, b)
+#define S4_STEP_GROUP S4_STEP_CAT(S4_STEP_NAME, _group)
+#define S4_STEP_PART S4_STEP_CAT(S4_STEP_NAME, _load_part)
+#define S4_STEP_SPART S4_STEP_CAT(S4_STEP_NAME, _store_part)
+#define S4_STEP_HSUM S4_STEP_CAT(S4_STEP_NAME, _hsum)
+/* g loops of a group: unrolled, so each batch element's vectors stay in registers. */
+#define S4_STEP_UNROLL _Pragma("GCC unroll 4")
+
+/* Lanes n0 .. n0 + 7 of a state row of Nh: a plain load, or for the tail of N/2 the
+ * remaining elements with zeros after them. */
+static S4_STEP_TARGET inline __attribute__((always_inline)) void
+S4_STEP_PART(lin_vec *v, const double *row, int n0, int Nh, const int tail)
+{
+    if (!tail || Nh - n0 >= S4_STEP_LANES) {
+        *v = LIN_LOAD(row + n0);
+        return;
+    }
+    *v = LIN_ZERO;
+    for (int j = 0; j < Nh - n0; j++)
+        (*v)[j] = row[n0 + j];
+}
+
+static S4_STEP_TARGET inline __attribute__((always_inline)) void
+S4_STEP_SPART(double *row, lin_vec v, int n0, int Nh, const int tail)
+{
+    if (!tail || Nh - n0 >= S4_STEP_LANES) {
+        LIN_STORE(row + n0, v);
+        return;
+    }
+    for (int j = 0; j < Nh - n0; j++)
+        row[n0 + j] = v[j];
+}
+
+/* A fixed order: ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)). */
+static S4_STEP_TARGET inline __attribute__((always_inline)) double S4_STEP_HSUM(lin_vec v)
+{
+    return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
+/* One time step of batch elements b0 .. b0 + gb - 1 of one feature. gb, r and Cp are
+ * compile-time constants in the fast paths (the helper is always inlined), so the lane
+ * accumulators live in registers. */
+static S4_STEP_TARGET inline __attribute__((always_inline)) void
+S4_STEP_GROUP(const lin_feat *restrict k, const lin_job *restrict jb, int b0, int64_t t,
+              const int gb, const int r, const int Cp, const int tail)
+{
+    const int Nh = k->Nh, Np = k->Np;
+    const double *G = k->c;
+    const double *DP = G + (size_t)2 * r * Np;
+    const double *A1r = DP + (size_t)2 * r * Np, *A1i = A1r + Np;
+    const double *DBr = A1i + Np, *DBi = DBr + Np;
+    const double *C2 = DBi + Np;
+
+    double *const x = jb->x + (size_t)b0 * jb->xs;
+    const size_t xs = jb->xs;
+#define xr(g) (x + (size_t)(g) * xs)
+#define xi(g) (x + (size_t)(g) * xs + Nh)
+    double u[4];
+    S4_STEP_UNROLL
+    for (int g = 0; g < gb; g++)
+        u[g] = (double)jb->u[(size_t)(b0 + g) * jb->ub + (size_t)t * jb->ut];
+
+    /* Phase 1: s_q = 2 Re(G_q^T x) + m_q u, from the old state. */
+    double s[4][S4_LINEAR_MAX_RANK];
+    for (int q = 0; q < r; q++) {
+        const double *Gr = G + (size_t)2 * q * Np, *Gi = Gr + Np;
+        lin_vec acc[4], aci[4]; /* Re and Im products: two dependency chains */
+        S4_STEP_UNROLL
+        for (int g = 0; g < gb; g++)
+            acc[g] = aci[g] = LIN_ZERO;
+        for (int n0 = 0; n0 < Nh; n0 += S4_STEP_LANES) {
+            const lin_vec gr = LIN_LOAD(Gr + n0), gi = LIN_LOAD(Gi + n0);
+            S4_STEP_UNROLL
+            for (int g = 0; g < gb; g++) {
+                lin_vec x_r, x_i;
+                S4_STEP_PART(&x_r, xr(g), n0, Nh, tail);
+                S4_STEP_PART(&x_i, xi(g), n0, Nh, tail);
+                acc[g] += gr * x_r;
+                aci[g] += gi * x_i;
+            }
+        }
+        S4_STEP_UNROLL
+        for (int g = 0; g < gb; g++)
+            s[g][q] = 2.0 * S4_STEP_HSUM(acc[g] - aci[g]) + k->m[q] * u[g];
+    }
+
+    /* Phase 2: x' = A1 x - sum_q DP_q s_q + DB u in place, and for one channel its output
+     * accumulated from x' while it is in registers. */
+    lin_vec ya[4], yi[4];
+    S4_STEP_UNROLL
+    for (int g = 0; g < gb; g++)
+        ya[g] = yi[g] = LIN_ZERO;
+    for (int n0 = 0; n0 < Nh; n0 += S4_STEP_LANES) {
+        const lin_vec ar = LIN_LOAD(A1r + n0), ai = LIN_LOAD(A1i + n0);
+        const lin_vec br = LIN_LOAD(DBr + n0), bi = LIN_LOAD(DBi + n0);
+        S4_STEP_UNROLL
+        for (int g = 0; g < gb; g++) {
+            lin_vec x_r, x_i;
+            S4_STEP_PART(&x_r, xr(g), n0, Nh, tail);
+            S4_STEP_PART(&x_i, xi(g), n0, Nh, tail);
+            lin_vec vr = br * u[g], vi = bi * u[g];
+            vr += ar * x_r;
+            vr -= ai * x_i;
+            vi += ar * x_i;
+            vi += ai * x_r;
+            for (int q = 0; q < r; q++) {
+                vr -= LIN_LOAD(DP + (size_t)2 * q * Np + n0) * s[g][q];
+                vi -= LIN_LOAD(DP + (size_t)(2 * q + 1) * Np + n0) * s[g][q];
+            }
+            S4_STEP_SPART(xr(g), vr, n0, Nh, tail);
+            S4_STEP_SPART(xi(g), vi, n0, Nh, tail);
+            if (Cp == 1) {
+                ya[g] += LIN_LOAD(C2 + n0) * vr;
+                yi[g] += LIN_LOAD(C2 + Np + n0) * vi;
+            }
+        }
+    }
+
+    /* Outputs y_c = 2 Re(C_c^T x') + D_c u (C2 holds 2 C); several channels in a pass of
+     * their own over the new state. */
+    for (int c = 0; c < Cp; c++) {
+        if (Cp != 1) {
+            const double *Cr = C2 + (size_t)2 * c * Np, *Ci = Cr + Np;
+            S4_STEP_UNROLL
+            for (int g = 0; g < gb; g++)
+                ya[g] = yi[g] = LIN_ZERO;
+            for (int n0 = 0; n0 < Nh; n0 += S4_STEP_LANES) {
+                const lin_vec cr = LIN_LOAD(Cr + n0), ci = LIN_LOAD(Ci + n0);
+                S4_STEP_UNROLL
+                for (int g = 0; g < gb; g++) {
+                    lin_vec x_r, x_i;
+                    S4_STEP_PART(&x_r, xr(g), n0, Nh, tail);
+                    S4_STEP_PART(&x_i, xi(g), n0, Nh, tail);
+                    ya[g] += cr * x_r;
+                    yi[g] += ci * x_i;
+                }
+            }
+        }
+        const double Dc = k->D[(size_t)c * k->Ds];
+        S4_STEP_UNROLL
+        for (int g = 0; g < gb; g++) {
+            const double y = S4_STEP_HSUM(ya[g] - yi[g]) + Dc * u[g];
+            jb->y[(size_t)c * jb->yc + (size_t)(b0 + g) * jb->yb + (size_t)t] = (float)y;
+        }
+    }
+#undef xr
+#undef xi
+}
+
+/* T steps of nb batch elements of one feature: at each step, groups of four batch elements
+ * share every coefficient load; rank-1 single-channel layers (the common case) get a path
+ * with the sizes fixed at compile time. */
+static S4_STEP_TARGET void S4_STEP_NAME(const lin_feat *k, const lin_job *jb)
+{
+    const int r = k->r, Cp = k->Cp, nb = jb->nb, n4 = nb / 4 * 4;
+    const int tail = k->Nh % S4_STEP_LANES != 0;
+    for (int64_t t = 0; t < jb->T; t++) {
+        if (r == 1 && Cp == 1 && !tail) {
+            for (int b = 0; b < n4; b += 4)
+                S4_STEP_GROUP(k, jb, b, t, 4, 1, 1, 0);
+            for (int b = n4; b < nb; b++)
+                S4_STEP_GROUP(k, jb, b, t, 1, 1, 1, 0);
+        } else {
+            for (int b = 0; b < n4; b += 4)
+                S4_STEP_GROUP(k, jb, b, t, 4, r, Cp, 1);
+            for (int b = n4; b < nb; b++)
+                S4_STEP_GROUP(k, jb, b, t, 1, r, Cp, 1);
+        }
+    }
+}
+
+#undef S4_STEP_GROUP
+#undef S4_STEP_PART
+#undef S4_STEP_SPART
+#undef S4_STEP_HSUM
+#undef S4_STEP_UNROLL
+#undef S4_STEP_CAT
+#undef S4_STEP_CAT2
