@@ -171,24 +171,6 @@ void s4_forward_destroy(s4_forward *plan) { plan_free(plan); }
 
 size_t s4_forward_workspace_size(const s4_forward *plan) { return plan ? plan->work_size : 0; }
 
-/* The reference's length rules (FFTConv.forward, SSMKernelDPLR.forward; DESIGN.md 11) on
- * `ssm` (a clone of the layer's bank): C-tilde for l_max on first use, then doubled while
- * round(rate l) > l_kernel. */
-static s4_status setup_lengths(s4_ssm *ssm, int64_t l_max, int64_t l, double rate)
-{
-    s4_status st;
-    if (ssm->l_kernel == 0 && l_max > 0 && (st = s4_ssm_setup_length(ssm, l_max)) != S4_OK)
-        return st;
-    int64_t continuous = s4__round_half_even(rate * (double)l);
-    /* A raw C needs some length; below 1 the reference would keep the raw C, which is not
-     * a C-tilde at all. One sample is the smallest meaningful C-tilde. */
-    if (continuous < 1)
-        continuous = 1;
-    if (ssm->l_kernel == 0 || continuous > ssm->l_kernel)
-        return s4_ssm_setup_length(ssm, continuous);
-    return S4_OK;
-}
-
 s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
                             const s4_forward_options *options, s4_forward **out)
 {
@@ -196,17 +178,12 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
     if (!layer || !out)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
                         !layer ? "layer" : "out");
-    const double rate = options ? options->rate : 1.0;
-    if (!(rate > 0.0) || !isfinite(rate))
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rate = %g must be positive and finite",
-                        fn, rate);
-    const s4_planner planner = options ? options->planner : S4_PLANNER_ESTIMATE;
-    if (planner != S4_PLANNER_ESTIMATE && planner != S4_PLANNER_MEASURE)
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: planner = %d is unknown", fn,
-                        (int)planner);
-    const int threads = options ? options->threads : 0;
-    if (threads < 0)
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: threads = %d must be >= 0", fn, threads);
+    double rate;
+    s4_planner planner;
+    int threads;
+    s4_status st = s4__forward_options(fn, options, &rate, &planner, &threads);
+    if (st != S4_OK)
+        return st;
     if (B < 1)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: B = %d must be >= 1", fn, B);
     if (L < 1 || L > ((int64_t)1 << 40))
@@ -229,27 +206,19 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
                         (long long)L);
 
     /* Kernel length: l = L (l_max None) or min(L, round(l_max / rate)). */
-    int64_t l = L;
-    if (cfg->l_max > 0) {
-        const int64_t lr = s4__round_half_even((double)cfg->l_max / rate);
-        if (lr < 1)
-            return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                            "%s: l_max / rate = %lld / %g rounds to a kernel of length 0", fn,
-                            (long long)cfg->l_max, rate);
-        if (lr < l)
-            l = lr;
-    }
+    int64_t l;
+    if ((st = s4__kernel_length(fn, layer, L, rate, &l)) != S4_OK)
+        return st;
 
     /* The length rules may update C-tilde. Work on a clone and commit only on success, so
      * a failed call leaves the layer as it was. */
-    s4_status st;
     s4_ssm *ssm = NULL;
     s4_kernel *kplan = NULL;
     float *K = NULL;
     s4_forward *p = NULL;
     if ((st = s4_ssm_clone(layer->ssm, &ssm)) != S4_OK)
         return st;
-    if ((st = setup_lengths(ssm, cfg->l_max, l, rate)) != S4_OK)
+    if ((st = s4__setup_lengths(ssm, cfg->l_max, l, rate)) != S4_OK)
         goto fail;
     /* The reference evaluates round(l_kernel / rate) nodes and keeps the first
      * min(l, that) taps; below l (rate < 1 can round so) the rest of the kernel is zero. */

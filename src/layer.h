@@ -38,4 +38,18 @@ size_t s4__head_scratch(const s4_head *head, int64_t ncols);
 void s4__head_apply(const s4_head *head, const float *pre, int64_t ncols, float *out,
                     float *scratch);
 
+/* Options shared by s4_forward_create and s4_stream_create, validated once: *rate,
+ * *planner, *threads receive the values (defaults when options is NULL). */
+s4_status s4__forward_options(const char *fn, const s4_forward_options *options, double *rate,
+                              s4_planner *planner, int *threads);
+
+/* The reference's kernel length for inputs of length L at `rate` (FFTConv.forward,
+ * DESIGN.md 11): L, or min(L, round(l_max / rate)); fails when that rounds below 1. */
+s4_status s4__kernel_length(const char *fn, const s4_layer *layer, int64_t L, double rate,
+                            int64_t *l);
+
+/* The reference's C-tilde rules (SSMKernelDPLR.forward) on `ssm`, a clone of the layer's
+ * bank: C-tilde for l_max on first use, then doubled while round(rate l) > l_kernel. */
+s4_status s4__setup_lengths(s4_ssm *ssm, int64_t l_max, int64_t l, double rate);
+
 #endif

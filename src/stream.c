@@ -110,47 +110,18 @@ static s4_status rewrap(s4_status st, const char *fn, const char *what)
     return s4__fail(st, "%s: %s: %s", fn, what, msg);
 }
 
-/* The reference's length rules of a forward over chunks of max_chunk, exactly as
- * s4_forward_create applies them for L = max_chunk (FFTConv.forward, SSMKernelDPLR.forward;
- * DESIGN.md 11): C-tilde for l_max on first use; the conv kernel length
- * l = min(max_chunk, round(l_max / rate)); C-tilde doubled while round(rate l) > l_kernel.
- * Only the layer's C-tilde is affected: the stream's own kernel is exact (see below). */
-static s4_status length_rules(s4_ssm *ssm, int64_t l_max, int64_t max_chunk, double rate)
-{
-    s4_status st;
-    if (ssm->l_kernel == 0 && l_max > 0 && (st = s4_ssm_setup_length(ssm, l_max)) != S4_OK)
-        return st;
-    int64_t l = max_chunk;
-    if (l_max > 0) {
-        const int64_t lr = s4__round_half_even((double)l_max / rate);
-        if (lr < l)
-            l = lr < 1 ? 1 : lr;
-    }
-    int64_t continuous = s4__round_half_even(rate * (double)l);
-    if (continuous < 1)
-        continuous = 1;
-    if (ssm->l_kernel == 0 || continuous > ssm->l_kernel)
-        return s4_ssm_setup_length(ssm, continuous);
-    return S4_OK;
-}
-
 s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
                            const s4_forward_options *options, s4_stream **out)
 {
     static const char fn[] = "s4_stream_create";
     if (!layer || !out)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !layer ? "layer" : "out");
-    const double rate = options ? options->rate : 1.0;
-    if (!(rate > 0.0) || !isfinite(rate))
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rate = %g must be positive and finite",
-                        fn, rate);
-    const s4_planner planner = options ? options->planner : S4_PLANNER_ESTIMATE;
-    if (planner != S4_PLANNER_ESTIMATE && planner != S4_PLANNER_MEASURE)
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: planner = %d is unknown", fn,
-                        (int)planner);
-    const int threads = options ? options->threads : 0;
-    if (threads < 0)
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: threads = %d must be >= 0", fn, threads);
+    double rate;
+    s4_planner planner;
+    int threads;
+    s4_status st = s4__forward_options(fn, options, &rate, &planner, &threads);
+    if (st != S4_OK)
+        return st;
     if (B < 1)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: B = %d must be >= 1", fn, B);
     /* The head's BLAS calls and the FFTs index columns with int. */
@@ -176,7 +147,10 @@ s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
                         "%s: B = %d, max_chunk = %lld: the batch's arrays overflow size_t", fn,
                         B, (long long)max_chunk);
 
-    s4_status st;
+    /* Same kernel length as s4_forward_create would use for inputs of max_chunk steps. */
+    int64_t l;
+    if ((st = s4__kernel_length(fn, layer, max_chunk, rate, &l)) != S4_OK)
+        return st;
     s4_ssm *ssm = NULL, *kssm = NULL;
     s4_kernel *kplan = NULL;
     float *K = NULL;
@@ -187,7 +161,7 @@ s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
      * s4_forward_create does), so a layer's C-tilde evolves the same whichever mode runs. */
     if ((st = s4_ssm_clone(lssm, &ssm)) != S4_OK)
         return st;
-    if ((st = length_rules(ssm, layer->cfg.l_max, max_chunk, rate)) != S4_OK)
+    if ((st = s4__setup_lengths(ssm, layer->cfg.l_max, l, rate)) != S4_OK)
         goto fail;
 
     p = calloc(1, sizeof *p);
