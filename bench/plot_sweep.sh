@@ -27,6 +27,14 @@ with open(f"{sys.argv[2]}/ref", 'w') as f:
     f.write(f"{ref[0][1]} {ref[0][0]}\n")
 with open(f"{sys.argv[2]}/ns", 'w') as f:
     f.write(' '.join(str(n) for n in sorted(by_n)))
+# Least-squares fit of log(time) = a + b log(N L) over every point: b = 1 is linear scaling.
+import math
+xs = [math.log(n * L) for n, pts in by_n.items() for (L, t, g) in pts]
+ys = [math.log(t) for n, pts in by_n.items() for (L, t, g) in pts]
+if len(xs) > 1:
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    print(f"fitted exponent of time vs N*L over {len(xs)} points: {b:.3f}")
 PY
 read -r tref lref < "$tmp/ref"
 ns=$(cat "$tmp/ns")
@@ -35,10 +43,13 @@ for n in $ns; do
   plots+="'$tmp/N$n.dat' using 1:2 with linespoints lw 2 title 'N = $n', "
   # 43 flops per (h, n, l) over H = 256, N/2 states, L/2 + 1 nodes at the measured peak.
   plots+="(43.0*256*($n/2)*(x/2+1))/($peak*1e9) with lines dt 2 lc rgb 'gray' notitle, "
+  # O(N L): the N = 64, L = 2^14 time scaled by N/64 and L/2^14.
+  plots+="$tref*($n/64.0)*(x/$lref) with lines dt 3 lc rgb 'black' notitle, "
 done
-plots+="$tref*(x/$lref)*(N64ratio) with lines dt 3 lw 2 lc rgb 'black' title 'O(N L) through N = 64, L = 2^{14}'"
+plots+="1/0 with lines dt 3 lc rgb 'black' title 'O(N L) through N = 64, L = 2^{14}', "
+plots+="1/0 with lines dt 2 lc rgb 'gray' title 'cost model at the FMA peak'"
 gnuplot <<GP
-set terminal pngcairo size 900,600 noenhanced
+set terminal pngcairo size 1000,650 enhanced font 'sans,11'
 set output '$png'
 set logscale xy 2
 set format x '2^{%L}'
@@ -46,8 +57,7 @@ set xlabel 'L'
 set ylabel 'kernel time [s]  (H = 256, 2 threads)'
 set key top left
 set grid
-set title 'libs4 S4 kernel generation; dashed gray: cost model at the float32 FMA peak ($peak GFLOP/s)'
-N64ratio = 1.0
+set title 'libs4 S4 kernel generation, H = 256, 2 threads (float32 FMA peak $peak GFLOP/s)'
 plot $plots
 GP
 echo "wrote $png"
