@@ -63,6 +63,18 @@ void s4__fftw_unlock(void);
 size_t s4__first_nonfinite_f(const float *x, size_t n);
 size_t s4__first_nonfinite_d(const double *x, size_t n);
 
+/* a * b and Re(a * b) without C99 Annex G's NaN/Inf recovery call (__muldc3): the hot
+ * loops multiply finite numbers and the library call would dominate their cost. */
+static inline double complex s4__cmul(double complex a, double complex b)
+{
+    const double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
+    return CMPLX(ar * br - ai * bi, ar * bi + ai * br);
+}
+static inline double s4__cmul_re(double complex a, double complex b)
+{
+    return creal(a) * creal(b) - cimag(a) * cimag(b);
+}
+
 /* Natural rank of an init (1 for legs, lagt, fout, hippo; 2 for legt). */
 int s4__init_rank(s4_init init);
 

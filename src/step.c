@@ -238,27 +238,6 @@ size_t s4_step_state_size(const s4_step *plan) { return plan ? plan->state_size 
 
 size_t s4_step_workspace_size(const s4_step *plan) { return plan ? plan->work_size : 0; }
 
-/* x + i y through a union (a complex is laid out as two reals, C11 6.2.5): glibc's CMPLX
- * is missing under clang. */
-static inline double complex cpack(double x, double y)
-{
-    union { double r[2]; double complex z; } u = {{x, y}};
-    return u.z;
-}
-
-/* a * b without the C99 Annex G NaN/Inf recovery (__muldc3): the hot loops multiply finite
- * numbers, and the library call would dominate their cost. */
-static inline double complex cmul(double complex a, double complex b)
-{
-    const double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
-    return cpack(ar * br - ai * bi, ar * bi + ai * br);
-}
-
-/* Re(a * b). */
-static inline double cmul_re(double complex a, double complex b)
-{
-    return creal(a) * creal(b) - cimag(a) * cimag(b);
-}
 
 /* Re-issues the message of a failed internal call with the public function's name and the
  * feature in front (s4__fail's buffer is the source, so copy it first). */
@@ -364,7 +343,7 @@ static s4_status diag_feature(s4_step *p, int h, const double complex *dA,
     /* rho = ||V diag(w) V^-1 - dA|| / ||dA||. */
     for (int i = 0; i < N; i++)
         for (int j = 0; j < N; j++)
-            s->A[(size_t)i * N + j] = cmul(V[(size_t)i * N + j], w[j]);
+            s->A[(size_t)i * N + j] = s4__cmul(V[(size_t)i * N + j], w[j]);
     memcpy(s->M, dA, NN * sizeof *s->M);
     cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, &one, s->A, N, Vi, N,
                 &mone, s->M, N);
@@ -402,7 +381,7 @@ static s4_status diag_feature(s4_step *p, int h, const double complex *dA,
             double yg = 0.0;
             const double complex *cv = Cv + (size_t)c * N;
             for (int n = 0; n < N; n++)
-                yg += cmul_re(cv[n], s->z[n]);
+                yg += s4__cmul_re(cv[n], s->z[n]);
             const double e = fabs(yg - yd);
             if (e > err || isnan(e))
                 err = e;
@@ -412,7 +391,7 @@ static s4_status diag_feature(s4_step *p, int h, const double complex *dA,
         cblas_dgemv(CblasRowMajor, CblasNoTrans, N, N, 1.0, s->Ar, N, s->r, 1, 0.0, s->r2, 1);
         memcpy(s->r, s->r2, (size_t)N * sizeof *s->r);
         for (int n = 0; n < N; n++)
-            s->z[n] = cmul(w[n], s->z[n]);
+            s->z[n] = s4__cmul(w[n], s->z[n]);
     }
     const double meas = scale > 0.0 ? err / scale : (err == 0.0 ? 0.0 : INFINITY);
     if (!(meas <= DIAG_TOL))
@@ -722,7 +701,7 @@ s4_status s4_step_state_get(const s4_step *p, const void *state, double *x)
             for (size_t n = 0; n < Nh; n++) {
                 double complex acc = 0.0;
                 for (size_t m = 0; m < N; m++)
-                    acc += cmul(V[n * N + m], z[m]);
+                    acc += s4__cmul(V[n * N + m], z[m]);
                 xo[2 * n] = creal(acc);
                 xo[2 * n + 1] = cimag(acc);
             }
@@ -767,8 +746,8 @@ s4_status s4_step_state_set(const s4_step *p, void *state, const double *x)
             for (size_t n = 0; n < N; n++) {
                 double complex acc = 0.0;
                 for (size_t m = 0; m < Nh; m++) {
-                    const double complex xm = cpack(xi[2 * m], xi[2 * m + 1]);
-                    acc += cmul(Vi[n * N + m], xm) + cmul(Vi[n * N + Nh + m], conj(xm));
+                    const double complex xm = CMPLX(xi[2 * m], xi[2 * m + 1]);
+                    acc += s4__cmul(Vi[n * N + m], xm) + s4__cmul(Vi[n * N + Nh + m], conj(xm));
                 }
                 z[n] = acc;
             }
@@ -821,12 +800,12 @@ static void advance_diag(const s4_step *p, int h, double complex *z, const float
     for (int64_t t = 0; t < T; t++) {
         const double ut = u[(size_t)t * us];
         for (int n = 0; n < N; n++)
-            z[n] = cmul(w[n], z[n]) + ut * g[n];
+            z[n] = s4__cmul(w[n], z[n]) + ut * g[n];
         for (int c = 0; c < Cp; c++) {
             const double complex *cv = Cv + (size_t)c * N;
             double acc = 0.0;
             for (int n = 0; n < N; n++)
-                acc += cmul_re(cv[n], z[n]);
+                acc += s4__cmul_re(cv[n], z[n]);
             const double y = acc + p->D[(size_t)c * p->H + h] * ut;
             o->pre[feat_row(p, c, h) * o->ncols + o->col + (size_t)t] = (float)y;
         }

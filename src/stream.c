@@ -295,25 +295,6 @@ fail:
     return st;
 }
 
-/* x + i y through a union (a complex is laid out as two reals, C11 6.2.5): glibc's CMPLX
- * is missing under clang. */
-static inline double complex cpack(double x, double y)
-{
-    union { double r[2]; double complex z; } u = {{x, y}};
-    return u.z;
-}
-
-/* a * b without the Annex G recovery call (finite operands). */
-static inline double complex cmul(double complex a, double complex b)
-{
-    const double ar = creal(a), ai = cimag(a), br = creal(b), bi = cimag(b);
-    return cpack(ar * br - ai * bi, ar * bi + ai * br);
-}
-
-static inline double cmul_re(double complex a, double complex b)
-{
-    return creal(a) * creal(b) - cimag(a) * cimag(b);
-}
 
 /* x <- dA x + dB u on the half state (s4__linear_step, in place with scratch w). */
 static void linear_step_inplace(const s4_linear_step *L, double complex *x, double u,
@@ -325,11 +306,11 @@ static void linear_step_inplace(const s4_linear_step *L, double complex *x, doub
         const double complex *Q = L->Q + (size_t)q * Nh;
         double acc = 0.0;
         for (int n = 0; n < Nh; n++)
-            acc += cmul_re(Q[n], x[n]);
+            acc += s4__cmul_re(Q[n], x[n]);
         qx[q] = 2.0 * acc;
     }
     for (int n = 0; n < Nh; n++) {
-        double complex v = cmul(L->E[n], x[n]) + 2.0 * u * L->B[n];
+        double complex v = s4__cmul(L->E[n], x[n]) + 2.0 * u * L->B[n];
         for (int q = 0; q < r; q++)
             v -= L->P[(size_t)q * Nh + n] * qx[q];
         w[n] = v;
@@ -338,14 +319,14 @@ static void linear_step_inplace(const s4_linear_step *L, double complex *x, doub
         const double complex *R = L->R + (size_t)q * Nh;
         double acc = 0.0;
         for (int n = 0; n < Nh; n++)
-            acc += cmul_re(R[n], w[n]);
+            acc += s4__cmul_re(R[n], w[n]);
         rw[q] = 2.0 * acc;
     }
     for (int n = 0; n < Nh; n++) {
         double complex v = w[n];
         for (int q = 0; q < r; q++)
             v -= L->P[(size_t)q * Nh + n] * rw[q];
-        x[n] = cmul(L->Dg[n], v);
+        x[n] = s4__cmul(L->Dg[n], v);
     }
 }
 
@@ -425,7 +406,7 @@ s4_status s4_stream_execute(const s4_stream *p, double *state, const float *u, i
                         const double complex *Cc = Ch + c * Nh;
                         double acc = 0.0;
                         for (size_t n = 0; n < Nh; n++)
-                            acc += cmul_re(Cc[n], ws.xf[n]);
+                            acc += s4__cmul_re(Cc[n], ws.xf[n]);
                         ws.yc[(c * H + h) * Lc + t] += (float)(2.0 * acc);
                     }
                 }
