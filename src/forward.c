@@ -492,17 +492,9 @@ s4_status s4_forward_execute(const s4_forward *p, const float *u, float *y, floa
     if (bad < n_u)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: u[%zu] = %g is not finite", fn, bad,
                         (double)u[bad]);
-    unsigned char *base;
-    if (work) {
-        if (work_size < p->work_size)
-            return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                            "%s: work_size = %zu is smaller than the %zu bytes required", fn,
-                            work_size, p->work_size);
-        base = work;
-    } else {
-        base = p->own_work;
-    }
-    base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
+    unsigned char *base = s4__workspace(fn, work, work_size, p->work_size, p->own_work);
+    if (!base)
+        return S4_ERR_INVALID_ARGUMENT;
 
     const size_t L = (size_t)p->L, H = (size_t)p->H;
     const size_t Fp = (size_t)p->Fp, Fo = (size_t)p->Fo;

@@ -63,6 +63,13 @@ void s4__fftw_unlock(void);
 size_t s4__first_nonfinite_f(const float *x, size_t n);
 size_t s4__first_nonfinite_d(const double *x, size_t n);
 
+/* The scratch of an execute call, aligned up to 64 bytes: the caller's `work` (then
+ * work_size must be at least `need`, which includes 64 bytes of alignment slack) or, when
+ * work is NULL, the plan's own `own`. NULL with the thread's error set when work_size is
+ * too small. */
+unsigned char *s4__workspace(const char *fn, void *work, size_t work_size, size_t need,
+                             void *own);
+
 /* a * b and Re(a * b) without C99 Annex G's NaN/Inf recovery call (__muldc3): the hot
  * loops multiply finite numbers and the library call would dominate their cost. */
 static inline double complex s4__cmul(double complex a, double complex b)

@@ -386,17 +386,9 @@ s4_status s4_kernel_execute(const s4_kernel *p, const s4_ssm *ssm, float *K, siz
                         ldk, (long long)p->L);
     if (!s4__mul_size((size_t)p->rows * (size_t)p->H, ldk, &(size_t){0}))
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rows x H x ldk overflows", fn);
-    unsigned char *base;
-    if (work) {
-        if (work_size < p->work_size)
-            return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                            "%s: work_size = %zu is smaller than the %zu bytes required", fn,
-                            work_size, p->work_size);
-        base = work;
-    } else {
-        base = p->own_work;
-    }
-    base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
+    unsigned char *base = s4__workspace(fn, work, work_size, p->work_size, p->own_work);
+    if (!base)
+        return S4_ERR_INVALID_ARGUMENT;
 
     /* Features are independent: split them over threads, each with its own workspace.
      * The error message buffer is thread-local, so workers only record what failed and

@@ -92,3 +92,16 @@ size_t s4__first_nonfinite_d(const double *x, size_t n)
             return i;
     return n;
 }
+
+unsigned char *s4__workspace(const char *fn, void *work, size_t work_size, size_t need,
+                             void *own)
+{
+    if (work && work_size < need) {
+        s4__fail(S4_ERR_INVALID_ARGUMENT,
+                 "%s: work_size = %zu is smaller than the %zu bytes required", fn, work_size,
+                 need);
+        return NULL;
+    }
+    unsigned char *base = work ? work : own;
+    return base + (64 - (uintptr_t)base % 64) % 64;
+}

@@ -862,15 +862,9 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
     if (bad < n_in)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: u[%zu] = %g is not finite", fn, bad,
                         (double)u[bad]);
-    unsigned char *base = p->own_work;
-    if (work) {
-        if (work_size < p->work_size)
-            return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                            "%s: work_size = %zu is smaller than the %zu bytes required", fn,
-                            work_size, p->work_size);
-        base = work;
-    }
-    base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
+    unsigned char *base = s4__workspace(fn, work, work_size, p->work_size, p->own_work);
+    if (!base)
+        return S4_ERR_INVALID_ARGUMENT;
     workspace ws;
     carve(p, base, &ws);
 

@@ -354,15 +354,9 @@ s4_status s4_stream_execute(const s4_stream *p, double *state, const float *u, i
     if (bad_state < n_state)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: state[%zu] = %g is not finite", fn,
                         bad_state, state[bad_state]);
-    unsigned char *base = p->own_work;
-    if (work) {
-        if (work_size < p->work_size)
-            return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                            "%s: work_size = %zu is smaller than the %zu bytes required", fn,
-                            work_size, p->work_size);
-        base = work;
-    }
-    base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
+    unsigned char *base = s4__workspace(fn, work, work_size, p->work_size, p->own_work);
+    if (!base)
+        return S4_ERR_INVALID_ARGUMENT;
     workspace ws;
     carve(p, base, &ws);
 
