@@ -6,6 +6,7 @@
  * layer, caller workspaces, concurrent execution, and argument checking.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "testutil.h"
+#include "layer_case.h"
 
 #include "layer.h" /* the head (s4__head_*) and the layer's stored linear */
 
@@ -52,191 +53,17 @@ static int fall_equal(const float *x, size_t n, float v)
     return 1;
 }
 
-/* x [B x R x C] -> [B x C x R] */
-static float *transpose_batch(const float *x, size_t B, size_t R, size_t C)
-{
-    float *t = falloc(B * R * C, 0.0f);
-    for (size_t b = 0; b < B; b++)
-        for (size_t r = 0; r < R; r++)
-            for (size_t c = 0; c < C; c++)
-                t[(b * C + c) * R + r] = x[(b * R + r) * C + c];
-    return t;
-}
 
 /* ---- golden cases: config.json and the state dict --------------------------------- */
 
-static char *read_text(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        fail_msg("cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)size, fp), (size_t)size);
-    fclose(fp);
-    text[size] = '\0';
-    return text;
-}
 
-static const cJSON *jget(const cJSON *obj, const char *key, const char *where)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v)
-        fail_msg("%s: no \"%s\"", where, key);
-    return v;
-}
 
-/* Integer (or bool) member; null gives `if_null`. */
-static int64_t jint(const cJSON *obj, const char *key, int64_t if_null, const char *where)
-{
-    const cJSON *v = jget(obj, key, where);
-    if (cJSON_IsNull(v))
-        return if_null;
-    if (cJSON_IsBool(v))
-        return cJSON_IsTrue(v);
-    if (!cJSON_IsNumber(v))
-        fail_msg("%s: \"%s\" is not a number", where, key);
-    return (int64_t)v->valuedouble;
-}
 
-/* String member or NULL for null. */
-static const char *jstr(const cJSON *obj, const char *key, const char *where)
-{
-    const cJSON *v = jget(obj, key, where);
-    if (cJSON_IsNull(v))
-        return NULL;
-    if (!cJSON_IsString(v))
-        fail_msg("%s: \"%s\" is not a string", where, key);
-    return v->valuestring;
-}
 
-/* The reference's Activation names (models/s4/s4.py); None is the identity. */
-static s4_activation activation_of(const char *name, const char *where)
-{
-    static const struct { const char *name; s4_activation a; } map[] = {
-        {"gelu", S4_ACT_GELU},         {"id", S4_ACT_IDENTITY}, {"identity", S4_ACT_IDENTITY},
-        {"linear", S4_ACT_IDENTITY},   {"relu", S4_ACT_RELU},   {"silu", S4_ACT_SILU},
-        {"swish", S4_ACT_SILU},        {"tanh", S4_ACT_TANH},   {"sigmoid", S4_ACT_SIGMOID},
-        {"glu", S4_ACT_GLU},
-    };
-    if (!name)
-        return S4_ACT_IDENTITY;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(name, map[i].name) == 0)
-            return map[i].a;
-    fail_msg("%s: activation \"%s\" has no s4_activation", where, name);
-    return S4_ACT_IDENTITY;
-}
 
-/* final_act: None means no output linear; 'id' a linear without activation. */
-static s4_final_act final_of(const char *name, const char *where)
-{
-    if (!name)
-        return S4_FINAL_NONE;
-    if (strcmp(name, "glu") == 0)
-        return S4_FINAL_GLU;
-    if (strcmp(name, "id") == 0 || strcmp(name, "identity") == 0 || strcmp(name, "linear") == 0)
-        return S4_FINAL_IDENTITY;
-    fail_msg("%s: final_act \"%s\" has no s4_final_act", where, name);
-    return S4_FINAL_NONE;
-}
 
-/* s4_layer_config from a case's config.json (S4Block constructor arguments, reference
- * names). Options libs4 does not model must have their defaults. */
-static void config_from_json(const char *rel_path, s4_layer_config *cfg)
-{
-    char path[S4T_PATH_MAX];
-    s4t_path(path, "%s", rel_path);
-    char *text = read_text(path);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    if (!j)
-        fail_msg("%s: not valid JSON", path);
-    s4_layer_config_default(cfg);
-    cfg->ssm.H = (int)jint(j, "d_model", 0, path);
-    cfg->ssm.N = (int)jint(j, "d_state", 64, path);
-    cfg->ssm.rank = (int)jint(j, "rank", 1, path);
-    cfg->ssm.n_ssm = (int)jint(j, "n_ssm", 0, path);
-    cfg->ssm.dt_min = jget(j, "dt_min", path)->valuedouble;
-    cfg->ssm.dt_max = jget(j, "dt_max", path)->valuedouble;
-    cfg->ssm.dt_transform = s4t_transform(jstr(j, "dt_transform", path));
-    cfg->ssm.real_transform = s4t_transform(jstr(j, "real_transform", path));
-    cfg->ssm.imag_transform = s4t_transform(jstr(j, "imag_transform", path));
-    cfg->channels = (int)jint(j, "channels", 1, path);
-    cfg->bidirectional = (int)jint(j, "bidirectional", 0, path);
-    cfg->activation = activation_of(jstr(j, "activation", path), path);
-    cfg->final_act = final_of(jstr(j, "final_act", path), path);
-    cfg->swap_channels = (int)jint(j, "swap_channels", 0, path);
-    cfg->transposed = (int)jint(j, "transposed", 1, path);
-    cfg->l_max = jint(j, "l_max", 0, path);
-    /* What the arrays cannot express must be the reference default. */
-    const char *mode = jstr(j, "mode", path), *disc = jstr(j, "disc", path);
-    if (!mode || (strcmp(mode, "dplr") != 0 && strcmp(mode, "nplr") != 0 &&
-                  strcmp(mode, "s4") != 0))
-        fail_msg("%s: mode \"%s\" is not an S4 (DPLR) kernel", path, mode ? mode : "null");
-    if (!disc || strcmp(disc, "bilinear") != 0)
-        fail_msg("%s: disc \"%s\" is not bilinear", path, disc ? disc : "null");
-    if (jint(j, "dt_tie", 1, path) != 1 || jint(j, "dt_fast", 0, path) != 0 ||
-        jint(j, "is_real", 0, path) != 0 || !cJSON_IsNull(jget(j, "bandlimit", path)))
-        fail_msg("%s: dt_tie/dt_fast/is_real/bandlimit differ from the defaults", path);
-    cJSON_Delete(j);
-}
 
-/* Tensor `name` with exactly `want` elements. */
-static double *tensor_sized(const char *path, const char *name, size_t want)
-{
-    size_t n = 0;
-    double *x = s4t_load_tensor(path, name, &n);
-    if (n != want)
-        fail_msg("%s: %s has %zu elements, expected %zu", path, name, n, want);
-    return x;
-}
 
-/* A layer from a state_dict file (DESIGN.md section 4 names). */
-static s4_layer *layer_from_params(const s4_layer_config *cfg, const char *rel_path)
-{
-    char path[S4T_PATH_MAX];
-    s4t_path(path, "%s", rel_path);
-    const size_t H = (size_t)cfg->ssm.H, Nh = (size_t)cfg->ssm.N / 2, r = (size_t)cfg->ssm.rank;
-    const size_t S = (size_t)(cfg->ssm.n_ssm ? cfg->ssm.n_ssm : cfg->ssm.H);
-    const size_t Cp = (size_t)cfg->channels * (cfg->activation == S4_ACT_GLU ? 2 : 1);
-    const size_t Cpp = Cp * (size_t)(1 + cfg->bidirectional);
-    const size_t Fa = cfg->activation == S4_ACT_GLU ? Cp * H / 2 : Cp * H;
-    const size_t Flin = cfg->final_act == S4_FINAL_GLU ? 2 * H
-                        : cfg->final_act == S4_FINAL_IDENTITY ? H : 0;
-    double *lk = tensor_sized(path, "layer.kernel.l_kernel", 1);
-    s4_layer_arrays a = {
-        .ssm = {.inv_dt = tensor_sized(path, "layer.kernel.inv_dt", H),
-                .A_real = tensor_sized(path, "layer.kernel.A_real", S * Nh),
-                .A_imag = tensor_sized(path, "layer.kernel.A_imag", S * Nh),
-                .B = tensor_sized(path, "layer.kernel.B", S * Nh * 2),
-                .P = tensor_sized(path, "layer.kernel.P", r * S * Nh * 2),
-                .C = tensor_sized(path, "layer.kernel.C", Cpp * H * Nh * 2),
-                .D = tensor_sized(path, "layer.D", Cp * H),
-                .l_kernel = (int64_t)lk[0]},
-    };
-    double *W = NULL, *b = NULL;
-    if (Flin > 0) {
-        W = tensor_sized(path, "output_linear.0.weight", Flin * Fa);
-        b = tensor_sized(path, "output_linear.0.bias", Flin);
-    } else {
-        assert_null(s4t_find_tensor(path, "output_linear.0.weight", NULL, NULL, NULL));
-    }
-    a.W = W;
-    a.b = b;
-    s4_layer *layer = NULL;
-    s4_status st = s4_layer_create_from_arrays(cfg, &a, &layer);
-    if (st != S4_OK || !layer)
-        fail_msg("%s: s4_layer_create_from_arrays: %s: %s", rel_path, s4_status_str(st),
-                 s4_last_error());
-    free(lk), free(W), free(b);
-    free((void *)a.ssm.inv_dt), free((void *)a.ssm.A_real), free((void *)a.ssm.A_imag);
-    free((void *)a.ssm.B), free((void *)a.ssm.P), free((void *)a.ssm.C), free((void *)a.ssm.D);
-    return layer;
-}
 
 /* Files of one stage not in s4t_stage: u, y_f64, ssm_f64; and the case's config.json. */
 typedef struct stage_files {
@@ -254,29 +81,29 @@ static layer_case *layer_cases_load(const s4t_case *cases, int count)
 {
     char path[S4T_PATH_MAX];
     s4t_path(path, "cases.json");
-    char *text = read_text(path);
+    char *text = s4t_read_text(path);
     cJSON *root = cJSON_Parse(text);
     free(text);
     assert_non_null(root);
     layer_case *lc = calloc((size_t)(count ? count : 1), sizeof *lc);
     assert_non_null(lc);
-    const cJSON *list = jget(root, "cases", path);
+    const cJSON *list = s4t_jget(root, "cases", path);
     int i = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, list) {
         assert_true(i < count);
         lc[i].c = &cases[i];
-        assert_string_equal(jstr(item, "name", path), cases[i].name);
+        assert_string_equal(s4t_jstr(item, "name", path), cases[i].name);
         snprintf(lc[i].config, sizeof lc[i].config, "%s",
-                 jstr(jget(item, "files", path), "config", path));
-        lc[i].B = (int)jint(jget(item, "config", path), "B", 0, path);
+                 s4t_jstr(s4t_jget(item, "files", path), "config", path));
+        lc[i].B = (int)s4t_jint(s4t_jget(item, "config", path), "B", 0, path);
         int s = 0;
         const cJSON *sj;
-        cJSON_ArrayForEach(sj, jget(item, "stages", path)) {
-            const cJSON *f = jget(sj, "files", path);
-            snprintf(lc[i].st[s].u, S4T_PATH_MAX, "%s", jstr(f, "u", path));
-            snprintf(lc[i].st[s].y, S4T_PATH_MAX, "%s", jstr(f, "y_f64", path));
-            snprintf(lc[i].st[s].pre, S4T_PATH_MAX, "%s", jstr(f, "ssm_f64", path));
+        cJSON_ArrayForEach(sj, s4t_jget(item, "stages", path)) {
+            const cJSON *f = s4t_jget(sj, "files", path);
+            snprintf(lc[i].st[s].u, S4T_PATH_MAX, "%s", s4t_jstr(f, "u", path));
+            snprintf(lc[i].st[s].y, S4T_PATH_MAX, "%s", s4t_jstr(f, "y_f64", path));
+            snprintf(lc[i].st[s].pre, S4T_PATH_MAX, "%s", s4t_jstr(f, "ssm_f64", path));
             s++;
         }
         assert_int_equal(s, cases[i].n_stages);
@@ -306,22 +133,6 @@ static void execute_or_fail(const s4_forward *plan, const float *u, float *y, fl
         fail_msg("%s: s4_forward_execute: %s: %s", what, s4_status_str(st), s4_last_error());
 }
 
-/* Loads an .npy of shape [d0 x d1 x d2] and checks it. */
-static double *npy3(const char *rel, int64_t d0, int64_t d1, int64_t d2)
-{
-    char path[S4T_PATH_MAX];
-    s4t_path(path, "%s", rel);
-    int ndim = 0;
-    int64_t shape[S4T_MAX_DIMS];
-    size_t n = 0;
-    double *x = s4t_load_npy(path, &n, &ndim, shape);
-    assert_int_equal(ndim, 3);
-    if (shape[0] != d0 || shape[1] != d1 || shape[2] != d2)
-        fail_msg("%s: shape (%lld, %lld, %lld), expected (%lld, %lld, %lld)", rel,
-                 (long long)shape[0], (long long)shape[1], (long long)shape[2], (long long)d0,
-                 (long long)d1, (long long)d2);
-    return x;
-}
 
 /* Every stage of a case on one layer (C-tilde set up on the first, doubled on later
  * ones), against y_f64 and ssm_f64; a twin layer with transposed = 0 must give exactly the
@@ -331,14 +142,14 @@ static void test_golden(void **state)
     const layer_case *lc = *state;
     const s4t_case *c = lc->c;
     s4_layer_config cfg;
-    config_from_json(lc->config, &cfg);
+    s4t_layer_config_from_case(lc->config, &cfg);
     assert_int_equal(cfg.ssm.H, c->H);
     assert_int_equal(cfg.ssm.N, c->N);
     assert_int_equal(cfg.transposed, 1);
-    s4_layer *layer = layer_from_params(&cfg, c->params_init);
+    s4_layer *layer = s4t_layer_from_params(&cfg, c->params_init);
     s4_layer_config cfg_t = cfg;
     cfg_t.transposed = 0;
-    s4_layer *layer_t = layer_from_params(&cfg_t, c->params_init);
+    s4_layer *layer_t = s4t_layer_from_params(&cfg_t, c->params_init);
 
     const int B = lc->B, H = c->H, Fo = s4_layer_output_features(layer);
     const int Fp = s4t_case_cprime(c) * H;
@@ -346,9 +157,9 @@ static void test_golden(void **state)
     assert_int_equal(s4_ssm_l_kernel(s4_layer_ssm(layer)), 0);
     for (int s = 0; s < c->n_stages; s++) {
         const int64_t L = c->stages[s].L;
-        double *u = npy3(lc->st[s].u, B, H, L);
-        double *y_ref = npy3(lc->st[s].y, B, Fo, L);
-        double *pre_ref = npy3(lc->st[s].pre, B, Fp, L);
+        double *u = s4t_npy3(lc->st[s].u, B, H, L);
+        double *y_ref = s4t_npy3(lc->st[s].y, B, Fo, L);
+        double *pre_ref = s4t_npy3(lc->st[s].pre, B, Fp, L);
         const size_t nu = (size_t)B * H * (size_t)L, ny = (size_t)B * Fo * (size_t)L;
         const size_t np = (size_t)B * Fp * (size_t)L;
         float *uf = falloc(nu, 0.0f), *y = falloc(ny, FSENTINEL), *pre = falloc(np, FSENTINEL);
@@ -372,11 +183,11 @@ static void test_golden(void **state)
 
         /* The (B, L, H) layout: the same numbers, transposed, bit for bit. */
         s4_forward *plan_t = forward_or_fail(layer_t, B, L, NULL, "transposed = 0");
-        float *ut = transpose_batch(uf, (size_t)B, (size_t)H, (size_t)L);
+        float *ut = s4t_transpose_batch(uf, (size_t)B, (size_t)H, (size_t)L);
         float *yt = falloc(ny, FSENTINEL), *pt = falloc(np, FSENTINEL);
         execute_or_fail(plan_t, ut, yt, pt, NULL, 0, "transposed = 0");
-        float *yt2 = transpose_batch(yt, (size_t)B, (size_t)L, (size_t)Fo);
-        float *pt2 = transpose_batch(pt, (size_t)B, (size_t)L, (size_t)Fp);
+        float *yt2 = s4t_transpose_batch(yt, (size_t)B, (size_t)L, (size_t)Fo);
+        float *pt2 = s4t_transpose_batch(pt, (size_t)B, (size_t)L, (size_t)Fp);
         if (memcmp(yt2, y, ny * sizeof *y) != 0 || memcmp(pt2, pre, np * sizeof *pre) != 0)
             fail_msg("%s stage %d: transposed = 0 differs from the transposed result", c->name,
                      s);

@@ -10,6 +10,7 @@
  * argument checking with untouched outputs.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "testutil.h"
+#include "layer_case.h"
 
 #include "layer.h" /* the layer's head sizes in the batch test */
 
@@ -123,192 +124,18 @@ static float *frand(size_t n)
     return x;
 }
 
-/* x [B x R x C] -> [B x C x R] */
-static float *transpose_batch(const float *x, size_t B, size_t R, size_t C)
-{
-    float *t = falloc(B * R * C, 0.0f);
-    for (size_t b = 0; b < B; b++)
-        for (size_t r = 0; r < R; r++)
-            for (size_t c = 0; c < C; c++)
-                t[(b * C + c) * R + r] = x[(b * R + r) * C + c];
-    return t;
-}
 
 /* ---- golden cases: config.json, the state dict, the step files ----------------------- */
 
-static char *read_text(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        fail_msg("cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)size, fp), (size_t)size);
-    fclose(fp);
-    text[size] = '\0';
-    return text;
-}
 
-static const cJSON *jget(const cJSON *obj, const char *key, const char *where)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v)
-        fail_msg("%s: no \"%s\"", where, key);
-    return v;
-}
 
-static int64_t jint(const cJSON *obj, const char *key, int64_t if_null, const char *where)
-{
-    const cJSON *v = jget(obj, key, where);
-    if (cJSON_IsNull(v))
-        return if_null;
-    if (cJSON_IsBool(v))
-        return cJSON_IsTrue(v);
-    if (!cJSON_IsNumber(v))
-        fail_msg("%s: \"%s\" is not a number", where, key);
-    return (int64_t)v->valuedouble;
-}
 
-static const char *jstr(const cJSON *obj, const char *key, const char *where)
-{
-    const cJSON *v = jget(obj, key, where);
-    if (cJSON_IsNull(v))
-        return NULL;
-    if (!cJSON_IsString(v))
-        fail_msg("%s: \"%s\" is not a string", where, key);
-    return v->valuestring;
-}
 
-static s4_activation activation_of(const char *name, const char *where)
-{
-    static const struct { const char *name; s4_activation a; } map[] = {
-        {"gelu", S4_ACT_GELU},       {"id", S4_ACT_IDENTITY}, {"identity", S4_ACT_IDENTITY},
-        {"linear", S4_ACT_IDENTITY}, {"relu", S4_ACT_RELU},   {"silu", S4_ACT_SILU},
-        {"swish", S4_ACT_SILU},      {"tanh", S4_ACT_TANH},   {"sigmoid", S4_ACT_SIGMOID},
-        {"glu", S4_ACT_GLU},
-    };
-    if (!name)
-        return S4_ACT_IDENTITY;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(name, map[i].name) == 0)
-            return map[i].a;
-    fail_msg("%s: activation \"%s\" has no s4_activation", where, name);
-    return S4_ACT_IDENTITY;
-}
 
-static s4_final_act final_of(const char *name, const char *where)
-{
-    if (!name)
-        return S4_FINAL_NONE;
-    if (strcmp(name, "glu") == 0)
-        return S4_FINAL_GLU;
-    if (strcmp(name, "id") == 0 || strcmp(name, "identity") == 0 || strcmp(name, "linear") == 0)
-        return S4_FINAL_IDENTITY;
-    fail_msg("%s: final_act \"%s\" has no s4_final_act", where, name);
-    return S4_FINAL_NONE;
-}
 
-/* s4_layer_config from a case's config.json (S4Block constructor arguments). */
-static void config_from_json(const char *rel_path, s4_layer_config *cfg)
-{
-    char path[S4T_PATH_MAX];
-    s4t_path(path, "%s", rel_path);
-    char *text = read_text(path);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    if (!j)
-        fail_msg("%s: not valid JSON", path);
-    s4_layer_config_default(cfg);
-    cfg->ssm.H = (int)jint(j, "d_model", 0, path);
-    cfg->ssm.N = (int)jint(j, "d_state", 64, path);
-    cfg->ssm.rank = (int)jint(j, "rank", 1, path);
-    cfg->ssm.n_ssm = (int)jint(j, "n_ssm", 0, path);
-    cfg->ssm.dt_min = jget(j, "dt_min", path)->valuedouble;
-    cfg->ssm.dt_max = jget(j, "dt_max", path)->valuedouble;
-    cfg->ssm.dt_transform = s4t_transform(jstr(j, "dt_transform", path));
-    cfg->ssm.real_transform = s4t_transform(jstr(j, "real_transform", path));
-    cfg->ssm.imag_transform = s4t_transform(jstr(j, "imag_transform", path));
-    cfg->channels = (int)jint(j, "channels", 1, path);
-    cfg->bidirectional = (int)jint(j, "bidirectional", 0, path);
-    cfg->activation = activation_of(jstr(j, "activation", path), path);
-    cfg->final_act = final_of(jstr(j, "final_act", path), path);
-    cfg->swap_channels = (int)jint(j, "swap_channels", 0, path);
-    cfg->transposed = (int)jint(j, "transposed", 1, path);
-    cfg->l_max = jint(j, "l_max", 0, path);
-    const char *disc = jstr(j, "disc", path);
-    if (!disc || strcmp(disc, "bilinear") != 0)
-        fail_msg("%s: disc \"%s\" is not bilinear", path, disc ? disc : "null");
-    cJSON_Delete(j);
-}
 
-static double *tensor_sized(const char *path, const char *name, size_t want)
-{
-    size_t n = 0;
-    double *x = s4t_load_tensor(path, name, &n);
-    if (n != want)
-        fail_msg("%s: %s has %zu elements, expected %zu", path, name, n, want);
-    return x;
-}
 
-/* A layer from a state_dict file (DESIGN.md section 4 names). */
-static s4_layer *layer_from_params(const s4_layer_config *cfg, const char *rel_path)
-{
-    char path[S4T_PATH_MAX];
-    s4t_path(path, "%s", rel_path);
-    const size_t H = (size_t)cfg->ssm.H, Nh = (size_t)cfg->ssm.N / 2, r = (size_t)cfg->ssm.rank;
-    const size_t S = (size_t)(cfg->ssm.n_ssm ? cfg->ssm.n_ssm : cfg->ssm.H);
-    const size_t Cp = (size_t)cfg->channels * (cfg->activation == S4_ACT_GLU ? 2 : 1);
-    const size_t Cpp = Cp * (size_t)(1 + cfg->bidirectional);
-    const size_t Fa = cfg->activation == S4_ACT_GLU ? Cp * H / 2 : Cp * H;
-    const size_t Flin = cfg->final_act == S4_FINAL_GLU ? 2 * H
-                        : cfg->final_act == S4_FINAL_IDENTITY ? H : 0;
-    double *lk = tensor_sized(path, "layer.kernel.l_kernel", 1);
-    s4_layer_arrays a = {
-        .ssm = {.inv_dt = tensor_sized(path, "layer.kernel.inv_dt", H),
-                .A_real = tensor_sized(path, "layer.kernel.A_real", S * Nh),
-                .A_imag = tensor_sized(path, "layer.kernel.A_imag", S * Nh),
-                .B = tensor_sized(path, "layer.kernel.B", S * Nh * 2),
-                .P = tensor_sized(path, "layer.kernel.P", r * S * Nh * 2),
-                .C = tensor_sized(path, "layer.kernel.C", Cpp * H * Nh * 2),
-                .D = tensor_sized(path, "layer.D", Cp * H),
-                .l_kernel = (int64_t)lk[0]},
-    };
-    double *W = NULL, *b = NULL;
-    if (Flin > 0) {
-        W = tensor_sized(path, "output_linear.0.weight", Flin * Fa);
-        b = tensor_sized(path, "output_linear.0.bias", Flin);
-    }
-    a.W = W;
-    a.b = b;
-    s4_layer *layer = NULL;
-    s4_status st = s4_layer_create_from_arrays(cfg, &a, &layer);
-    if (st != S4_OK || !layer)
-        fail_msg("%s: s4_layer_create_from_arrays: %s: %s", rel_path, s4_status_str(st),
-                 s4_last_error());
-    free(lk), free(W), free(b);
-    free((void *)a.ssm.inv_dt), free((void *)a.ssm.A_real), free((void *)a.ssm.A_imag);
-    free((void *)a.ssm.B), free((void *)a.ssm.P), free((void *)a.ssm.C), free((void *)a.ssm.D);
-    return layer;
-}
 
-static double *npy3(const char *rel, int64_t d0, int64_t d1, int64_t d2)
-{
-    char path[S4T_PATH_MAX];
-    s4t_path(path, "%s", rel);
-    int ndim = 0;
-    int64_t shape[S4T_MAX_DIMS];
-    size_t n = 0;
-    double *x = s4t_load_npy(path, &n, &ndim, shape);
-    assert_int_equal(ndim, 3);
-    if (shape[0] != d0 || shape[1] != d1 || shape[2] != d2)
-        fail_msg("%s: shape (%lld, %lld, %lld), expected (%lld, %lld, %lld)", rel,
-                 (long long)shape[0], (long long)shape[1], (long long)shape[2], (long long)d0,
-                 (long long)d1, (long long)d2);
-    return x;
-}
 
 /* What a step test needs of a case beyond s4t_case. */
 typedef struct step_case {
@@ -324,7 +151,7 @@ static step_case *step_cases_load(const s4t_case *cases, int count)
 {
     char path[S4T_PATH_MAX];
     s4t_path(path, "cases.json");
-    char *text = read_text(path);
+    char *text = s4t_read_text(path);
     cJSON *root = cJSON_Parse(text);
     free(text);
     assert_non_null(root);
@@ -332,17 +159,17 @@ static step_case *step_cases_load(const s4t_case *cases, int count)
     assert_non_null(sc);
     int i = 0;
     const cJSON *item;
-    cJSON_ArrayForEach(item, jget(root, "cases", path)) {
+    cJSON_ArrayForEach(item, s4t_jget(root, "cases", path)) {
         assert_true(i < count);
         sc[i].c = &cases[i];
-        assert_string_equal(jstr(item, "name", path), cases[i].name);
+        assert_string_equal(s4t_jstr(item, "name", path), cases[i].name);
         snprintf(sc[i].config, S4T_PATH_MAX, "%s",
-                 jstr(jget(item, "files", path), "config", path));
-        sc[i].B = (int)jint(jget(item, "config", path), "B", 0, path);
+                 s4t_jstr(s4t_jget(item, "files", path), "config", path));
+        sc[i].B = (int)s4t_jint(s4t_jget(item, "config", path), "B", 0, path);
         int s = 0;
         const cJSON *sj;
-        cJSON_ArrayForEach(sj, jget(item, "stages", path)) {
-            snprintf(sc[i].u[s], S4T_PATH_MAX, "%s", jstr(jget(sj, "files", path), "u", path));
+        cJSON_ArrayForEach(sj, s4t_jget(item, "stages", path)) {
+            snprintf(sc[i].u[s], S4T_PATH_MAX, "%s", s4t_jstr(s4t_jget(sj, "files", path), "u", path));
             s++;
         }
         assert_int_equal(s, cases[i].n_stages);
@@ -350,8 +177,8 @@ static step_case *step_cases_load(const s4t_case *cases, int count)
         if (steps && cJSON_GetObjectItemCaseSensitive(steps, "dense")) {
             sc[i].has_steps = 1;
             for (int m = 0; m < 3; m++) {
-                const cJSON *f64 = jget(jget(steps, MODE_NAME[m], path), "f64", path);
-                snprintf(sc[i].step[m], S4T_PATH_MAX, "%s", jstr(f64, "file", path));
+                const cJSON *f64 = s4t_jget(s4t_jget(steps, MODE_NAME[m], path), "f64", path);
+                snprintf(sc[i].step[m], S4T_PATH_MAX, "%s", s4t_jstr(f64, "file", path));
             }
         }
         i++;
@@ -430,11 +257,11 @@ static s4_stream *stream_or_fail(s4_layer *layer, int B, int64_t max_chunk, doub
 static s4_layer *replayed_layer(const step_case *sc, const s4_layer_config *cfg, float **y_conv)
 {
     const s4t_case *c = sc->c;
-    s4_layer *layer = layer_from_params(cfg, c->params_init);
+    s4_layer *layer = s4t_layer_from_params(cfg, c->params_init);
     const int B = sc->B, H = c->H, Fo = s4_layer_output_features(layer);
     for (int s = 0; s < c->n_stages; s++) {
         const int64_t L = c->stages[s].L;
-        double *u = npy3(sc->u[s], B, H, L);
+        double *u = s4t_npy3(sc->u[s], B, H, L);
         const size_t nu = (size_t)B * H * (size_t)L, ny = (size_t)B * Fo * (size_t)L;
         float *uf = falloc(nu, 0.0f), *y = falloc(ny, FSENTINEL);
         s4t_d2f(u, uf, nu);
@@ -457,7 +284,7 @@ static float *last_u(const step_case *sc)
     const s4t_case *c = sc->c;
     const int64_t L = c->stages[c->n_stages - 1].L;
     const size_t nu = (size_t)sc->B * c->H * (size_t)L;
-    double *u = npy3(sc->u[c->n_stages - 1], sc->B, c->H, L);
+    double *u = s4t_npy3(sc->u[c->n_stages - 1], sc->B, c->H, L);
     float *uf = falloc(nu, 0.0f);
     s4t_d2f(u, uf, nu);
     free(u);
@@ -471,7 +298,7 @@ static void test_golden(void **state)
     const step_case *sc = *state;
     const s4t_case *c = sc->c;
     s4_layer_config cfg;
-    config_from_json(sc->config, &cfg);
+    s4t_layer_config_from_case(sc->config, &cfg);
     float *y_conv = NULL;
     const double t0 = now();
     s4_layer *layer = replayed_layer(sc, &cfg, &y_conv);
@@ -511,7 +338,7 @@ static void test_golden(void **state)
         run_or_fail(p, xs, u, L, y, c->name);
         const double tc = now();
         double *yd = s4t_f2d_alloc(y, ny);
-        double *ref = npy3(sc->step[m], B, Fo, L);
+        double *ref = s4t_npy3(sc->step[m], B, Fo, L);
         const double e_conv = frel(y, y_conv, ny);
         double e_gold;
         if (twin) {
@@ -569,9 +396,9 @@ static void test_params_after(void **state)
     const step_case *sc = *state;
     const s4t_case *c = sc->c;
     s4_layer_config cfg;
-    config_from_json(sc->config, &cfg);
+    s4t_layer_config_from_case(sc->config, &cfg);
     const s4t_stage *last = &c->stages[c->n_stages - 1];
-    s4_layer *after = layer_from_params(&cfg, last->params_after_f64);
+    s4_layer *after = s4t_layer_from_params(&cfg, last->params_after_f64);
     assert_int_equal(s4_ssm_l_kernel(s4_layer_ssm(after)), last->l_kernel_after);
     s4_layer *replayed = replayed_layer(sc, &cfg, NULL);
     const int B = sc->B, Fo = s4_layer_output_features(after);
@@ -585,7 +412,7 @@ static void test_params_after(void **state)
         float *ya = falloc(ny, FSENTINEL), *yr = falloc(ny, FSENTINEL);
         run_or_fail(pa, xa, u, L, ya, "params_after");
         run_or_fail(pr, xr, u, L, yr, "replayed");
-        double *ref = npy3(sc->step[m], B, Fo, L);
+        double *ref = s4t_npy3(sc->step[m], B, Fo, L);
         double *yd = s4t_f2d_alloc(ya, ny);
         const double e_gold = s4t_max_rel_err(yd, ref, ny), e_same = frel(ya, yr, ny);
         print_message("%-28s %-8s from params_after_f64 (l_kernel %lld): vs ref %.2e, "
@@ -653,7 +480,7 @@ static void test_stream(void **state)
     const step_case *sc = *state;
     const s4t_case *c = sc->c;
     s4_layer_config cfg;
-    config_from_json(sc->config, &cfg);
+    s4t_layer_config_from_case(sc->config, &cfg);
     float *y_conv = NULL;
     s4_layer *layer = replayed_layer(sc, &cfg, &y_conv);
     const int B = sc->B, H = c->H, Fo = s4_layer_output_features(layer);
@@ -734,11 +561,11 @@ static void test_stream(void **state)
     ct.transposed = 0;
     s4_layer *lt = replayed_layer(sc, &ct, NULL);
     s4_stream *pt = stream_or_fail(lt, B, 7 < L ? 7 : L, 1.0, "transposed = 0");
-    float *ut = transpose_batch(u, (size_t)B, (size_t)H, (size_t)L);
+    float *ut = s4t_transpose_batch(u, (size_t)B, (size_t)H, (size_t)L);
     float *yt = falloc(ny, FSENTINEL);
     const int64_t seven[1] = {7};
     stream_chunks(pt, 0, B, H, Fo, L, ut, seven, 1, yt, xc, nx);
-    float *yt2 = transpose_batch(yt, (size_t)B, (size_t)L, (size_t)Fo);
+    float *yt2 = s4t_transpose_batch(yt, (size_t)B, (size_t)L, (size_t)Fo);
     assert_rel_err(frel(yt2, yw, ny), TOL_CHUNK, "stream (B, L, H) vs (B, H, L)");
     assert_rel_err(s4t_max_rel_err(xc, xw, nx), TOL_STATE, "stream (B, L, H) state");
     free(ut), free(yt), free(yt2);
@@ -1110,9 +937,9 @@ static void test_batch_layout_workspace(void **state)
                            TOL_SAME, "batch element vs alone");
         }
         /* (B, L, H) layout: transposed arrays. */
-        float *ut = transpose_batch(u, (size_t)B, (size_t)H, (size_t)T);
+        float *ut = s4t_transpose_batch(u, (size_t)B, (size_t)H, (size_t)T);
         float *yt = run_mode(layer_t, (s4_step_mode)m, B, 1.0, ut, T, NULL);
-        float *yt2 = transpose_batch(yt, (size_t)B, (size_t)T, (size_t)H);
+        float *yt2 = s4t_transpose_batch(yt, (size_t)B, (size_t)T, (size_t)H);
         assert_rel_err(frel(yt2, y, ny), TOL_SAME, "(B, L, H) step layout");
         /* T executes == one run; with a caller workspace at an odd address. */
         s4_step *p = step_or_fail(layer, (s4_step_mode)m, B, 1.0, "execute");
@@ -1243,9 +1070,9 @@ static void test_bidirectional(void **state)
 {
     const step_case *sc = *state;
     s4_layer_config cfg;
-    config_from_json(sc->config, &cfg);
+    s4t_layer_config_from_case(sc->config, &cfg);
     assert_int_equal(cfg.bidirectional, 1);
-    s4_layer *layer = layer_from_params(&cfg, sc->c->params_init);
+    s4_layer *layer = s4t_layer_from_params(&cfg, sc->c->params_init);
     s4_step *const SENT = (s4_step *)(uintptr_t)0x5eed;
     s4_stream *const SENT2 = (s4_stream *)(uintptr_t)0x5eed;
     for (int m = 0; m < 3; m++) {

@@ -1,0 +1,35 @@
+/* Golden-data helpers for layer-level tests (test_layer, test_step): a case's config.json
+ * to an s4_layer_config, its state_dict to an s4_layer, shape-checked .npy loading.
+ * SPDX-License-Identifier: Apache-2.0 */
+#ifndef S4_TEST_LAYER_CASE_H
+#define S4_TEST_LAYER_CASE_H
+
+#include "s4.h"
+
+#include <cjson/cJSON.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A whole text file, malloc'ed (fails the test if unreadable). */
+char *s4t_read_text(const char *path);
+/* JSON member `key` of obj (must exist); integer/bool member (null -> if_null); string
+ * member (NULL for null). `where` names the file in failure messages. */
+const cJSON *s4t_jget(const cJSON *obj, const char *key, const char *where);
+int64_t s4t_jint(const cJSON *obj, const char *key, int64_t if_null, const char *where);
+const char *s4t_jstr(const cJSON *obj, const char *key, const char *where);
+
+/* x [B x R x C] -> [B x C x R], malloc'ed. */
+float *s4t_transpose_batch(const float *x, size_t B, size_t R, size_t C);
+
+/* s4_layer_config from a case's config.json (path relative to the test data), failing the
+ * test for options libs4 does not model unless they have the reference defaults. */
+void s4t_layer_config_from_case(const char *rel_path, s4_layer_config *cfg);
+
+/* A layer from a state_dict safetensors file (DESIGN.md section 4 names). */
+s4_layer *s4t_layer_from_params(const s4_layer_config *cfg, const char *rel_path);
+
+/* A 3-d .npy (path relative to the test data) that must have shape (d0, d1, d2). */
+double *s4t_npy3(const char *rel, int64_t d0, int64_t d1, int64_t d2);
+
+#endif
