@@ -7,25 +7,57 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if S4_CAUCHY_X86
+#include <immintrin.h>
+#endif
+
 /* The portable variant: baseline x86-64 (SSE2) or whatever the target's default is. */
 #define S4_CAUCHY_NAME s4__cauchy_block_ref
 #define S4_CAUCHY_TARGET
+#define S4_CAUCHY_VB 16
+#define S4_CAUCHY_CV 1
+#define S4_CAUCHY_RECIP(x) (1.0 / (x))
 #include "cauchy_impl.h"
 #undef S4_CAUCHY_NAME
 #undef S4_CAUCHY_TARGET
+#undef S4_CAUCHY_VB
+#undef S4_CAUCHY_CV
 
 #if S4_CAUCHY_X86
 #define S4_CAUCHY_NAME s4__cauchy_block_avx2
 #define S4_CAUCHY_TARGET __attribute__((target("avx2,fma")))
+#define S4_CAUCHY_VB 32
+#define S4_CAUCHY_CV 1
 #include "cauchy_impl.h"
 #undef S4_CAUCHY_NAME
 #undef S4_CAUCHY_TARGET
+#undef S4_CAUCHY_VB
+#undef S4_CAUCHY_CV
+#undef S4_CAUCHY_RECIP
 
+/* AVX-512 divides 8 doubles in 16 cycles, which made phase 1 half the block's time. Its
+ * 14-bit reciprocal estimate refined by two Newton steps r <- r + r (1 - x r) reaches full
+ * double precision (2^-14 -> 2^-28 -> 2^-56, plus an ulp or two of rounding) in five
+ * pipelined instructions. Denominators here are positive, finite and far from the
+ * exponent limits (|y| <= 4 Ld / pi), where the estimate is defined. */
+#define S4_CAUCHY_RECIP(x)                                                                    \
+    __extension__({                                                                           \
+        const __m512d x_ = (__m512d)(x), one_ = _mm512_set1_pd(1.0);                          \
+        __m512d r_ = _mm512_rcp14_pd(x_);                                                     \
+        r_ = _mm512_fmadd_pd(r_, _mm512_fnmadd_pd(x_, r_, one_), r_);                         \
+        r_ = _mm512_fmadd_pd(r_, _mm512_fnmadd_pd(x_, r_, one_), r_);                         \
+        (vd) r_;                                                                              \
+    })
 #define S4_CAUCHY_NAME s4__cauchy_block_avx512
 #define S4_CAUCHY_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define S4_CAUCHY_VB 64
+#define S4_CAUCHY_CV 2
 #include "cauchy_impl.h"
 #undef S4_CAUCHY_NAME
 #undef S4_CAUCHY_TARGET
+#undef S4_CAUCHY_VB
+#undef S4_CAUCHY_CV
+#undef S4_CAUCHY_RECIP
 #endif
 
 static const struct {
