@@ -30,9 +30,9 @@ extern "C" {
 #endif
 
 #define S4_VERSION_MAJOR 0
-#define S4_VERSION_MINOR 1
+#define S4_VERSION_MINOR 2
 #define S4_VERSION_PATCH 0
-#define S4_VERSION_STRING "0.1.0"
+#define S4_VERSION_STRING "0.2.0"
 /* Single number for compile-time comparisons: 0xMMmmpp. */
 #define S4_VERSION ((S4_VERSION_MAJOR << 16) | (S4_VERSION_MINOR << 8) | S4_VERSION_PATCH)
 
@@ -104,8 +104,30 @@ typedef enum s4_init {
     S4_INIT_LEGT = 1,  /* "legt": needs rank >= 2 */
     S4_INIT_LAGT = 2,  /* "lagt" */
     S4_INIT_FOUT = 3,  /* "fout" / "fourier" */
-    S4_INIT_HIPPO = 4  /* "hippo": first S/2 copies legs, next S/2 fourier (S even) */
+    S4_INIT_HIPPO = 4, /* "hippo": first S/2 copies legs, next S/2 fourier (S even) */
+    /* The reference's diagonal inits (dplr.py, DESIGN.md 10): Re Lambda = -1/2, B = 1 and,
+     * in DPLR mode, P = 0. Natural rank 0. */
+    S4_INIT_DIAG_LIN = 5,   /* "diag-lin":  Im Lambda = -pi n */
+    S4_INIT_DIAG_INV = 6,   /* "diag-inv":  Im Lambda = -N/pi (N/(2n+1) - 1) */
+    S4_INIT_DIAG_REAL = 7,  /* "diag-real": Lambda = -(n+1), Im 0 (stored as 1e-4) */
+    S4_INIT_DIAG = 8,       /* "diag": first S/2 copies diag-inv, next S/2 diag-lin */
+    S4_INIT_DIAG_INV2 = 9,  /* "diag-inv2": Im Lambda = -N/pi (N/(n+1) - 1) */
+    S4_INIT_DIAG_QUAD = 10  /* "diag-quad": Im Lambda = -(2n+1)^2/pi */
 } s4_init;
+
+/* The SSM's structure (the reference's `mode`). */
+typedef enum s4_ssm_mode {
+    S4_MODE_DPLR = 0, /* S4: A = diag(Lambda) - P P^*, bilinear, Cauchy kernel ("dplr", "s4") */
+    S4_MODE_DIAG = 1  /* S4D: A = diag(Lambda), no P, Vandermonde kernel ("diag", "s4d") */
+} s4_ssm_mode;
+
+/* Discretization of a diagonal SSM (the reference's SSMKernelDiag `disc`; DESIGN.md 10).
+ * DPLR banks are always bilinear and ignore it. */
+typedef enum s4_disc {
+    S4_DISC_ZOH = 0,      /* dA = exp(dt Lambda), dB = (dA - 1) / Lambda B (the default) */
+    S4_DISC_BILINEAR = 1, /* dA = (1 + dt Lambda/2) / (1 - dt Lambda/2), dB = dt B / (1 - ..) */
+    S4_DISC_DSS = 2       /* the reference's DSS kernel formula; no step mode */
+} s4_disc;
 
 /* Positive-parameter transforms of the reference (`dt_transform`, `real_transform`,
  * `imag_transform`): the stored value x maps to f(x). */
@@ -121,7 +143,8 @@ typedef enum s4_transform {
 typedef struct s4_ssm_config {
     int H;             /* features (d_model), >= 1 */
     int N;             /* state size (d_state), even, >= 2 */
-    int rank;          /* rank r of the low-rank term, >= 1 (>= the init's natural rank) */
+    int rank;          /* rank r of the low-rank term, in [1, 64] (>= the init's natural
+                          rank); a diagonal bank has no low-rank term and ignores it */
     int n_ssm;         /* S trainable copies of (Lambda, P, B, dt-free); must divide H; 0 = H */
     int channels;      /* C': output channels per direction (the layer's `channels`, times 2
                           when its convolution activation is GLU); D is [C' x H] */
@@ -132,10 +155,13 @@ typedef struct s4_ssm_config {
     s4_transform real_transform;   /* default EXP */
     s4_transform imag_transform;   /* default NONE */
     uint64_t seed;                 /* seed of the library's own generator (xoshiro256**) */
+    s4_ssm_mode mode;              /* default S4_MODE_DPLR */
+    s4_disc disc;                  /* diagonal banks only; default S4_DISC_ZOH */
 } s4_ssm_config;
 
 /* The reference S4Block defaults: H = 1, N = 64, rank 1, n_ssm = H, channels 1,
- * unidirectional, legs, dt in [1e-3, 1e-1], transforms exp/exp/none, seed 0. */
+ * unidirectional, legs, dt in [1e-3, 1e-1], transforms exp/exp/none, seed 0, mode DPLR,
+ * disc zoh. */
 void s4_ssm_config_default(s4_ssm_config *config);
 
 /* Opaque parameter bank: H SSMs, their stored parameters and derived values in double. */
@@ -143,7 +169,8 @@ typedef struct s4_ssm s4_ssm;
 
 /* A fresh bank initialised like the reference: Lambda, P, B from the init (tiled over the
  * S copies), inv_dt from the seeded generator, C complex standard normal (raw, l_kernel 0),
- * D standard normal. The same seed gives the same parameters on every platform (the integer
+ * D standard normal. A diagonal bank takes Lambda and B of any init (HiPPO inits: the NPLR
+ * Lambda and B of DPLR mode, P dropped -- S4D-LegS for legs). The same seed gives the same parameters on every platform (the integer
  * stream is exact; floating values are within libm's last-ulp differences). */
 S4_NODISCARD s4_status s4_ssm_create(const s4_ssm_config *config, s4_ssm **out);
 
@@ -154,15 +181,19 @@ typedef struct s4_ssm_arrays {
     const double *A_real; /* [S x N/2]     Re Lambda = -real_transform(A_real) */
     const double *A_imag; /* [S x N/2]     Im Lambda = -imag_transform(A_imag) */
     const double *B;      /* [S x N/2 x 2] */
-    const double *P;      /* [r x S x N/2 x 2]  (Q = conj(P)) */
+    const double *P;      /* [r x S x N/2 x 2]  (Q = conj(P)); NULL for a diagonal bank */
     const double *C;      /* [C'' x H x N/2 x 2] raw C if l_kernel == 0, else C-tilde */
     const double *D;      /* [C' x H] may be NULL: D = 0 */
-    int64_t l_kernel;     /* 0, or the length Lk that C-tilde was computed for */
+    int64_t l_kernel;     /* 0, or the length Lk that C-tilde was computed for (DPLR only:
+                             a diagonal bank's C is always raw, l_kernel must be 0) */
 } s4_ssm_arrays;
 
-/* A bank from stored parameters (how trained weights arrive). config supplies the sizes and
- * transforms; its init, dt range and seed are ignored. Non-finite values, or a dt or
- * Re(Lambda) that maps to a non-positive (resp. positive) value, are refused. */
+/* A bank from stored parameters (how trained weights arrive). config supplies the sizes,
+ * mode, disc and transforms; its init, dt range and seed are ignored. Non-finite values, a
+ * dt that maps to a non-positive value, and (DPLR) a non-negative Re(Lambda) are refused.
+ * A diagonal bank accepts Re(Lambda) >= 0, as the reference's DSS does (its kernel
+ * normalises growing modes); with zoh or bilinear such a mode grows, and a kernel or step
+ * whose values would overflow fails with S4_ERR_NUMERICAL. */
 S4_NODISCARD s4_status s4_ssm_create_from_arrays(const s4_ssm_config *config,
                                                  const s4_ssm_arrays *arrays, s4_ssm **out);
 
@@ -185,7 +216,7 @@ typedef enum s4_param {
     S4_PARAM_A_REAL = 1, /* [S x N/2]          stored */
     S4_PARAM_A_IMAG = 2, /* [S x N/2]          stored */
     S4_PARAM_B = 3,      /* [S x N/2 x 2]      stored */
-    S4_PARAM_P = 4,      /* [r x S x N/2 x 2]  stored */
+    S4_PARAM_P = 4,      /* [r x S x N/2 x 2]  stored (size 0 in a diagonal bank) */
     S4_PARAM_C = 5,      /* [C'' x H x N/2 x 2] stored: raw C or C-tilde (see l_kernel) */
     S4_PARAM_D = 6,      /* [C' x H]           stored */
     S4_PARAM_DT = 7,     /* [H]                derived: dt_transform(inv_dt) */
@@ -201,8 +232,9 @@ S4_NODISCARD s4_status s4_ssm_get_param(const s4_ssm *ssm, s4_param which, doubl
 
 /* Prepares C-tilde for kernels of length L, with the reference's `l_kernel` rules
  * (DESIGN.md section 7.1): if C is raw, C <- C-tilde for Lk = L; otherwise, while
- * L > Lk, C-tilde <- (I + dA^Lk)^T C-tilde and Lk <- 2 Lk. No-op if L <= Lk.
- * dA^Lk by repeated squaring in double. On failure the bank is unchanged. */
+ * L > Lk, C-tilde <- (I + dA^Lk)^T C-tilde and Lk <- 2 Lk. No-op if L <= Lk, and always
+ * for a diagonal bank (its C stays raw). dA^Lk by repeated squaring in double. On failure
+ * the bank is unchanged. */
 S4_NODISCARD s4_status s4_ssm_setup_length(s4_ssm *ssm, int64_t L);
 
 /* The raw C [C'' x H x N/2 x 2]: a copy if C is raw, else the solution of
@@ -213,7 +245,9 @@ S4_NODISCARD s4_status s4_ssm_raw_C(const s4_ssm *ssm, double *C, size_t n);
 /* Dense bilinear discretization of feature h over the full conjugate-extended state
  * (DESIGN.md sections 5-6): dA = (I - dt/2 A)^-1 (I + dt/2 A), dB = (I - dt/2 A)^-1 dt B,
  * with A = diag(Lambda_f) - P_f P_f^H.  dA [N x N x 2] row-major, dB [N x 2];
- * either may be NULL. rate multiplies dt (1.0 for the trained sample rate). */
+ * either may be NULL. rate multiplies dt (1.0 for the trained sample rate).
+ * A diagonal bank gives its diagonal dA and dB by its disc (zoh or bilinear, DESIGN.md 10)
+ * in the same conjugate-extended form; dss has no (dA, dB): S4_ERR_UNSUPPORTED. */
 S4_NODISCARD s4_status s4_ssm_discretize(const s4_ssm *ssm, int h, double rate, double *dA,
                                          double *dB);
 
@@ -233,7 +267,9 @@ typedef struct s4_kernel_options {
 /* Plans kernels of length L for banks shaped like `ssm` whose C-tilde length is the bank's
  * current l_kernel Lk (so call s4_ssm_setup_length(ssm, round(rate * L)) first). Nodes:
  * Ld = round(Lk / rate); L <= Ld is required. options may be NULL (rate 1, default threads).
- * The plan keeps no reference to `ssm`; it serves any bank of the same sizes and Lk. */
+ * The plan keeps no reference to `ssm`; it serves any bank of the same sizes, mode, disc
+ * and Lk. A diagonal bank (any L >= 1) gets the Vandermonde kernel (DESIGN.md 10) at
+ * dt * rate: K[l] = 2 Re sum_n C_n dB_n dA_n^l, powers exact at block starts. */
 S4_NODISCARD s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L,
                                         const s4_kernel_options *options, s4_kernel **out);
 
@@ -255,7 +291,9 @@ S4_NODISCARD s4_status s4_kernel_execute(const s4_kernel *plan, const s4_ssm *ss
                                          size_t ldk, void *work, size_t work_size);
 
 /* Slow reference path, for validation only: K[c][l] = C_f^T dA^l dB of feature h by the
- * power method in double (O(N^2 L)), using the raw C. K [C'' x ldk] with ldk >= L. */
+ * power method in double (O(N^2 L)), using the raw C. K [C'' x ldk] with ldk >= L.
+ * A diagonal bank: every power an exact complex exponential exp(l log dA) in double
+ * (O(N L)); dss: the reference's formula, likewise term by term. */
 S4_NODISCARD s4_status s4_kernel_reference(const s4_ssm *ssm, int h, int64_t L, double rate,
                                            double *K, size_t ldk);
 
@@ -421,12 +459,16 @@ S4_NODISCARD s4_status s4_forward_execute(const s4_forward *plan, const float *u
 typedef enum s4_step_mode {
     S4_STEP_DENSE = 0,    /* dA dense, O(N^2) per step, real arithmetic */
     S4_STEP_LINEAR = 1,   /* the O(N) NPLR Woodbury step (DESIGN.md 6) */
-    S4_STEP_DIAGONAL = 2  /* eigenbasis of dA; refused at setup when ill-conditioned */
+    S4_STEP_DIAGONAL = 2  /* eigenbasis of dA; refused at setup when ill-conditioned. The
+                             only step of a diagonal (S4D) layer, whose state is already
+                             diagonal: there it is exact (no eigenbasis) */
 } s4_step_mode;
 
 /* Opaque step plan: discretized system (double), output linear, sizes. Immutable; made
  * from the layer's current parameters (raw C recovered from C-tilde when l_kernel > 0).
- * Bidirectional layers have no step mode (S4_ERR_INVALID_ARGUMENT). S4_STEP_DIAGONAL
+ * Bidirectional layers have no step mode (S4_ERR_INVALID_ARGUMENT); an S4D layer steps with
+ * S4_STEP_DIAGONAL only (other modes: S4_ERR_INVALID_ARGUMENT), and not with disc dss
+ * (S4_ERR_UNSUPPORTED: the reference has no dss step). For DPLR layers S4_STEP_DIAGONAL
  * returns S4_ERR_NUMERICAL when its eigenbasis cannot keep step outputs within 1e-3 of the
  * dense mode. rate scales dt (the stream's sample rate; 1.0 = as trained). */
 typedef struct s4_step s4_step;
@@ -505,9 +547,12 @@ S4_NODISCARD s4_status s4_stream_execute(const s4_stream *plan, double *state, c
  * reference: activation "id" / "identity" / "linear" / null, "swish" / "silu", "gelu",
  * "glu", "relu", "tanh", "sigmoid" (and "gelu_tanh", a libs4 extension);
  * final_act "glu", "id" / "identity" / "linear", null (no output linear); mode "dplr" /
- * "nplr" / "s4"; init "legs", "legt", "lagt", "fout" / "fourier", "hippo".
+ * "nplr" / "s4", "diag" / "s4d"; init "legs", "legt", "lagt", "fout" / "fourier",
+ * "hippo", "diag-lin" / "diag-linear", "diag-inv" / "diag-inverse", "diag-real",
+ * "diag", "diag-inv2" / "diag-inverse2", "diag-quad" / "diag-quadratic";
+ * disc "zoh", "bilinear", "dss" (mode diag only).
  * An unknown key, a value of the wrong JSON type or an unknown value is S4_ERR_FORMAT; a
- * value the reference accepts but libs4 does not implement yet (mode "diag" / "s4d",
+ * value the reference accepts but libs4 does not implement yet (mode "dense" / "real",
  * dt_tie false, dt_fast true, bandlimit non-null, is_real true, activation "elu" ...) is
  * S4_ERR_UNSUPPORTED. Either way the message names the source and the key.
  */
@@ -551,7 +596,8 @@ void s4_free(void *p);
  * the file's __metadata__ "s4_config" when config_path is NULL. Names and shapes are those
  * of DESIGN.md section 4 (`output_linear.0.weight` or `output_linear.weight`, either also
  * as a Conv1d's [F_out x F_in x 1]). C is C-tilde when l_kernel > 0; later forwards
- * follow the reference's length rules (s4_forward_create). Every tensor must be present
+ * follow the reference's length rules (s4_forward_create). A diagonal (S4D) file has no
+ * `layer.kernel.P` and no `layer.kernel.l_kernel`. Every tensor must be present
  * with the shape the config implies and no other tensor may be, and every value must be
  * finite (and give dt > 0, Re(Lambda) < 0); otherwise S4_ERR_FORMAT with a message naming
  * the file and the tensor (and the expected and found shapes), or the config key; S4_ERR_IO

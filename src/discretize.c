@@ -2,6 +2,7 @@
  * the O(N) Woodbury step form (section 6).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "discretize.h"
+#include "diag.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -15,9 +16,43 @@ static inline double complex ext(const double complex *x, int Nh, int n)
     return n < Nh ? x[n] : conj(x[n - Nh]);
 }
 
+/* A diagonal bank in the dense conjugate-extended form: dA = diag(dA_n, conj dA_n),
+ * dB = [dB_n, conj dB_n] (DESIGN.md 5, 10). */
+static s4_status diag_dense(const s4_ssm *s, int h, double rate, double complex *dA,
+                            double complex *dB)
+{
+    const int N = s->N, Nh = s->Nh;
+    if (s->cfg.disc == S4_DISC_DSS)
+        return s4__fail(S4_ERR_UNSUPPORTED,
+                        "s4_ssm_discretize: disc dss defines a kernel, not a discrete system "
+                        "(the reference has no dss step)");
+    double complex *m = s4__alloc(2 * (size_t)Nh, sizeof *m);
+    if (!m)
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "s4_ssm_discretize: out of memory");
+    const s4_status st = s4__diag_modes(s, h, rate, m, NULL, m + Nh);
+    if (st == S4_OK) {
+        if (dA) {
+            memset(dA, 0, (size_t)N * (size_t)N * sizeof *dA);
+            for (int n = 0; n < Nh; n++) {
+                dA[(size_t)n * N + n] = m[n];
+                dA[(size_t)(n + Nh) * N + n + Nh] = conj(m[n]);
+            }
+        }
+        if (dB)
+            for (int n = 0; n < Nh; n++) {
+                dB[n] = m[Nh + n];
+                dB[n + Nh] = conj(m[Nh + n]);
+            }
+    }
+    free(m);
+    return st;
+}
+
 s4_status s4__discretize(const s4_ssm *s, int h, double rate, double complex *dA,
                          double complex *dB)
 {
+    if (s->cfg.mode == S4_MODE_DIAG)
+        return diag_dense(s, h, rate, dA, dB);
     const int N = s->N, Nh = s->Nh, r = s->rank, k = s4__copy_of(s, h);
     const double dt = s->dt[h] * rate;
     const double complex *Lam = s->Lambda + (size_t)k * Nh;
@@ -133,6 +168,22 @@ s4_status s4__matrix_power(int N, const double complex *A, int64_t e, double com
  * conjugate-symmetric product is 2 Re of the sum over the half. */
 s4_status s4__linear_setup(const s4_ssm *s, int h, double rate, s4_linear_step *out)
 {
+    if (s->cfg.mode == S4_MODE_DIAG) {
+        /* Rank 0: x' = Dg (E x + 2 B u) is the diagonal recurrence with Dg = 1, E = dA,
+         * B = dB / 2, so every O(N) step path serves S4D unchanged. */
+        if (s->cfg.disc == S4_DISC_DSS)
+            return s4__fail(S4_ERR_UNSUPPORTED,
+                            "disc dss defines a kernel, not a recurrence (the reference has no "
+                            "dss step)");
+        out->Nh = s->Nh;
+        out->rank = 0;
+        const s4_status st = s4__diag_modes(s, h, rate, out->E, NULL, out->B);
+        for (int n = 0; st == S4_OK && n < s->Nh; n++) {
+            out->Dg[n] = 1.0;
+            out->B[n] *= 0.5;
+        }
+        return st;
+    }
     const int Nh = s->Nh, r = s->rank, k = s4__copy_of(s, h);
     const double dt = s->dt[h] * rate;
     out->Nh = Nh;

@@ -30,6 +30,13 @@ int s4__init_rank(s4_init init)
     case S4_INIT_FOUT: return s4_measure_rank(S4_MEASURE_FOUT);
     case S4_INIT_HIPPO: /* legs and fourier copies: both rank 1 */
         return s4_measure_rank(S4_MEASURE_LEGS);
+    case S4_INIT_DIAG_LIN:
+    case S4_INIT_DIAG_INV:
+    case S4_INIT_DIAG_REAL:
+    case S4_INIT_DIAG:
+    case S4_INIT_DIAG_INV2:
+    case S4_INIT_DIAG_QUAD: /* diagonal: P = 0 (any rank in DPLR mode, none in S4D) */
+        return 0;
     }
     return -1;
 }

@@ -31,6 +31,8 @@ void s4_ssm_config_default(s4_ssm_config *config)
         .real_transform = S4_TRANSFORM_EXP,
         .imag_transform = S4_TRANSFORM_NONE,
         .seed = 0,
+        .mode = S4_MODE_DPLR,
+        .disc = S4_DISC_ZOH,
     };
 }
 
@@ -78,7 +80,7 @@ static s4_status check_config(const char *fn, const s4_ssm_config *c, bool for_i
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
                         "%s: N = %d must be even and in [2, %d]", fn, c->N, S4_MAX_N);
     /* Ranks above the natural one pad P with zero rows, as the reference does. */
-    if (c->rank < 1 || c->rank > S4_MAX_RANK)
+    if (c->mode != S4_MODE_DIAG && (c->rank < 1 || c->rank > S4_MAX_RANK))
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rank = %d must be in [1, %d]", fn,
                         c->rank, S4_MAX_RANK);
     if (c->n_ssm < 0 || c->n_ssm > c->H || (c->n_ssm > 0 && c->H % c->n_ssm != 0))
@@ -90,6 +92,14 @@ static s4_status check_config(const char *fn, const s4_ssm_config *c, bool for_i
     if (c->bidirectional != 0 && c->bidirectional != 1)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: bidirectional = %d must be 0 or 1", fn,
                         c->bidirectional);
+    if (c->mode != S4_MODE_DPLR && c->mode != S4_MODE_DIAG)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: mode = %d is unknown (S4_MODE_DPLR or S4_MODE_DIAG)", fn, (int)c->mode);
+    if (c->mode == S4_MODE_DIAG && c->disc != S4_DISC_ZOH && c->disc != S4_DISC_BILINEAR &&
+        c->disc != S4_DISC_DSS)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: disc = %d is unknown (S4_DISC_ZOH, S4_DISC_BILINEAR or S4_DISC_DSS)",
+                        fn, (int)c->disc);
     if (!transform_valid(c->dt_transform) || !transform_valid(c->real_transform) ||
         !transform_valid(c->imag_transform))
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
@@ -101,15 +111,15 @@ static s4_status check_config(const char *fn, const s4_ssm_config *c, bool for_i
         if (natural < 0)
             return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: init = %d is unknown", fn,
                             (int)c->init);
-        if (c->rank < natural)
+        if (c->mode != S4_MODE_DIAG && c->rank < natural)
             return s4__fail(S4_ERR_INVALID_ARGUMENT,
                             "%s: rank = %d is below the init's natural rank %d", fn, c->rank,
                             natural);
         const int S = c->n_ssm ? c->n_ssm : c->H;
-        if (c->init == S4_INIT_HIPPO && S % 2 != 0)
+        if ((c->init == S4_INIT_HIPPO || c->init == S4_INIT_DIAG) && S % 2 != 0)
             return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                            "%s: init hippo splits n_ssm = %d copies in two halves: must be even",
-                            fn, S);
+                            "%s: init %s splits n_ssm = %d copies in two halves: must be even",
+                            fn, c->init == S4_INIT_HIPPO ? "hippo" : "diag", S);
         if (!(c->dt_min > 0.0) || !(c->dt_max >= c->dt_min) || !isfinite(c->dt_max))
             return s4__fail(S4_ERR_INVALID_ARGUMENT,
                             "%s: dt_min = %g, dt_max = %g must satisfy 0 < dt_min <= dt_max < inf",
@@ -128,7 +138,7 @@ static s4_status ssm_alloc(const char *fn, const s4_ssm_config *c, s4_ssm **out)
     s->H = c->H;
     s->N = c->N;
     s->Nh = c->N / 2;
-    s->rank = c->rank;
+    s->rank = c->mode == S4_MODE_DIAG ? 0 : c->rank; /* S4D: no low-rank term */
     s->S = c->n_ssm ? c->n_ssm : c->H;
     s->cfg.n_ssm = s->S;
     s->Cp = c->channels;
@@ -179,29 +189,69 @@ static s4_status derive(const char *fn, s4_ssm *s)
     for (size_t i = 0; i < SN; i++) {
         const double re = -s4__transform(s->cfg.real_transform, s->A_real[i]);
         const double im = -s4__transform(s->cfg.imag_transform, s->A_imag[i]);
-        /* Re(Lambda) < 0 keeps every Cauchy denominator away from zero (DESIGN.md 7.3). */
-        if (!(re < 0.0) || !isfinite(im))
+        /* Re(Lambda) < 0 keeps every Cauchy denominator away from zero (DESIGN.md 7.3). A
+         * diagonal bank has no Cauchy sums: the reference's DSS normalises growing modes,
+         * and zoh/bilinear kernels check their range when they are evaluated. */
+        if (s->cfg.mode == S4_MODE_DPLR ? !(re < 0.0) || !isfinite(im)
+                                        : !isfinite(re) || !isfinite(im))
             return s4__fail(S4_ERR_INVALID_ARGUMENT,
                             "%s: A_real/A_imag[%zu] = %g/%g give Lambda = %g%+gi: Re(Lambda) "
-                            "must be negative and finite",
-                            fn, i, s->A_real[i], s->A_imag[i], re, im);
+                            "must be %s and finite",
+                            fn, i, s->A_real[i], s->A_imag[i], re, im,
+                            s->cfg.mode == S4_MODE_DPLR ? "negative" : "finite");
         s->Lambda[i] = CMPLX(re, im);
     }
     return S4_OK;
 }
 
-/* Lambda, P, B of one init for S copies, written at copy offset s0 (DESIGN.md 3). */
-static s4_status init_copies(const char *fn, s4_ssm *s, s4_measure m, int s0, int count)
+/* Lambda and B of the reference's diagonal inits (dplr.py `dplr` with P_scale 0; DESIGN.md
+ * 10): Re Lambda = -1/2 (diag-real: -(n+1)), Im Lambda from the init with N the full state
+ * size, B = 1, P = 0. */
+static void diag_init(s4_init init, int N, double complex *Lam, double complex *B,
+                      double complex *P, int rank)
 {
+    const int Nh = N / 2;
+    for (int n = 0; n < Nh; n++) {
+        double re = 0.5, im = 0.0;
+        switch (init) {
+        case S4_INIT_DIAG_LIN: im = S4_PI * n; break;
+        case S4_INIT_DIAG_INV: im = N / S4_PI * (N / (2.0 * n + 1.0) - 1.0); break;
+        case S4_INIT_DIAG_INV2: im = N / S4_PI * (N / (n + 1.0) - 1.0); break;
+        case S4_INIT_DIAG_QUAD: im = (2.0 * n + 1.0) * (2.0 * n + 1.0) / S4_PI; break;
+        case S4_INIT_DIAG_REAL: re = n + 1.0; break;
+        default: break;
+        }
+        Lam[n] = CMPLX(-re, -im);
+        B[n] = 1.0;
+    }
+    for (size_t i = 0; i < (size_t)rank * (size_t)Nh; i++)
+        P[i] = 0.0;
+}
+
+/* Lambda, P, B of one init for `count` copies, written at copy offset s0 (DESIGN.md 3, 10):
+ * HiPPO inits through the NPLR form (a diagonal bank drops P), diagonal inits directly. */
+static s4_status init_copies(const char *fn, s4_ssm *s, s4_init init, int s0, int count)
+{
+    static const s4_measure measure_of[] = {
+        [S4_INIT_LEGS] = S4_MEASURE_LEGS,
+        [S4_INIT_LEGT] = S4_MEASURE_LEGT,
+        [S4_INIT_LAGT] = S4_MEASURE_LAGT,
+        [S4_INIT_FOUT] = S4_MEASURE_FOUT,
+    };
     const int Nh = s->Nh, r = s->rank;
+    const bool hippo = init <= S4_INIT_FOUT;
+    /* The NPLR form needs at least the measure's natural rank, even when P is dropped. */
+    const int nr = hippo && r < s4__init_rank(init) ? s4__init_rank(init) : r;
     double complex *Lam = s4__alloc((size_t)Nh, sizeof *Lam);
-    double complex *P = s4__alloc((size_t)r * (size_t)Nh, sizeof *P);
+    double complex *P = s4__alloc((size_t)nr * (size_t)Nh, sizeof *P);
     double complex *B = s4__alloc((size_t)Nh, sizeof *B);
     s4_status st = S4_OK;
     if (!Lam || !P || !B)
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    else if (hippo)
+        st = s4_nplr(measure_of[init], s->N, nr, (double *)Lam, (double *)P, (double *)B, NULL);
     else
-        st = s4_nplr(m, s->N, r, (double *)Lam, (double *)P, (double *)B, NULL);
+        diag_init(init, s->N, Lam, B, P, nr);
     for (int k = s0; st == S4_OK && k < s0 + count; k++) {
         for (int n = 0; n < Nh; n++) {
             const size_t i = (size_t)k * (size_t)Nh + (size_t)n;
@@ -237,19 +287,15 @@ s4_status s4_ssm_create(const s4_ssm_config *config, s4_ssm **out)
     if ((st = ssm_alloc(fn, config, &s)) != S4_OK)
         return st;
 
-    static const s4_measure measure_of[] = {
-        [S4_INIT_LEGS] = S4_MEASURE_LEGS,
-        [S4_INIT_LEGT] = S4_MEASURE_LEGT,
-        [S4_INIT_LAGT] = S4_MEASURE_LAGT,
-        [S4_INIT_FOUT] = S4_MEASURE_FOUT,
-    };
-    if (config->init == S4_INIT_HIPPO) {
-        /* The reference's `combination('hippo')`: legs copies first, then fourier. */
-        st = init_copies(fn, s, S4_MEASURE_LEGS, 0, s->S / 2);
+    if (config->init == S4_INIT_HIPPO || config->init == S4_INIT_DIAG) {
+        /* The reference's `combination`: 'hippo' is legs copies first, then fourier; 'diag'
+         * is diag-inv copies first, then diag-lin. */
+        const bool h = config->init == S4_INIT_HIPPO;
+        st = init_copies(fn, s, h ? S4_INIT_LEGS : S4_INIT_DIAG_INV, 0, s->S / 2);
         if (st == S4_OK)
-            st = init_copies(fn, s, S4_MEASURE_FOUT, s->S / 2, s->S / 2);
+            st = init_copies(fn, s, h ? S4_INIT_FOUT : S4_INIT_DIAG_LIN, s->S / 2, s->S / 2);
     } else {
-        st = init_copies(fn, s, measure_of[config->init], 0, s->S);
+        st = init_copies(fn, s, config->init, 0, s->S);
     }
 
     /* Draw order is part of the seed contract: dt (H), then C (rows x H x Nh, re/im), D. */
@@ -308,7 +354,7 @@ s4_status s4_ssm_create_from_arrays(const s4_ssm_config *config, const s4_ssm_ar
                           : !a->A_real ? "A_real"
                           : !a->A_imag ? "A_imag"
                           : !a->B      ? "B"
-                          : !a->P      ? "P"
+                          : !a->P && config->mode != S4_MODE_DIAG ? "P"
                           : !a->C      ? "C"
                                        : NULL;
     if (missing)
@@ -316,6 +362,11 @@ s4_status s4_ssm_create_from_arrays(const s4_ssm_config *config, const s4_ssm_ar
     if (a->l_kernel < 0)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: l_kernel = %lld must be >= 0", fn,
                         (long long)a->l_kernel);
+    if (config->mode == S4_MODE_DIAG && (a->P || a->l_kernel != 0))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: a diagonal (S4D) bank has %s: arrays->%s must be %s", fn,
+                        a->P ? "no low-rank term" : "no C-tilde", a->P ? "P" : "l_kernel",
+                        a->P ? "NULL" : "0");
     s4_ssm *s;
     if ((st = ssm_alloc(fn, config, &s)) != S4_OK)
         return st;
@@ -329,7 +380,7 @@ s4_status s4_ssm_create_from_arrays(const s4_ssm_config *config, const s4_ssm_ar
         st = copy_finite(fn, "A_imag", s->A_imag, a->A_imag, SN);
     if (st == S4_OK)
         st = copy_finite(fn, "B", (double *)s->B, a->B, 2 * SN);
-    if (st == S4_OK)
+    if (st == S4_OK && s->rank > 0)
         st = copy_finite(fn, "P", (double *)s->P, a->P, 2 * SN * (size_t)s->rank);
     if (st == S4_OK)
         st = copy_finite(fn, "C", (double *)s->C, a->C, 2 * CN);
@@ -429,6 +480,8 @@ s4_status s4_ssm_get_param(const s4_ssm *s, s4_param which, double *out, size_t 
     if (!s || !out)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !s ? "ssm" : "out");
     const size_t need = s4_ssm_param_size(s, which);
+    if (need == 0 && which == S4_PARAM_P)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: a diagonal (S4D) bank has no P", fn);
     if (need == 0)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: which = %d is unknown", fn, (int)which);
     if (n < need)
@@ -485,8 +538,8 @@ s4_status s4_ssm_setup_length(s4_ssm *s, int64_t L)
     if (L < 1 || L > ((int64_t)1 << 40))
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: L = %lld must be in [1, 2^40]", fn,
                         (long long)L);
-    if (s->l_kernel > 0 && L <= s->l_kernel)
-        return S4_OK;
+    if ((s->l_kernel > 0 && L <= s->l_kernel) || s->cfg.mode == S4_MODE_DIAG)
+        return S4_OK; /* a diagonal bank's C is always raw (DESIGN.md 10) */
 
     const int N = s->N, Nh = s->Nh;
     const size_t NN = (size_t)N * (size_t)N;

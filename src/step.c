@@ -517,6 +517,21 @@ s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double
     if (ssm->rank > S4_LINEAR_MAX_RANK)
         return s4__fail(S4_ERR_UNSUPPORTED, "%s: rank = %d above %d", fn, ssm->rank,
                         S4_LINEAR_MAX_RANK);
+    if (ssm->cfg.mode == S4_MODE_DIAG) {
+        /* S4D is diagonal already: its one step is the O(N) recurrence x' = dA x + dB u,
+         * which is the linear mode's fused kernel at rank 0 (s4__linear_setup). */
+        if (mode != S4_STEP_DIAGONAL)
+            return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                            "%s: an S4D (diagonal) layer has one step algorithm, "
+                            "S4_STEP_DIAGONAL; mode = %d",
+                            fn, (int)mode);
+        if (ssm->cfg.disc == S4_DISC_DSS)
+            return s4__fail(S4_ERR_UNSUPPORTED,
+                            "%s: disc dss defines a kernel, not a recurrence: the reference "
+                            "has no dss step either",
+                            fn);
+        mode = S4_STEP_LINEAR;
+    }
 
     const int H = ssm->H, N = ssm->N, Nh = ssm->Nh, Cp = ssm->Cp;
     /* State: N reals (dense), N/2 complex (linear), N complex (diagonal) per (b, h). Every
