@@ -599,7 +599,8 @@ void s4_free(void *p);
  * follow the reference's length rules (s4_forward_create). A diagonal (S4D) file has no
  * `layer.kernel.P` and no `layer.kernel.l_kernel`. Every tensor must be present
  * with the shape the config implies and no other tensor may be, and every value must be
- * finite (and give dt > 0, Re(Lambda) < 0); otherwise S4_ERR_FORMAT with a message naming
+ * finite (and give dt > 0 and, for DPLR, Re(Lambda) < 0); otherwise S4_ERR_FORMAT with a
+ * message naming
  * the file and the tensor (and the expected and found shapes), or the config key; S4_ERR_IO
  * for a file that cannot be read. */
 S4_NODISCARD s4_status s4_layer_load(const char *weights_path, const char *config_path,

@@ -102,11 +102,14 @@ s4_status s4io_atomic_finish(s4io_atomic *a, bool written);
 void s4io_atomic_abort(s4io_atomic *a);
 
 /* The config as s4_layer_save embeds it (src/io_config.c): s4_layer_config_to_json, except
- * that a dt range that is not meaningful (dt_min or dt_max not finite and positive, as a
- * layer built from stored parameters may hold: only a fresh layer's init uses it) is
- * written as the reference's defaults 0.001, 0.1 instead of being refused. Every other
- * value is checked as s4_layer_config_to_json does (S4_ERR_INVALID_ARGUMENT naming the
- * key), so the JSON always reads back. */
+ * that values the stored parameters do not depend on, which a layer built from them may
+ * therefore hold unchecked, are written as the reference's defaults instead of being
+ * refused: a dt range that is not meaningful (dt_min or dt_max not finite and positive;
+ * only a fresh layer's init uses it) as 0.001, 0.1; an unknown init as "legs"; a diagonal
+ * (S4D) config's rank outside [1, 64] as 1 (it has no low-rank term); a DPLR config's
+ * unknown disc as "zoh" (DPLR is always bilinear). Every other value is checked as
+ * s4_layer_config_to_json does (S4_ERR_INVALID_ARGUMENT naming the key), so the JSON
+ * always reads back. */
 s4_status s4io_config_json_for_weights(const s4_layer_config *config, char **json);
 
 #endif /* S4_IO_H */

@@ -205,6 +205,23 @@ static s4_status map_transform(const char *src, const char *key, const char *s,
                     src, key, s);
 }
 
+/* SSMKernelDiag's `disc` (DESIGN.md 10). The reference only looks at it in its forward,
+ * where any other string raises: refused here, when the config is read. */
+static s4_status map_disc(const char *src, const char *key, const char *s, s4_disc *out)
+{
+    if (is(s, "zoh"))
+        *out = S4_DISC_ZOH;
+    else if (is(s, "bilinear"))
+        *out = S4_DISC_BILINEAR;
+    else if (is(s, "dss"))
+        *out = S4_DISC_DSS;
+    else
+        return s4__fail(S4_ERR_FORMAT,
+                        "%s: key '%s': unknown value '%.40s' (expected zoh, bilinear or dss)",
+                        src, key, s);
+    return S4_OK;
+}
+
 /* Values of keys whose meaning needs other keys, resolved after the pass over the object. */
 typedef struct raw_config {
     bool have_d_model;
@@ -368,13 +385,11 @@ static s4_status config_key(const char *src, const char *key, const cJSON *j,
         if ((st = get_string(src, key, j, false, &s)) == S4_OK)
             st = map_transform(src, key, s, t);
     } else if (is(key, "disc")) {
-        /* SSMKernelDPLR discretizes bilinearly whatever `disc` says (it is an S4D option). */
-        if ((st = get_string(src, key, j, false, &s)) == S4_OK && !is(s, "zoh") &&
-            !is(s, "bilinear") && !is(s, "dss"))
-            return s4__fail(S4_ERR_FORMAT,
-                            "%s: key 'disc': unknown value '%.40s' (expected zoh, bilinear or "
-                            "dss)",
-                            src, s);
+        /* An S4D option (SSMKernelDiag); SSMKernelDPLR inherits the argument and discretizes
+         * bilinearly whatever it says. Kept for either mode, so the config reads back as
+         * written. */
+        if ((st = get_string(src, key, j, false, &s)) == S4_OK)
+            st = map_disc(src, key, s, &c->ssm.disc);
     } else if (is(key, "dt_fast")) {
         if ((st = get_bool(src, key, j, &b)) == S4_OK && b)
             return s4__fail(S4_ERR_UNSUPPORTED,
@@ -431,14 +446,69 @@ static const char *transform_name(s4_transform t)
     return NULL;
 }
 
+/* The reference's `init` strings, canonical name first (the one s4_layer_config_to_json
+ * writes), then the aliases its dplr.py accepts ("diag-" + dplr()'s own init names). */
+static const struct {
+    const char *name;
+    s4_init init;
+} init_names[] = {
+    {"legs", S4_INIT_LEGS},
+    {"legt", S4_INIT_LEGT},
+    {"lagt", S4_INIT_LAGT},
+    {"fout", S4_INIT_FOUT},
+    {"fourier", S4_INIT_FOUT},
+    {"hippo", S4_INIT_HIPPO},
+    {"diag-lin", S4_INIT_DIAG_LIN},
+    {"diag-linear", S4_INIT_DIAG_LIN},
+    {"diag-inv", S4_INIT_DIAG_INV},
+    {"diag-inverse", S4_INIT_DIAG_INV},
+    {"diag-real", S4_INIT_DIAG_REAL},
+    {"diag", S4_INIT_DIAG},
+    {"diag-inv2", S4_INIT_DIAG_INV2},
+    {"diag-inverse2", S4_INIT_DIAG_INV2},
+    {"diag-quad", S4_INIT_DIAG_QUAD},
+    {"diag-quadratic", S4_INIT_DIAG_QUAD},
+};
+
 static const char *init_name(s4_init i)
 {
+    for (size_t k = 0; k < sizeof init_names / sizeof init_names[0]; k++)
+        if (init_names[k].init == i)
+            return init_names[k].name;
+    return NULL;
+}
+
+/* Rank of the low-rank term an init needs in DPLR mode. The diagonal inits have P = 0, so
+ * any rank serves them: answered here, so that the parser's rule does not depend on what
+ * s4__init_rank (src/hippo.c, the HiPPO measures) says for an init without a measure. */
+static int init_natural_rank(s4_init i)
+{
     switch (i) {
-    case S4_INIT_LEGS: return "legs";
-    case S4_INIT_LEGT: return "legt";
-    case S4_INIT_LAGT: return "lagt";
-    case S4_INIT_FOUT: return "fout";
-    case S4_INIT_HIPPO: return "hippo";
+    case S4_INIT_DIAG_LIN:
+    case S4_INIT_DIAG_INV:
+    case S4_INIT_DIAG_REAL:
+    case S4_INIT_DIAG:
+    case S4_INIT_DIAG_INV2:
+    case S4_INIT_DIAG_QUAD: return 0;
+    default: return s4__init_rank(i);
+    }
+}
+
+static const char *mode_name(s4_ssm_mode m)
+{
+    switch (m) {
+    case S4_MODE_DPLR: return "dplr";
+    case S4_MODE_DIAG: return "diag";
+    }
+    return NULL;
+}
+
+static const char *disc_name(s4_disc d)
+{
+    switch (d) {
+    case S4_DISC_ZOH: return "zoh";
+    case S4_DISC_BILINEAR: return "bilinear";
+    case S4_DISC_DSS: return "dss";
     }
     return NULL;
 }
@@ -499,6 +569,11 @@ static s4_status check_values(const char *src, const s4_layer_config *c, s4_conf
                         (int)c->final_act);
     if (!init_name(m->init))
         return s4__fail(code, "%s: key 'init': %d is not an s4_init", src, (int)m->init);
+    if (!mode_name(m->mode))
+        return s4__fail(code, "%s: key 'mode': %d is not an s4_ssm_mode", src, (int)m->mode);
+    /* Checked in either mode: a DPLR config ignores disc but still writes it. */
+    if (!disc_name(m->disc))
+        return s4__fail(code, "%s: key 'disc': %d is not an s4_disc", src, (int)m->disc);
     const struct {
         const char *key;
         s4_transform t;
@@ -510,16 +585,18 @@ static s4_status check_values(const char *src, const s4_layer_config *c, s4_conf
             return s4__fail(code, "%s: key '%s': %d is not an s4_transform", src,
                             transforms[i].key, (int)transforms[i].t);
     if (use == S4_CONFIG_FOR_INIT) {
-        const int natural = s4__init_rank(m->init);
-        if (m->rank < natural)
+        /* A diagonal bank drops P, so no init constrains its rank (legt included: its NPLR
+         * form is computed at the rank it needs, then P is dropped). */
+        const int natural = init_natural_rank(m->init);
+        if (m->mode == S4_MODE_DPLR && m->rank < natural)
             return s4__fail(code, "%s: key 'rank': %d is below the rank %d that init '%s' needs",
                             src, m->rank, natural, init_name(m->init));
         const int S = m->n_ssm ? m->n_ssm : m->H;
-        if (m->init == S4_INIT_HIPPO && S % 2 != 0)
+        if ((m->init == S4_INIT_HIPPO || m->init == S4_INIT_DIAG) && S % 2 != 0)
             return s4__fail(code,
-                            "%s: key 'n_ssm': init 'hippo' splits the %d copies in two halves: "
+                            "%s: key 'n_ssm': init '%s' splits the %d copies in two halves: "
                             "must be even",
-                            src, S);
+                            src, init_name(m->init), S);
         if (m->dt_max < m->dt_min)
             return s4__fail(code, "%s: key 'dt_max': %g is below dt_min = %g", src, m->dt_max,
                             m->dt_min);
@@ -549,14 +626,22 @@ static s4_status resolve(const char *src, s4_config_use use, s4_layer_config *c,
     }
     if (!mode)
         return s4__fail(S4_ERR_FORMAT, "%s: key 'mode': null, and no 'kernel' given", src);
-    if (is(mode, "diag") || is(mode, "s4d"))
+    /* The reference's kernel_registry: SSMKernelDPLR and SSMKernelDiag under two or three
+     * names each. */
+    if (is(mode, "dplr") || is(mode, "nplr") || is(mode, "s4"))
+        c->ssm.mode = S4_MODE_DPLR;
+    else if (is(mode, "diag") || is(mode, "s4d"))
+        c->ssm.mode = S4_MODE_DIAG;
+    else if (is(mode, "dense") || is(mode, "real"))
+        /* SSMKernelDense / SSMKernelReal of the full state-spaces repository. */
         return s4__fail(S4_ERR_UNSUPPORTED,
-                        "%s: key '%s': '%s' (S4D, diagonal) is not implemented by libs4 yet", src,
+                        "%s: key '%s': '%s' is not implemented by libs4 (dplr or diag)", src,
                         mode_key, mode);
-    if (!is(mode, "dplr") && !is(mode, "nplr") && !is(mode, "s4"))
+    else
         return s4__fail(S4_ERR_FORMAT,
-                        "%s: key '%s': unknown value '%.40s' (expected dplr, nplr or s4)", src,
-                        mode_key, mode);
+                        "%s: key '%s': unknown value '%.40s' (expected dplr, nplr, s4, diag or "
+                        "s4d)",
+                        src, mode_key, mode);
 
     /* SSMKernel: the deprecated `measure` replaces `init`, which must then be null. */
     const char *init = raw->init_given ? raw->init : "legs";
@@ -570,22 +655,19 @@ static s4_status resolve(const char *src, s4_config_use use, s4_layer_config *c,
         init = raw->measure;
         init_key = "measure";
     }
-    static const struct {
-        const char *name;
-        s4_init init;
-    } inits[] = {{"legs", S4_INIT_LEGS}, {"legt", S4_INIT_LEGT}, {"lagt", S4_INIT_LAGT},
-                 {"fout", S4_INIT_FOUT}, {"fourier", S4_INIT_FOUT}, {"hippo", S4_INIT_HIPPO}};
     bool known = false;
-    for (size_t i = 0; i < sizeof inits / sizeof inits[0]; i++)
-        if (is(init, inits[i].name)) {
-            c->ssm.init = inits[i].init;
+    for (size_t i = 0; i < sizeof init_names / sizeof init_names[0]; i++)
+        if (is(init, init_names[i].name)) {
+            c->ssm.init = init_names[i].init;
             known = true;
         }
     if (!known) {
         if (use == S4_CONFIG_FOR_INIT)
             return s4__fail(S4_ERR_UNSUPPORTED,
                             "%s: key '%s': %s%.40s%s is not an init libs4 implements (legs, "
-                            "legt, lagt, fout, fourier, hippo)",
+                            "legt, lagt, fout, fourier, hippo, diag-lin, diag-linear, "
+                            "diag-inv, diag-inverse, diag-real, diag, diag-inv2, "
+                            "diag-inverse2, diag-quad, diag-quadratic)",
                             src, init_key, init ? "'" : "", init ? init : "null",
                             init ? "'" : "");
         c->ssm.init = S4_INIT_LEGS; /* trained weights: the init no longer matters */
@@ -758,7 +840,7 @@ s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
     else
         NUL("l_max");
     BOOL("transposed", c->transposed);
-    STR("mode", "dplr");
+    STR("mode", mode_name(c->ssm.mode));
     STR("init", init);
     NUM("rank", c->ssm.rank);
     if (c->ssm.n_ssm > 0 && c->ssm.n_ssm != c->ssm.H)
@@ -779,7 +861,7 @@ s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
     STR("dt_transform", tdt);
     STR("real_transform", tre);
     STR("imag_transform", tim);
-    STR("disc", "bilinear");
+    STR("disc", disc_name(c->ssm.disc));
     BOOL("dt_fast", 0);
     NUL("bandlimit");
     BOOL("is_real", 0);
@@ -812,13 +894,23 @@ s4_status s4io_config_json_for_weights(const s4_layer_config *config, char **jso
      * any values there. Written as they are they would be refused; the reference's defaults
      * are what S4Block would assume, and change nothing for the weights. */
     s4_layer_config c = *config;
+    s4_ssm_config d;
+    s4_ssm_config_default(&d);
     const bool meaningful = c.ssm.dt_min > 0.0 && isfinite(c.ssm.dt_min) &&
                             c.ssm.dt_max > 0.0 && isfinite(c.ssm.dt_max);
     if (!meaningful) {
-        s4_ssm_config d;
-        s4_ssm_config_default(&d);
         c.ssm.dt_min = d.dt_min;
         c.ssm.dt_max = d.dt_max;
     }
+    /* Likewise the init (s4_layer_create_from_arrays ignores it), a diagonal bank's rank (it
+     * has no low-rank term) and a DPLR bank's disc (always bilinear): the SSM does not
+     * check them, so a layer may hold any value there; what S4Block would assume is
+     * written instead. */
+    if (!init_name(c.ssm.init))
+        c.ssm.init = d.init;
+    if (c.ssm.mode == S4_MODE_DIAG && (c.ssm.rank < 1 || c.ssm.rank > S4_MAX_RANK))
+        c.ssm.rank = d.rank;
+    if (c.ssm.mode == S4_MODE_DPLR && !disc_name(c.ssm.disc))
+        c.ssm.disc = d.disc;
     return s4_layer_config_to_json(&c, json);
 }

@@ -2,6 +2,9 @@
  * s4_layer, and the layer saved back with the same names (DESIGN.md section 4); the
  * architecture comes from the JSON config (src/io_config.c).
  *
+ * A diagonal (S4D, mode diag) state_dict is the same without `layer.kernel.P` and
+ * `layer.kernel.l_kernel`: SSMKernelDiag has no low-rank term and no C-tilde.
+ *
  * The file is hostile until checked: every tensor's presence, dtype and shape is checked
  * against what the config implies, every value for finiteness, and each failure message
  * names the file, the tensor, and what was expected.
@@ -36,7 +39,8 @@ enum {
     T_COUNT
 };
 
-/* One expected tensor: its name, the shape the config implies and how that shape reads. */
+/* One expected tensor: its name, the shape the config implies and how that shape reads.
+ * name NULL: not part of a layer with this config (P and l_kernel of an S4D layer). */
 typedef struct expected {
     const char *name;
     int ndim;
@@ -75,7 +79,7 @@ static dims dims_of(const s4_layer_config *c)
     d.H = c->ssm.H;
     d.Nh = c->ssm.N / 2;
     d.S = c->ssm.n_ssm > 0 ? c->ssm.n_ssm : c->ssm.H;
-    d.r = c->ssm.rank;
+    d.r = c->ssm.mode == S4_MODE_DIAG ? 0 : c->ssm.rank; /* S4D: no low-rank term */
     d.Cp = c->channels * (c->activation == S4_ACT_GLU ? 2 : 1);
     d.rows = d.Cp * (c->bidirectional ? 2 : 1);
     d.Fa = c->activation == S4_ACT_GLU ? d.Cp * d.H / 2 : d.Cp * d.H;
@@ -101,6 +105,8 @@ static s4_status find_expected(const char *path, const s4io_safetensors *f, expe
 {
     for (int i = 0; i < count; i++) {
         expected *e = &ex[i];
+        if (!e->name)
+            continue;
         e->t = s4io_safetensors_find(f, e->name);
         if (!e->t && (i == T_W || i == T_BIAS)) {
             const char *plain = i == T_W ? "output_linear.weight" : "output_linear.bias";
@@ -110,9 +116,17 @@ static s4_status find_expected(const char *path, const s4io_safetensors *f, expe
         }
         char want[96], got[96];
         shape_text(want, sizeof want, e->ndim, e->shape);
-        if (!e->t)
-            return s4__fail(S4_ERR_FORMAT, "%s: missing tensor '%s' (expected shape %s = %s)",
-                            path, e->name, want, e->legend);
+        if (!e->t) {
+            /* Neither P nor l_kernel: most likely an S4D file read with an S4 config. */
+            const bool s4d_file = (i == T_P || i == T_L_KERNEL) &&
+                                  !s4io_safetensors_find(f, "layer.kernel.P") &&
+                                  !s4io_safetensors_find(f, "layer.kernel.l_kernel");
+            return s4__fail(S4_ERR_FORMAT, "%s: missing tensor '%s' (expected shape %s = %s)%s",
+                            path, e->name, want, e->legend,
+                            s4d_file ? "; with no l_kernel either, the file looks like an "
+                                       "S4D layer, but the config's key 'mode' is dplr"
+                                     : "");
+        }
         bool ok = shape_matches(e, e->t);
         if (!ok && i == T_W && e->t->ndim == 3 && e->t->shape[2] == 1 &&
             e->t->shape[0] == d->Flin && e->t->shape[1] == d->Fa)
@@ -143,7 +157,8 @@ static s4_status find_expected(const char *path, const s4io_safetensors *f, expe
     return S4_OK;
 }
 
-/* Every tensor of the file must be one of the expected ones. */
+/* Every tensor of the file must be one of the expected ones. A tensor that a layer of the
+ * other kind would have names the config key that rules it out. */
 static s4_status check_unexpected(const char *path, const s4io_safetensors *f,
                                   const expected *ex, int count)
 {
@@ -159,6 +174,16 @@ static s4_status check_unexpected(const char *path, const s4io_safetensors *f,
             return s4__fail(S4_ERR_FORMAT,
                             "%s: unexpected tensor '%s': the config's key 'final_act' is null "
                             "(no output linear)",
+                            path, t->name);
+        if (!ex[T_P].name && strcmp(t->name, "layer.kernel.P") == 0)
+            return s4__fail(S4_ERR_FORMAT,
+                            "%s: unexpected tensor '%s': the config's key 'mode' is diag (S4D "
+                            "has no low-rank term P; is the file an S4 (dplr) layer?)",
+                            path, t->name);
+        if (!ex[T_L_KERNEL].name && strcmp(t->name, "layer.kernel.l_kernel") == 0)
+            return s4__fail(S4_ERR_FORMAT,
+                            "%s: unexpected tensor '%s': the config's key 'mode' is diag (S4D "
+                            "has no C-tilde and no l_kernel; is the file an S4 (dplr) layer?)",
                             path, t->name);
         return s4__fail(S4_ERR_FORMAT,
                         "%s: unexpected tensor '%s' (not part of an S4Block with this config)",
@@ -184,7 +209,8 @@ static s4_status read_values(const char *path, expected *e)
     return S4_OK;
 }
 
-/* The expected tensors of a config (count: T_COUNT, or T_W without an output linear). */
+/* The expected tensors of a config (count: T_COUNT, or T_W without an output linear;
+ * entries left without a name are not part of it). */
 static int expected_tensors(const s4_layer_config *c, const dims *d, expected *ex)
 {
     memset(ex, 0, sizeof(expected) * T_COUNT);
@@ -196,8 +222,11 @@ static int expected_tensors(const s4_layer_config *c, const dims *d, expected *e
     set_shape(&ex[T_A_IMAG], 2, d->S, d->Nh, 0, 0);
     ex[T_B] = (expected){.name = "layer.kernel.B", .legend = "(1, n_ssm, d_state/2, 2)"};
     set_shape(&ex[T_B], 4, 1, d->S, d->Nh, 2);
-    ex[T_P] = (expected){.name = "layer.kernel.P", .legend = "(rank, n_ssm, d_state/2, 2)"};
-    set_shape(&ex[T_P], 4, d->r, d->S, d->Nh, 2);
+    const bool diag = c->ssm.mode == S4_MODE_DIAG;
+    if (!diag) {
+        ex[T_P] = (expected){.name = "layer.kernel.P", .legend = "(rank, n_ssm, d_state/2, 2)"};
+        set_shape(&ex[T_P], 4, d->r, d->S, d->Nh, 2);
+    }
     ex[T_C] = (expected){.name = "layer.kernel.C",
                          .legend = c->activation == S4_ACT_GLU
                                        ? (c->bidirectional
@@ -210,8 +239,10 @@ static int expected_tensors(const s4_layer_config *c, const dims *d, expected *e
                                                 "[bidirectional]"
                                               : "(channels, d_model, d_state/2, 2)")};
     set_shape(&ex[T_C], 4, d->rows, d->H, d->Nh, 2);
-    ex[T_L_KERNEL] = (expected){.name = "layer.kernel.l_kernel", .legend = "a scalar"};
-    set_shape(&ex[T_L_KERNEL], 0, 0, 0, 0, 0);
+    if (!diag) {
+        ex[T_L_KERNEL] = (expected){.name = "layer.kernel.l_kernel", .legend = "a scalar"};
+        set_shape(&ex[T_L_KERNEL], 0, 0, 0, 0, 0);
+    }
     ex[T_D] = (expected){.name = "layer.D",
                          .legend = c->activation == S4_ACT_GLU
                                        ? "(2 x channels, d_model) [glu activation]"
@@ -246,10 +277,24 @@ static s4_status prefix_error(s4_status st, const char *path)
 static s4_status load_file(const char *path, const s4io_safetensors *f,
                            const s4_layer_config *cfg, s4_layer **out)
 {
-    /* Sizes first, in 64 bits, so that the int products of dims_of cannot overflow. */
+    /* Mode and disc belong to the config, not to the file: checked first, so that a bad
+     * value is not reported as the file's content by prefix_error (the mode also decides
+     * which tensors to look for). */
+    const bool diag = cfg->ssm.mode == S4_MODE_DIAG;
+    if (!diag && cfg->ssm.mode != S4_MODE_DPLR)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "s4_layer_load: config key 'mode': %d is not an s4_ssm_mode",
+                        (int)cfg->ssm.mode);
+    if (diag && cfg->ssm.disc != S4_DISC_ZOH && cfg->ssm.disc != S4_DISC_BILINEAR &&
+        cfg->ssm.disc != S4_DISC_DSS)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "s4_layer_load: config key 'disc': %d is not an s4_disc",
+                        (int)cfg->ssm.disc);
+    /* Sizes first, in 64 bits, so that the int products of dims_of cannot overflow. A
+     * diagonal bank has no low-rank term: its rank is not used. */
     const int64_t H = cfg->ssm.H, channels = cfg->channels;
     if (H < 1 || cfg->ssm.N < 2 || cfg->ssm.N % 2 != 0 || cfg->ssm.n_ssm < 0 ||
-        cfg->ssm.rank < 1 || channels < 1 || channels > 1024 ||
+        (!diag && cfg->ssm.rank < 1) || channels < 1 || channels > 1024 ||
         4 * channels * H > (int64_t)INT_MAX / 2)
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
                         "s4_layer_load: config sizes d_model = %d, d_state = %d, n_ssm = %d, "
@@ -262,9 +307,11 @@ static s4_status load_file(const char *path, const s4io_safetensors *f,
     if (st == S4_OK)
         st = check_unexpected(path, f, ex, count);
     for (int i = 0; i < count && st == S4_OK; i++)
-        st = read_values(path, &ex[i]);
+        if (ex[i].name)
+            st = read_values(path, &ex[i]);
+    /* S4D: C is always raw (DESIGN.md 10), l_kernel 0. */
     int64_t l_kernel = 0;
-    if (st == S4_OK) {
+    if (st == S4_OK && !diag) {
         const double lk = ex[T_L_KERNEL].values[0];
         if (!(lk >= 0.0 && lk <= (double)MAX_LENGTH) || floor(lk) != lk)
             st = s4__fail(S4_ERR_FORMAT,
@@ -280,7 +327,7 @@ static s4_status load_file(const char *path, const s4io_safetensors *f,
                     .A_real = ex[T_A_REAL].values,
                     .A_imag = ex[T_A_IMAG].values,
                     .B = ex[T_B].values,
-                    .P = ex[T_P].values,
+                    .P = ex[T_P].values, /* NULL for S4D */
                     .C = ex[T_C].values,
                     .D = ex[T_D].values,
                     .l_kernel = l_kernel},
@@ -404,6 +451,8 @@ s4_status s4_layer_save(const s4_layer *layer, const char *path, const s4_save_o
     const int H = ssm->H, Nh = ssm->Nh, S = ssm->S, r = ssm->rank, Cp = ssm->Cp;
     const int rows = ssm->rows;
     const int Flin = layer->head.Flin, Fa = layer->head.Fa;
+    /* The reference's SSMKernelDiag registers neither P nor l_kernel (DESIGN.md 4). */
+    const bool diag = ssm->cfg.mode == S4_MODE_DIAG;
 
     static const s4_param which[] = {S4_PARAM_D,      S4_PARAM_A_IMAG, S4_PARAM_A_REAL,
                                      S4_PARAM_B,      S4_PARAM_C,      S4_PARAM_P,
@@ -413,6 +462,8 @@ s4_status s4_layer_save(const s4_layer *layer, const char *path, const s4_save_o
     s4io_tensor_out t[NPARAM + 3];
     memset(t, 0, sizeof t);
     for (int i = 0; i < NPARAM && st == S4_OK; i++) {
+        if (diag && which[i] == S4_PARAM_P)
+            continue;
         const size_t n = s4_ssm_param_size(ssm, which[i]);
         vals[i] = s4__alloc(n, sizeof(double));
         if (!vals[i])
@@ -431,10 +482,13 @@ s4_status s4_layer_save(const s4_layer *layer, const char *path, const s4_save_o
         TENSOR("layer.kernel.A_real", vals[2], 2, S, Nh, 0, 0);
         TENSOR("layer.kernel.B", vals[3], 4, 1, S, Nh, 2);
         TENSOR("layer.kernel.C", vals[4], 4, rows, H, Nh, 2);
-        TENSOR("layer.kernel.P", vals[5], 4, r, S, Nh, 2);
+        if (!diag)
+            TENSOR("layer.kernel.P", vals[5], 4, r, S, Nh, 2);
         TENSOR("layer.kernel.inv_dt", vals[6], 2, H, 1, 0, 0);
-        TENSOR("layer.kernel.l_kernel", &lk, 0, 0, 0, 0, 0);
-        t[n - 1].dtype = S4IO_I64;
+        if (!diag) {
+            TENSOR("layer.kernel.l_kernel", &lk, 0, 0, 0, 0, 0);
+            t[n - 1].dtype = S4IO_I64;
+        }
         if (Flin > 0) {
             TENSOR(opt.plain_linear_names ? "output_linear.bias" : "output_linear.0.bias",
                    layer->b64, 1, Flin, 0, 0, 0);

@@ -1,6 +1,7 @@
 /* Tests of the file formats (src/io_safetensors.c, src/io_npy.c): golden files from
- * testdata/, npy round trips, and a hostile-input suite of malformed files that must be
- * refused with the right status and a message naming the file and the offending key.
+ * testdata/ (the S4D state_dicts of tests/data/s4d included), npy round trips, and a
+ * hostile-input suite of malformed files that must be refused with the right status and a
+ * message naming the file and the offending key.
  * SPDX-License-Identifier: Apache-2.0 */
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, opendir, getpid */
@@ -1323,6 +1324,88 @@ static void test_st_write_f32_range(void **state)
     assert_false(temp_leftovers());
 }
 
+/* The S4D golden state_dicts (tests/data/s4d): SSMKernelDiag registers no P and no l_kernel,
+ * and the writer reproduces each file's tensor bytes (F32 and F64 alike) from its values. */
+static void check_s4d_file(const char *path, s4io_dtype want_dtype)
+{
+    static const char *const kernel[] = {"layer.kernel.A_real", "layer.kernel.A_imag",
+                                         "layer.kernel.B",      "layer.kernel.C",
+                                         "layer.kernel.inv_dt", "layer.D"};
+    s4io_safetensors *file = NULL;
+    if (s4io_safetensors_open(path, &file) != S4_OK)
+        fail_msg("%s", s4_last_error());
+    assert_null(s4io_safetensors_find(file, "layer.kernel.P"));
+    assert_null(s4io_safetensors_find(file, "layer.kernel.l_kernel"));
+    for (size_t i = 0; i < sizeof kernel / sizeof kernel[0]; i++) {
+        const s4io_tensor *t = s4io_safetensors_find(file, kernel[i]);
+        if (!t)
+            fail_msg("%s: no tensor %s", path, kernel[i]);
+        assert_int_equal(t->dtype, want_dtype);
+    }
+    /* Complex parameters: real-then-imaginary pairs (view_as_real). */
+    assert_int_equal(s4io_safetensors_find(file, "layer.kernel.B")->shape[3], 2);
+    assert_int_equal(s4io_safetensors_find(file, "layer.kernel.C")->shape[3], 2);
+
+    const size_t n = s4io_safetensors_count(file);
+    assert_true(n == 6 || n == 8); /* with or without the output linear */
+    s4io_tensor_out out[8];
+    double *values[8] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const s4io_tensor *t = s4io_safetensors_at(file, i);
+        values[i] = malloc(t->numel * sizeof *values[i]);
+        assert_non_null(values[i]);
+        assert_int_equal(s4io_tensor_to_f64(t, values[i], t->numel), S4_OK);
+        out[i] = (s4io_tensor_out){.name = t->name, .dtype = t->dtype, .ndim = t->ndim,
+                                   .values = values[i]};
+        memcpy(out[i].shape, t->shape, sizeof t->shape);
+    }
+    char copy[512];
+    tmp_path(copy, sizeof copy, "s4d_copy.safetensors");
+    assert_int_equal(s4io_safetensors_write(copy, out, n, NULL, 0), S4_OK);
+    s4io_safetensors *again = NULL;
+    assert_int_equal(s4io_safetensors_open(copy, &again), S4_OK);
+    assert_int_equal(s4io_safetensors_count(again), n);
+    for (size_t i = 0; i < n; i++) {
+        const s4io_tensor *a = s4io_safetensors_at(file, i);
+        const s4io_tensor *b = s4io_safetensors_find(again, a->name);
+        assert_non_null(b);
+        assert_int_equal(a->dtype, b->dtype);
+        assert_int_equal(a->ndim, b->ndim);
+        assert_memory_equal(a->shape, b->shape, sizeof a->shape);
+        const size_t bytes = a->numel * (a->dtype == S4IO_F32 ? 4 : 8);
+        if (memcmp(a->data, b->data, bytes) != 0)
+            fail_msg("%s: tensor %s: rewritten bytes differ", path, a->name);
+        free(values[i]);
+    }
+    s4io_safetensors_close(again);
+    s4io_safetensors_close(file);
+    remove(copy);
+}
+
+static void test_st_s4d_golden(void **state)
+{
+    (void)state;
+    char dir[512];
+    data_path(dir, sizeof dir, "s4d/cases");
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n_cases = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strncmp(e->d_name, "s4d_", 4) != 0)
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s/params_init.safetensors", dir, e->d_name);
+        check_s4d_file(path, S4IO_F32);
+        snprintf(path, sizeof path, "%s/%s/params_after_f64.safetensors", dir, e->d_name);
+        if (file_exists(path))
+            check_s4d_file(path, S4IO_F64);
+        n_cases++;
+    }
+    closedir(d);
+    assert_true(n_cases >= 20);
+    assert_false(temp_leftovers());
+}
+
 /* ------------------------------------------------------------------------------ */
 
 /* A private directory under $TMPDIR (or /tmp), never inside the source tree. */
@@ -1379,6 +1462,7 @@ int main(void)
         cmocka_unit_test(test_npy_mutations),
         cmocka_unit_test(test_concurrent_writers),
         cmocka_unit_test(test_st_write_f32_range),
+        cmocka_unit_test(test_st_s4d_golden),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,7 +4,9 @@
  * conv, dense, linear and chunked modes against the float64 reference; the kernel against
  * K_f64; save / load round trips with identical tensor bytes; the JSON config's keys, types
  * and values; and hostile parameter files rejected with messages that name the file, the
- * tensor or key, and what was expected.
+ * tensor or key, and what was expected. The S4D manifest (tests/data/s4d) adds diagonal
+ * layers: configs with mode and disc, loads checked value by value, round trips without P
+ * or l_kernel, and the S4 tensors an S4D file must not have.
  * SPDX-License-Identifier: Apache-2.0 */
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
@@ -329,6 +331,9 @@ static void assert_same_config(const s4_layer_config *a, const s4_layer_config *
     assert_int_equal(a->swap_channels, b->swap_channels);
     assert_int_equal(a->transposed, b->transposed);
     assert_int_equal(a->l_max, b->l_max);
+    assert_int_equal(a->ssm.init, b->ssm.init);
+    assert_int_equal(a->ssm.mode, b->ssm.mode);
+    assert_int_equal(a->ssm.disc, b->ssm.disc);
 }
 
 /* Load then save gives identical tensor bytes (F32 files as F32, F64 as F64); the saved file
@@ -717,6 +722,8 @@ static void test_config_defaults_and_aliases(void **state)
     assert_int_equal(c.swap_channels, 0);
     assert_int_equal(c.transposed, 1);
     assert_int_equal(c.l_max, 0);
+    assert_int_equal(c.ssm.mode, S4_MODE_DPLR);
+    assert_int_equal(c.ssm.disc, S4_DISC_ZOH);
 
     static const struct {
         const char *json;
@@ -814,12 +821,29 @@ static void test_config_errors(void **state)
         {"{\"d_model\": 4, \"final_act\": \"bogus\"}", S4_ERR_FORMAT, "'final_act'"},
         {"{\"d_model\": 4, \"final_act\": false}", S4_ERR_FORMAT, "'final_act'"},
         {"{\"d_model\": 4, \"postact\": \"glu\"}", S4_ERR_FORMAT, "'postact'"},
-        {"{\"d_model\": 4, \"mode\": \"diag\"}", S4_ERR_UNSUPPORTED, "'mode'"},
-        {"{\"d_model\": 4, \"mode\": \"s4d\"}", S4_ERR_UNSUPPORTED, "'mode'"},
+        {"{\"d_model\": 4, \"mode\": \"dense\"}", S4_ERR_UNSUPPORTED, "'mode'"},
+        {"{\"d_model\": 4, \"mode\": \"real\"}", S4_ERR_UNSUPPORTED, "'mode'"},
+        {"{\"d_model\": 4, \"mode\": \"S4D\"}", S4_ERR_FORMAT, "'mode'"},
         {"{\"d_model\": 4, \"mode\": \"fancy\"}", S4_ERR_FORMAT, "'mode'"},
+        {"{\"d_model\": 4, \"mode\": 1}", S4_ERR_FORMAT, "'mode'"},
         {"{\"d_model\": 4, \"mode\": null}", S4_ERR_FORMAT, "'mode'"},
-        {"{\"d_model\": 4, \"mode\": null, \"kernel\": \"diag\"}", S4_ERR_UNSUPPORTED,
+        {"{\"d_model\": 4, \"mode\": null, \"kernel\": \"dense\"}", S4_ERR_UNSUPPORTED,
          "'kernel'"},
+        {"{\"d_model\": 4, \"mode\": null, \"kernel\": \"diagonal\"}", S4_ERR_FORMAT,
+         "'kernel'"},
+        {"{\"d_model\": 4, \"mode\": \"diag\", \"kernel\": \"s4d\"}", S4_ERR_FORMAT,
+         "'kernel'"},
+        {"{\"d_model\": 4, \"mode\": \"diag\", \"disc\": \"euler\"}", S4_ERR_FORMAT,
+         "'disc'"},
+        {"{\"d_model\": 4, \"mode\": \"diag\", \"disc\": \"ZOH\"}", S4_ERR_FORMAT, "'disc'"},
+        {"{\"d_model\": 4, \"mode\": \"diag\", \"disc\": \"\"}", S4_ERR_FORMAT, "'disc'"},
+        {"{\"d_model\": 4, \"mode\": \"s4d\", \"disc\": null}", S4_ERR_FORMAT, "'disc'"},
+        {"{\"d_model\": 4, \"mode\": \"s4d\", \"disc\": 0}", S4_ERR_FORMAT, "'disc'"},
+        {"{\"d_model\": 4, \"mode\": \"s4d\", \"disc\": [\"zoh\"]}", S4_ERR_FORMAT,
+         "'disc'"},
+        {"{\"d_model\": 4, \"mode\": \"diag\", \"is_real\": true}", S4_ERR_UNSUPPORTED,
+         "'is_real'"},
+        {"{\"d_model\": 4, \"mode\": \"diag\", \"rank\": 0}", S4_ERR_FORMAT, "'rank'"},
         {"{\"d_model\": 4, \"kernel\": \"dplr\"}", S4_ERR_FORMAT, "'kernel'"},
         {"{\"d_model\": 4, \"measure\": \"legs\"}", S4_ERR_FORMAT, "'measure'"},
         {"{\"d_model\": 4, \"dt_tie\": false}", S4_ERR_UNSUPPORTED, "'dt_tie'"},
@@ -1039,10 +1063,10 @@ static void test_hostile_config_vs_file(void **state)
                       "'final_act'");
     mc_write_text(c2, "{\"d_model\": 2, \"d_state\": 8, \"activation\": \"glu\"}");
     expect_load_fails(init, c2, S4_ERR_FORMAT, "glu act", "layer.kernel.C", "glu");
+    /* An S4 (DPLR) file read as S4D: its P is named, with the key that rules it out. */
     mc_write_text(c2, "{\"d_model\": 2, \"d_state\": 8, \"mode\": \"diag\"}");
-    s4_layer *none_layer = NULL;
-    expect_error(s4_layer_load(init, c2, &none_layer), S4_ERR_UNSUPPORTED, "diag", c2, "'mode'");
-    assert_null(none_layer);
+    expect_load_fails(init, c2, S4_ERR_FORMAT, "diag config, dplr file", "layer.kernel.P",
+                      "'mode'");
 
     /* No config anywhere; the config in the metadata, good and bad. */
     expect_load_fails(init, NULL, S4_ERR_FORMAT, "no config", "no architecture config",
@@ -1218,6 +1242,534 @@ static void test_tensors_api(void **state)
     s4_tensors_close(NULL);
 }
 
+/* ---- S4D (mode diag) ------------------------------------------------------------------------ */
+
+/* The cases of tests/data/s4d/cases.json (S4D, with two S4 ones recorded beside them), in
+ * the form mc_cases_load gives the S4 cases. */
+static mc_case *s4d_cases_load(int *count)
+{
+    char path[S4T_PATH_MAX];
+    s4t_path(path, "s4d/cases.json");
+    char *text = mc_read_text(path);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");
+    assert_true(cJSON_IsArray(cases));
+    const int n = cJSON_GetArraySize(cases);
+    mc_case *out = calloc((size_t)n, sizeof *out);
+    assert_non_null(out);
+    int k = 0;
+    for (const cJSON *c = cases->child; c; c = c->next, k++) {
+        mc_case *m = &out[k];
+        snprintf(m->name, sizeof m->name, "%s", mc_str(c, "name"));
+        const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(c, "config");
+        m->bidirectional = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "bidirectional"));
+        const cJSON *files = cJSON_GetObjectItemCaseSensitive(c, "files");
+        s4t_path(m->config, "s4d/%s", mc_str(files, "config"));
+        s4t_path(m->params[0], "s4d/%s", mc_str(files, "params_init"));
+        mc_label(mc_str(files, "params_init"), m->params_label[0], sizeof m->params_label[0]);
+        m->n_params = 1;
+        const cJSON *stages = cJSON_GetObjectItemCaseSensitive(c, "stages");
+        assert_true(cJSON_IsArray(stages) && cJSON_GetArraySize(stages) >= 1);
+        for (const cJSON *s = stages->child; s; s = s->next) {
+            const cJSON *sf = cJSON_GetObjectItemCaseSensitive(s, "files");
+            const char *keys[2] = {"params_after_f32", "params_after_f64"};
+            for (int i = 0; i < 2; i++) {
+                assert_true(m->n_params < MC_MAX_PARAMS);
+                const char *rel = mc_str(sf, keys[i]);
+                s4t_path(m->params[m->n_params], "s4d/%s", rel);
+                mc_label(rel, m->params_label[m->n_params], sizeof m->params_label[0]);
+                m->n_params++;
+            }
+            if (!s->next) {
+                m->L = (int64_t)cJSON_GetObjectItemCaseSensitive(s, "L")->valuedouble;
+                s4t_path(m->u, "s4d/%s", mc_str(sf, "u"));
+                s4t_path(m->y_f64, "s4d/%s", mc_str(sf, "y_f64"));
+                s4t_path(m->K_f64, "s4d/%s", mc_str(sf, "K_f64"));
+            }
+        }
+    }
+    cJSON_Delete(root);
+    *count = n;
+    return out;
+}
+
+/* The string value of `key` in a JSON file, copied to out. */
+static void json_file_string(const char *path, const char *key, char *out, size_t cap)
+{
+    char *text = mc_read_text(path);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    snprintf(out, cap, "%s", mc_str(root, key));
+    cJSON_Delete(root);
+}
+
+/* The config.json of every case of the S4D manifest reads with the mode and disc it names,
+ * for weights and for init, and writes back (mode and disc included) to the same config. */
+static void test_s4d_config(void **state)
+{
+    const mc_case *c = *state;
+    char mode[32], disc[32];
+    json_file_string(c->config, "mode", mode, sizeof mode);
+    json_file_string(c->config, "disc", disc, sizeof disc);
+    s4_layer_config w, i, back;
+    assert_int_equal(s4_layer_config_read(c->config, S4_CONFIG_FOR_WEIGHTS, &w), S4_OK);
+    assert_int_equal(s4_layer_config_read(c->config, S4_CONFIG_FOR_INIT, &i), S4_OK);
+    assert_same_config(&w, &i);
+    assert_int_equal(w.ssm.mode, strcmp(mode, "diag") == 0 ? S4_MODE_DIAG : S4_MODE_DPLR);
+    assert_int_equal(w.ssm.disc, strcmp(disc, "zoh") == 0        ? S4_DISC_ZOH
+                                 : strcmp(disc, "bilinear") == 0 ? S4_DISC_BILINEAR
+                                                                 : S4_DISC_DSS);
+    char *json = NULL;
+    assert_int_equal(s4_layer_config_to_json(&w, &json), S4_OK);
+    char want[64];
+    snprintf(want, sizeof want, "\"mode\":\"%s\"", mode);
+    if (!contains(json, want))
+        fail_msg("%s: to_json lacks %s: %s", c->name, want, json);
+    snprintf(want, sizeof want, "\"disc\":\"%s\"", disc);
+    if (!contains(json, want))
+        fail_msg("%s: to_json lacks %s: %s", c->name, want, json);
+    assert_int_equal(s4_layer_config_parse(json, "to_json", S4_CONFIG_FOR_WEIGHTS, &back), S4_OK);
+    s4_free(json);
+    assert_same_config(&w, &back);
+}
+
+/* Every parameter file of a case loads (from config.json, and with the config given
+ * directly) and the layer holds exactly the file's values: stored parameters through
+ * s4_ssm_get_param, the output linear through s4_layer_get_output_linear. An S4D file has
+ * no P and no l_kernel, and the layer none either. */
+static void test_s4d_load(void **state)
+{
+    const mc_case *c = *state;
+    s4_layer_config cfg;
+    assert_int_equal(s4_layer_config_read(c->config, S4_CONFIG_FOR_WEIGHTS, &cfg), S4_OK);
+    const bool diag = cfg.ssm.mode == S4_MODE_DIAG;
+    static const struct {
+        s4_param which;
+        const char *name;
+    } params[] = {{S4_PARAM_INV_DT, "layer.kernel.inv_dt"},
+                  {S4_PARAM_A_REAL, "layer.kernel.A_real"},
+                  {S4_PARAM_A_IMAG, "layer.kernel.A_imag"},
+                  {S4_PARAM_B, "layer.kernel.B"},
+                  {S4_PARAM_C, "layer.kernel.C"},
+                  {S4_PARAM_D, "layer.D"},
+                  {S4_PARAM_P, "layer.kernel.P"}};
+    for (int p = 0; p < c->n_params; p++) {
+        s4_layer *from_file = load_ok(c->params[p], c->config), *direct = NULL;
+        s4_status st = s4_layer_load_with_config(c->params[p], &cfg, &direct);
+        if (st != S4_OK)
+            fail_msg("s4_layer_load_with_config(%s): %s", c->params[p], s4_last_error());
+        const s4_layer *layers[2] = {from_file, direct};
+        for (int k = 0; k < 2; k++) {
+            const s4_ssm *ssm = s4_layer_ssm(layers[k]);
+            s4_layer_config got;
+            assert_int_equal(s4_layer_get_config(layers[k], &got), S4_OK);
+            assert_same_config(&cfg, &got);
+            for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
+                if (diag && params[i].which == S4_PARAM_P) {
+                    assert_null(s4t_find_tensor(c->params[p], params[i].name, NULL, NULL, NULL));
+                    assert_int_equal(s4_ssm_param_size(ssm, S4_PARAM_P), 0);
+                    continue;
+                }
+                size_t n = 0, ng = 0;
+                double *want = s4t_load_tensor(c->params[p], params[i].name, &n);
+                double *x = s4t_get_param(ssm, params[i].which, &ng);
+                assert_int_equal(ng, n);
+                if (memcmp(x, want, n * sizeof *x) != 0)
+                    fail_msg("%s %s: %s differs from the file", c->name, c->params_label[p],
+                             params[i].name);
+                free(want);
+                free(x);
+            }
+            double *lk = s4t_find_tensor(c->params[p], "layer.kernel.l_kernel", NULL, NULL, NULL);
+            if (diag)
+                assert_null(lk);
+            assert_int_equal(s4_ssm_l_kernel(ssm), lk ? (int64_t)lk[0] : 0);
+            free(lk);
+            if (cfg.final_act != S4_FINAL_NONE) {
+                size_t nW = 0, nb = 0;
+                double *W = s4t_load_tensor(c->params[p], "output_linear.0.weight", &nW);
+                double *b = s4t_load_tensor(c->params[p], "output_linear.0.bias", &nb);
+                double *W2 = malloc(nW * sizeof *W2), *b2 = malloc(nb * sizeof *b2);
+                assert_true(W2 && b2);
+                assert_int_equal(s4_layer_get_output_linear(layers[k], W2, nW, b2, nb), S4_OK);
+                assert_memory_equal(W, W2, nW * sizeof *W);
+                assert_memory_equal(b, b2, nb * sizeof *b);
+                free(W);
+                free(b);
+                free(W2);
+                free(b2);
+            }
+        }
+        s4_layer_destroy(from_file);
+        s4_layer_destroy(direct);
+    }
+}
+
+/* The saved S4D file: no P, no l_kernel, and the config in the metadata with mode diag and
+ * the disc. */
+static void test_s4d_saved_file(void **state)
+{
+    (void)state;
+    static const char *const discs[] = {"zoh", "bilinear", "dss"};
+    char cfg_path[S4T_PATH_MAX], init[S4T_PATH_MAX], out[S4T_PATH_MAX];
+    s4t_path(cfg_path, "s4d/cases/s4d_legs_zoh_h2_n8_l16/config.json");
+    s4t_path(init, "s4d/cases/s4d_legs_zoh_h2_n8_l16/params_init.safetensors");
+    tmp_path(out, sizeof out, "s4d_saved.safetensors");
+    s4_layer_config cfg;
+    assert_int_equal(s4_layer_config_read(cfg_path, S4_CONFIG_FOR_WEIGHTS, &cfg), S4_OK);
+    for (int d = 0; d < 3; d++) {
+        cfg.ssm.disc = (s4_disc)d;
+        s4_layer *layer = NULL;
+        assert_int_equal(s4_layer_load_with_config(init, &cfg, &layer), S4_OK);
+        assert_int_equal(s4_layer_save(layer, out, NULL), S4_OK);
+        s4_tensors *f = NULL;
+        assert_int_equal(s4_tensors_open(out, &f), S4_OK);
+        assert_int_equal(s4_tensors_count(f), 8);
+        s4_tensor_info info;
+        assert_int_equal(s4_tensors_find(f, "layer.kernel.P", &info), S4_ERR_INVALID_ARGUMENT);
+        assert_int_equal(s4_tensors_find(f, "layer.kernel.l_kernel", &info),
+                         S4_ERR_INVALID_ARGUMENT);
+        const char *meta = s4_tensors_metadata(f, "s4_config");
+        assert_non_null(meta);
+        char want[64];
+        snprintf(want, sizeof want, "\"disc\":\"%s\"", discs[d]);
+        if (!contains(meta, "\"mode\":\"diag\"") || !contains(meta, want))
+            fail_msg("saved config lacks mode diag or %s: %s", want, meta);
+        s4_tensors_close(f);
+        s4_layer *back = load_ok(out, NULL);
+        s4_layer_config c2;
+        assert_int_equal(s4_layer_get_config(back, &c2), S4_OK);
+        assert_same_config(&cfg, &c2);
+        s4_layer_destroy(back);
+        s4_layer_destroy(layer);
+    }
+    /* The rank of a diagonal config is not used: any value loads, and the saved config
+     * holds the reference's default instead of a value the parser would refuse. */
+    cfg.ssm.rank = 0;
+    cfg.ssm.disc = S4_DISC_BILINEAR;
+    s4_layer *layer = NULL;
+    assert_int_equal(s4_layer_load_with_config(init, &cfg, &layer), S4_OK);
+    char *json = (char *)&json;
+    expect_error(s4_layer_config_to_json(&cfg, &json), S4_ERR_INVALID_ARGUMENT, "rank 0 to_json",
+                 "'rank'");
+    assert_int_equal(s4_layer_save(layer, out, NULL), S4_OK);
+    s4_layer *back = load_ok(out, NULL);
+    s4_layer_config c2;
+    assert_int_equal(s4_layer_get_config(back, &c2), S4_OK);
+    assert_int_equal(c2.ssm.rank, 1);
+    assert_int_equal(c2.ssm.mode, S4_MODE_DIAG);
+    assert_int_equal(c2.ssm.disc, S4_DISC_BILINEAR);
+    s4_layer_destroy(back);
+    s4_layer_destroy(layer);
+}
+
+/* Hostile S4D files: a P or an l_kernel (an S4 layer's tensors) refused by name with the key
+ * that rules them out; every tensor missing in turn; NaN; a config of the other mode; a
+ * config struct with a mode or disc that is no enum value. */
+static void test_s4d_hostile(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "layer.D",        "layer.kernel.A_imag", "layer.kernel.A_real",  "layer.kernel.B",
+        "layer.kernel.C", "layer.kernel.inv_dt", "output_linear.0.bias", "output_linear.0.weight"};
+    char cfg[S4T_PATH_MAX], init[S4T_PATH_MAX], bad[S4T_PATH_MAX], c2[S4T_PATH_MAX];
+    s4t_path(cfg, "s4d/cases/s4d_legs_zoh_h2_n8_l16/config.json");
+    s4t_path(init, "s4d/cases/s4d_legs_zoh_h2_n8_l16/params_init.safetensors");
+    tmp_path(bad, sizeof bad, "s4d_bad.safetensors");
+    tmp_path(c2, sizeof c2, "s4d_c2.json");
+    mc_file f;
+
+    mc_file_load(init, &f);
+    assert_int_equal(f.n, 8);
+    const int64_t shP[4] = {1, 2, 4, 2};
+    mc_file_add(&f, "layer.kernel.P", S4IO_F32, 4, shP, 0.0);
+    mc_file_write(&f, bad);
+    mc_file_free(&f);
+    expect_load_fails(bad, cfg, S4_ERR_FORMAT, "S4D with P", "unexpected tensor 'layer.kernel.P'",
+                      "'mode'");
+
+    mc_file_load(init, &f);
+    const int64_t none[1] = {0};
+    mc_file_add(&f, "layer.kernel.l_kernel", S4IO_I64, 0, none, 0.0);
+    mc_file_write(&f, bad);
+    mc_file_free(&f);
+    expect_load_fails(bad, cfg, S4_ERR_FORMAT, "S4D with l_kernel",
+                      "unexpected tensor 'layer.kernel.l_kernel'", "'mode'");
+
+    /* With P given as well, and the config given directly: still refused. */
+    mc_file_load(init, &f);
+    mc_file_add(&f, "layer.kernel.P", S4IO_F32, 4, shP, 0.5);
+    mc_file_add(&f, "layer.kernel.l_kernel", S4IO_I64, 0, none, 0.0);
+    mc_file_write(&f, bad);
+    mc_file_free(&f);
+    s4_layer_config c;
+    assert_int_equal(s4_layer_config_read(cfg, S4_CONFIG_FOR_WEIGHTS, &c), S4_OK);
+    s4_layer *layer = NULL;
+    expect_error(s4_layer_load_with_config(bad, &c, &layer), S4_ERR_FORMAT, "S4D with both", bad,
+                 "layer.kernel.");
+    assert_null(layer);
+    /* ... and that file is a valid S4 (DPLR) layer. */
+    c.ssm.mode = S4_MODE_DPLR;
+    assert_int_equal(s4_layer_load_with_config(bad, &c, &layer), S4_OK);
+    s4_layer_destroy(layer);
+    layer = NULL;
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        mc_file_load(init, &f);
+        mc_file_remove(&f, names[i]);
+        mc_file_write(&f, bad);
+        mc_file_free(&f);
+        char what[96];
+        snprintf(what, sizeof what, "S4D missing %s", names[i]);
+        expect_load_fails(bad, cfg, S4_ERR_FORMAT, what, "missing tensor", names[i]);
+    }
+    mc_file_load(init, &f);
+    f.values[mc_file_index(&f, "layer.kernel.A_real")][3] = NAN;
+    mc_file_write(&f, bad);
+    mc_file_free(&f);
+    expect_load_fails(bad, cfg, S4_ERR_FORMAT, "S4D NaN", "layer.kernel.A_real", "NaN");
+
+    /* The S4D file read as S4: P is missing. */
+    mc_write_text(c2, "{\"d_model\": 2, \"d_state\": 8, \"l_max\": 16}");
+    expect_load_fails(init, c2, S4_ERR_FORMAT, "S4D file as dplr",
+                      "missing tensor 'layer.kernel.P'", "'mode' is dplr");
+
+    /* Enum values out of range in a config struct: the config's fault, not the file's. */
+    assert_int_equal(s4_layer_config_read(cfg, S4_CONFIG_FOR_WEIGHTS, &c), S4_OK);
+    c.ssm.mode = (s4_ssm_mode)7;
+    expect_error(s4_layer_load_with_config(init, &c, &layer), S4_ERR_INVALID_ARGUMENT,
+                 "mode 7", "'mode'");
+    assert_null(layer);
+    c.ssm.mode = S4_MODE_DIAG;
+    c.ssm.disc = (s4_disc)9;
+    expect_error(s4_layer_load_with_config(init, &c, &layer), S4_ERR_INVALID_ARGUMENT,
+                 "disc 9", "'disc'");
+    assert_null(layer);
+}
+
+/* Every diagonal init string and alias, in both modes, for weights and for init; each is
+ * written back under its canonical name and reads back the same. The rank constraint of a
+ * HiPPO init does not apply to a diagonal bank (P is dropped). */
+static void test_s4d_config_inits(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *canonical;
+        s4_init init;
+    } inits[] = {
+        {"legs", "legs", S4_INIT_LEGS},
+        {"legt", "legt", S4_INIT_LEGT},
+        {"lagt", "lagt", S4_INIT_LAGT},
+        {"fout", "fout", S4_INIT_FOUT},
+        {"fourier", "fout", S4_INIT_FOUT},
+        {"hippo", "hippo", S4_INIT_HIPPO},
+        {"diag-lin", "diag-lin", S4_INIT_DIAG_LIN},
+        {"diag-linear", "diag-lin", S4_INIT_DIAG_LIN},
+        {"diag-inv", "diag-inv", S4_INIT_DIAG_INV},
+        {"diag-inverse", "diag-inv", S4_INIT_DIAG_INV},
+        {"diag-real", "diag-real", S4_INIT_DIAG_REAL},
+        {"diag", "diag", S4_INIT_DIAG},
+        {"diag-inv2", "diag-inv2", S4_INIT_DIAG_INV2},
+        {"diag-inverse2", "diag-inv2", S4_INIT_DIAG_INV2},
+        {"diag-quad", "diag-quad", S4_INIT_DIAG_QUAD},
+        {"diag-quadratic", "diag-quad", S4_INIT_DIAG_QUAD},
+    };
+    static const char *const modes[] = {"dplr", "diag"};
+    for (size_t i = 0; i < sizeof inits / sizeof inits[0]; i++)
+        for (int m = 0; m < 2; m++)
+            for (int use = 0; use < 2; use++) {
+                /* legt needs rank 2 in DPLR mode only. */
+                const int rank = m == 0 && inits[i].init == S4_INIT_LEGT ? 2 : 1;
+                char json[200], what[240];
+                snprintf(json, sizeof json,
+                         "{\"d_model\": 4, \"d_state\": 8, \"mode\": \"%s\", \"init\": \"%s\", "
+                         "\"rank\": %d}",
+                         modes[m], inits[i].name, rank);
+                snprintf(what, sizeof what, "%s (%s)", json, use ? "init" : "weights");
+                s4_layer_config c, back;
+                if (s4_layer_config_parse(json, "inits", (s4_config_use)use, &c) != S4_OK)
+                    fail_msg("%s: %s", what, s4_last_error());
+                assert_int_equal(c.ssm.init, inits[i].init);
+                assert_int_equal(c.ssm.mode, m ? S4_MODE_DIAG : S4_MODE_DPLR);
+                char *out = NULL;
+                assert_int_equal(s4_layer_config_to_json(&c, &out), S4_OK);
+                char want[64];
+                snprintf(want, sizeof want, "\"init\":\"%s\"", inits[i].canonical);
+                if (!contains(out, want))
+                    fail_msg("%s: to_json lacks %s: %s", what, want, out);
+                assert_int_equal(s4_layer_config_parse(out, "to_json", (s4_config_use)use, &back),
+                                 S4_OK);
+                s4_free(out);
+                assert_same_config(&c, &back);
+            }
+    /* legt at rank 1: a diagonal bank drops P, an S4 bank needs rank 2. */
+    s4_layer_config c;
+    assert_int_equal(s4_layer_config_parse("{\"d_model\": 4, \"mode\": \"diag\", \"init\": "
+                                           "\"legt\"}",
+                                           "x", S4_CONFIG_FOR_INIT, &c),
+                     S4_OK);
+    expect_error(s4_layer_config_parse("{\"d_model\": 4, \"mode\": \"dplr\", \"init\": \"legt\"}",
+                                       "x", S4_CONFIG_FOR_INIT, &c),
+                 S4_ERR_FORMAT, "legt rank 1 dplr", "'rank'");
+    /* 'diag' splits the copies in two halves, like 'hippo' (weights do not care). */
+    expect_error(s4_layer_config_parse("{\"d_model\": 3, \"mode\": \"diag\", \"init\": \"diag\"}",
+                                       "x", S4_CONFIG_FOR_INIT, &c),
+                 S4_ERR_FORMAT, "diag odd", "'n_ssm'", "'diag'");
+    assert_int_equal(s4_layer_config_parse("{\"d_model\": 3, \"mode\": \"diag\", \"init\": "
+                                           "\"diag\"}",
+                                           "x", S4_CONFIG_FOR_WEIGHTS, &c),
+                     S4_OK);
+    /* The reference's other diagonal inits are not built by libs4; trained weights accept
+     * them (and report legs). */
+    static const char *const other[] = {"diag-legs", "diag-rand", "diag-hippo", "dplr-lin"};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        char json[128];
+        snprintf(json, sizeof json, "{\"d_model\": 2, \"mode\": \"diag\", \"init\": \"%s\"}",
+                 other[i]);
+        expect_error(s4_layer_config_parse(json, "x", S4_CONFIG_FOR_INIT, &c), S4_ERR_UNSUPPORTED,
+                     json, "'init'", other[i]);
+        assert_int_equal(s4_layer_config_parse(json, "x", S4_CONFIG_FOR_WEIGHTS, &c), S4_OK);
+        assert_int_equal(c.ssm.init, S4_INIT_LEGS);
+    }
+}
+
+/* mode and disc: every spelling of the mode, every disc (and none: zoh), in both modes for
+ * weights and for init; written back as "dplr" / "diag" with the disc, and read back the
+ * same. A DPLR config keeps its disc (unused) so that it reads back as written. */
+static void test_s4d_config_mode_disc(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *keys; /* the mode's JSON keys */
+        s4_ssm_mode mode;
+        const char *written;
+    } modes[] = {
+        {"\"mode\": \"diag\"", S4_MODE_DIAG, "diag"},
+        {"\"mode\": \"s4d\"", S4_MODE_DIAG, "diag"},
+        {"\"mode\": null, \"kernel\": \"diag\"", S4_MODE_DIAG, "diag"},
+        {"\"mode\": null, \"kernel\": \"s4d\"", S4_MODE_DIAG, "diag"},
+        {"\"mode\": \"dplr\"", S4_MODE_DPLR, "dplr"},
+        {"\"mode\": \"nplr\"", S4_MODE_DPLR, "dplr"},
+        {"\"mode\": \"s4\"", S4_MODE_DPLR, "dplr"},
+        {"\"mode\": null, \"kernel\": \"s4\"", S4_MODE_DPLR, "dplr"},
+    };
+    static const struct {
+        const char *key; /* the disc's JSON key, or "" */
+        s4_disc disc;
+        const char *written;
+    } discs[] = {
+        {"", S4_DISC_ZOH, "zoh"},
+        {", \"disc\": \"zoh\"", S4_DISC_ZOH, "zoh"},
+        {", \"disc\": \"bilinear\"", S4_DISC_BILINEAR, "bilinear"},
+        {", \"disc\": \"dss\"", S4_DISC_DSS, "dss"},
+    };
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++)
+        for (size_t d = 0; d < sizeof discs / sizeof discs[0]; d++)
+            for (int use = 0; use < 2; use++) {
+                char json[256], what[300];
+                snprintf(json, sizeof json, "{\"d_model\": 2, \"d_state\": 4, %s%s}",
+                         modes[m].keys, discs[d].key);
+                snprintf(what, sizeof what, "%s (%s)", json, use ? "init" : "weights");
+                s4_layer_config c, back;
+                if (s4_layer_config_parse(json, "modes", (s4_config_use)use, &c) != S4_OK)
+                    fail_msg("%s: %s", what, s4_last_error());
+                assert_int_equal(c.ssm.mode, modes[m].mode);
+                assert_int_equal(c.ssm.disc, discs[d].disc);
+                char *out = NULL;
+                assert_int_equal(s4_layer_config_to_json(&c, &out), S4_OK);
+                char want[64];
+                snprintf(want, sizeof want, "\"mode\":\"%s\"", modes[m].written);
+                if (!contains(out, want))
+                    fail_msg("%s: to_json lacks %s: %s", what, want, out);
+                snprintf(want, sizeof want, "\"disc\":\"%s\"", discs[d].written);
+                if (!contains(out, want))
+                    fail_msg("%s: to_json lacks %s: %s", what, want, out);
+                assert_int_equal(s4_layer_config_parse(out, "to_json", (s4_config_use)use, &back),
+                                 S4_OK);
+                s4_free(out);
+                assert_same_config(&c, &back);
+            }
+
+    /* to_json refuses what is no enum value, naming the key; the saving form writes the
+     * default for a value the weights do not depend on (a DPLR disc, an init) and still
+     * refuses a diagonal disc. */
+    s4_layer_config c;
+    s4_layer_config_default(&c);
+    c.ssm.H = 2;
+    c.ssm.N = 4;
+    char *json = (char *)&json;
+    c.ssm.mode = (s4_ssm_mode)2;
+    expect_error(s4_layer_config_to_json(&c, &json), S4_ERR_INVALID_ARGUMENT, "mode 2", "'mode'");
+    expect_error(s4io_config_json_for_weights(&c, &json), S4_ERR_INVALID_ARGUMENT, "mode 2 saved",
+                 "'mode'");
+    c.ssm.mode = S4_MODE_DIAG;
+    c.ssm.disc = (s4_disc)-1;
+    expect_error(s4_layer_config_to_json(&c, &json), S4_ERR_INVALID_ARGUMENT, "disc -1", "'disc'");
+    expect_error(s4io_config_json_for_weights(&c, &json), S4_ERR_INVALID_ARGUMENT,
+                 "diag disc -1 saved", "'disc'");
+    assert_ptr_equal(json, (char *)&json); /* untouched */
+    c.ssm.mode = S4_MODE_DPLR;
+    expect_error(s4_layer_config_to_json(&c, &json), S4_ERR_INVALID_ARGUMENT, "dplr disc -1",
+                 "'disc'");
+    c.ssm.init = (s4_init)77;
+    assert_int_equal(s4io_config_json_for_weights(&c, &json), S4_OK);
+    s4_layer_config back;
+    assert_int_equal(s4_layer_config_parse(json, "saved", S4_CONFIG_FOR_WEIGHTS, &back), S4_OK);
+    s4_free(json);
+    assert_int_equal(back.ssm.mode, S4_MODE_DPLR);
+    assert_int_equal(back.ssm.disc, S4_DISC_ZOH);
+    assert_int_equal(back.ssm.init, S4_INIT_LEGS);
+}
+
+/* A fresh S4D layer (every disc, a combination init) saved as F64 loads back alone with
+ * identical parameters, without P or l_kernel in the file. */
+static void test_s4d_fresh_roundtrip(void **state)
+{
+    (void)state;
+    static const char *const discs[] = {"zoh", "bilinear", "dss"};
+    for (int d = 0; d < 3; d++) {
+        char json[256];
+        snprintf(json, sizeof json,
+                 "{\"d_model\": 4, \"d_state\": 8, \"mode\": \"s4d\", \"init\": \"diag\", "
+                 "\"disc\": \"%s\", \"channels\": 2, \"bidirectional\": true, \"l_max\": 10}",
+                 discs[d]);
+        s4_layer_config cfg;
+        assert_int_equal(s4_layer_config_parse(json, "fresh s4d", S4_CONFIG_FOR_INIT, &cfg),
+                         S4_OK);
+        s4_layer *layer = NULL;
+        const s4_status st = s4_layer_create(&cfg, &layer);
+        if (st != S4_OK)
+            fail_msg("s4_layer_create(%s): %s", json, s4_last_error());
+        char out[S4T_PATH_MAX];
+        tmp_path(out, sizeof out, "fresh_s4d.safetensors");
+        s4_save_options opt;
+        s4_save_options_default(&opt);
+        opt.dtype = S4_DTYPE_F64;
+        assert_int_equal(s4_layer_save(layer, out, &opt), S4_OK);
+        assert_null(s4t_find_tensor(out, "layer.kernel.P", NULL, NULL, NULL));
+        assert_null(s4t_find_tensor(out, "layer.kernel.l_kernel", NULL, NULL, NULL));
+        s4_layer *back = load_ok(out, NULL);
+        const s4_param which[] = {S4_PARAM_INV_DT, S4_PARAM_A_REAL, S4_PARAM_A_IMAG,
+                                  S4_PARAM_B,      S4_PARAM_C,      S4_PARAM_D};
+        for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
+            size_t n = 0;
+            double *x = s4t_get_param(s4_layer_ssm(layer), which[i], &n);
+            double *y = s4t_get_param(s4_layer_ssm(back), which[i], NULL);
+            assert_memory_equal(x, y, n * sizeof *x);
+            free(x);
+            free(y);
+        }
+        s4_layer_config c2;
+        assert_int_equal(s4_layer_get_config(back, &c2), S4_OK);
+        assert_same_config(&cfg, &c2);
+        s4_layer_destroy(layer);
+        s4_layer_destroy(back);
+    }
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static int remove_tmp_dir(void)
@@ -1271,8 +1823,26 @@ int main(int argc, char **argv)
     s4t_suite_add(&s, "truncated_everywhere", test_truncated_everywhere, NULL);
     s4t_suite_add(&s, "npy", test_npy, NULL);
     s4t_suite_add(&s, "tensors_api", test_tensors_api, NULL);
+    /* S4D: tests/data/s4d/cases.json. */
+    int n_s4d = 0;
+    mc_case *s4d = s4d_cases_load(&n_s4d);
+    for (int i = 0; i < n_s4d; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "s4d_config/%s", s4d[i].name);
+        s4t_suite_add(&s, name, test_s4d_config, &s4d[i]);
+        snprintf(name, sizeof name, "s4d_load/%s", s4d[i].name);
+        s4t_suite_add(&s, name, test_s4d_load, &s4d[i]);
+        snprintf(name, sizeof name, "s4d_roundtrip/%s", s4d[i].name);
+        s4t_suite_add(&s, name, test_roundtrip, &s4d[i]);
+    }
+    s4t_suite_add(&s, "s4d_config_inits", test_s4d_config_inits, NULL);
+    s4t_suite_add(&s, "s4d_config_mode_disc", test_s4d_config_mode_disc, NULL);
+    s4t_suite_add(&s, "s4d_saved_file", test_s4d_saved_file, NULL);
+    s4t_suite_add(&s, "s4d_hostile", test_s4d_hostile, NULL);
+    s4t_suite_add(&s, "s4d_fresh_roundtrip", test_s4d_fresh_roundtrip, NULL);
     const int failed = s4t_suite_run(&s, "model", argc, argv);
     free(cases);
+    free(s4d);
     remove_tmp_dir();
     return failed ? 1 : 0;
 }
