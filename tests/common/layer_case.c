@@ -100,10 +100,69 @@ static s4_final_act final_of(const char *name, const char *where)
     return S4_FINAL_NONE;
 }
 
+/* The reference's init names (dplr.py and its aliases) -> s4_init; 0 for a name libs4
+ * cannot build (loading weights ignores the init, so the caller decides). */
+int s4t_init_of(const char *name, s4_init *init)
+{
+    static const struct { const char *name; s4_init i; } map[] = {
+        {"legs", S4_INIT_LEGS},          {"legt", S4_INIT_LEGT},
+        {"lagt", S4_INIT_LAGT},          {"fout", S4_INIT_FOUT},
+        {"fourier", S4_INIT_FOUT},       {"hippo", S4_INIT_HIPPO},
+        {"diag-lin", S4_INIT_DIAG_LIN},  {"diag-linear", S4_INIT_DIAG_LIN},
+        {"diag-inv", S4_INIT_DIAG_INV},  {"diag-inverse", S4_INIT_DIAG_INV},
+        {"diag-real", S4_INIT_DIAG_REAL}, {"diag", S4_INIT_DIAG},
+        {"diag-inv2", S4_INIT_DIAG_INV2}, {"diag-inverse2", S4_INIT_DIAG_INV2},
+        {"diag-quad", S4_INIT_DIAG_QUAD}, {"diag-quadratic", S4_INIT_DIAG_QUAD},
+    };
+    for (size_t i = 0; name && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(name, map[i].name) == 0) {
+            *init = map[i].i;
+            return 1;
+        }
+    return 0;
+}
+
+/* The reference's mode (SSM kernel) names; 0 for anything else. */
+int s4t_mode_of(const char *name, s4_ssm_mode *mode)
+{
+    if (!name)
+        return 0;
+    if (strcmp(name, "dplr") == 0 || strcmp(name, "nplr") == 0 || strcmp(name, "s4") == 0) {
+        *mode = S4_MODE_DPLR;
+        return 1;
+    }
+    if (strcmp(name, "diag") == 0 || strcmp(name, "s4d") == 0) {
+        *mode = S4_MODE_DIAG;
+        return 1;
+    }
+    return 0;
+}
+
+/* SSMKernelDiag's disc names; 0 for anything else. */
+int s4t_disc_of(const char *name, s4_disc *disc)
+{
+    static const struct { const char *name; s4_disc d; } map[] = {
+        {"zoh", S4_DISC_ZOH}, {"bilinear", S4_DISC_BILINEAR}, {"dss", S4_DISC_DSS},
+    };
+    for (size_t i = 0; name && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(name, map[i].name) == 0) {
+            *disc = map[i].d;
+            return 1;
+        }
+    return 0;
+}
+
 /* s4_layer_config from a case's config.json (S4Block constructor arguments, reference
- * names). Options libs4 does not model must have their defaults. */
+ * names). Options libs4 does not model must have their defaults; a key this helper does not
+ * know fails the test (a new kind of case must be handled, not ignored). */
 void s4t_layer_config_from_case(const char *rel_path, s4_layer_config *cfg)
 {
+    static const char *const known[] = {
+        "activation", "bandlimit", "bidirectional", "channels", "d_model", "d_state",
+        "disc", "dt_fast", "dt_max", "dt_min", "dt_tie", "dt_transform", "final_act",
+        "imag_transform", "init", "is_real", "l_max", "mode", "n_ssm", "rank",
+        "real_transform", "swap_channels", "transposed",
+    };
     char path[S4T_PATH_MAX];
     s4t_path(path, "%s", rel_path);
     char *text = s4t_read_text(path);
@@ -111,6 +170,15 @@ void s4t_layer_config_from_case(const char *rel_path, s4_layer_config *cfg)
     free(text);
     if (!j)
         fail_msg("%s: not valid JSON", path);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, j) {
+        size_t k = 0;
+        while (k < sizeof known / sizeof known[0] && strcmp(item->string, known[k]) != 0)
+            k++;
+        if (k == sizeof known / sizeof known[0])
+            fail_msg("%s: key \"%s\" is not handled by s4t_layer_config_from_case", path,
+                     item->string);
+    }
     s4_layer_config_default(cfg);
     cfg->ssm.H = (int)s4t_jint(j, "d_model", 0, path);
     cfg->ssm.N = (int)s4t_jint(j, "d_state", 64, path);
@@ -128,13 +196,23 @@ void s4t_layer_config_from_case(const char *rel_path, s4_layer_config *cfg)
     cfg->swap_channels = (int)s4t_jint(j, "swap_channels", 0, path);
     cfg->transposed = (int)s4t_jint(j, "transposed", 1, path);
     cfg->l_max = s4t_jint(j, "l_max", 0, path);
-    /* What the arrays cannot express must be the reference default. */
+    /* The init only matters to s4_layer_create (weights carry Lambda and B); an init libs4
+     * has no enum for (the reference's "dplr-lin" ...) keeps the default. */
+    s4_init init;
+    if (s4t_init_of(s4t_jstr(j, "init", path), &init))
+        cfg->ssm.init = init;
+    /* What the arrays cannot express must be the reference default: the kernel family and,
+     * for S4 (always bilinear in libs4), the discretization. */
     const char *mode = s4t_jstr(j, "mode", path), *disc = s4t_jstr(j, "disc", path);
-    if (!mode || (strcmp(mode, "dplr") != 0 && strcmp(mode, "nplr") != 0 &&
-                  strcmp(mode, "s4") != 0))
-        fail_msg("%s: mode \"%s\" is not an S4 (DPLR) kernel", path, mode ? mode : "null");
-    if (!disc || strcmp(disc, "bilinear") != 0)
+    if (!s4t_mode_of(mode, &cfg->ssm.mode))
+        fail_msg("%s: mode \"%s\" is neither S4 (dplr) nor S4D (diag)", path,
+                 mode ? mode : "null");
+    if (cfg->ssm.mode == S4_MODE_DIAG) {
+        if (!s4t_disc_of(disc, &cfg->ssm.disc))
+            fail_msg("%s: disc \"%s\" is not zoh, bilinear or dss", path, disc ? disc : "null");
+    } else if (!disc || strcmp(disc, "bilinear") != 0) {
         fail_msg("%s: disc \"%s\" is not bilinear", path, disc ? disc : "null");
+    }
     if (s4t_jint(j, "dt_tie", 1, path) != 1 || s4t_jint(j, "dt_fast", 0, path) != 0 ||
         s4t_jint(j, "is_real", 0, path) != 0 || !cJSON_IsNull(s4t_jget(j, "bandlimit", path)))
         fail_msg("%s: dt_tie/dt_fast/is_real/bandlimit differ from the defaults", path);
@@ -163,16 +241,27 @@ s4_layer *s4t_layer_from_params(const s4_layer_config *cfg, const char *rel_path
     const size_t Fa = cfg->activation == S4_ACT_GLU ? Cp * H / 2 : Cp * H;
     const size_t Flin = cfg->final_act == S4_FINAL_GLU ? 2 * H
                         : cfg->final_act == S4_FINAL_IDENTITY ? H : 0;
-    double *lk = tensor_sized(path, "layer.kernel.l_kernel", 1);
+    /* S4D (DESIGN.md 10): no P and no l_kernel in the file, C always raw. */
+    const int diag = cfg->ssm.mode == S4_MODE_DIAG;
+    double *lk = NULL, *P = NULL;
+    if (diag) {
+        if (s4t_find_tensor(path, "layer.kernel.P", NULL, NULL, NULL) ||
+            s4t_find_tensor(path, "layer.kernel.l_kernel", NULL, NULL, NULL))
+            fail_msg("%s: an S4D state_dict has no layer.kernel.P or layer.kernel.l_kernel",
+                     path);
+    } else {
+        lk = tensor_sized(path, "layer.kernel.l_kernel", 1);
+        P = tensor_sized(path, "layer.kernel.P", r * S * Nh * 2);
+    }
     s4_layer_arrays a = {
         .ssm = {.inv_dt = tensor_sized(path, "layer.kernel.inv_dt", H),
                 .A_real = tensor_sized(path, "layer.kernel.A_real", S * Nh),
                 .A_imag = tensor_sized(path, "layer.kernel.A_imag", S * Nh),
                 .B = tensor_sized(path, "layer.kernel.B", S * Nh * 2),
-                .P = tensor_sized(path, "layer.kernel.P", r * S * Nh * 2),
+                .P = P,
                 .C = tensor_sized(path, "layer.kernel.C", Cpp * H * Nh * 2),
                 .D = tensor_sized(path, "layer.D", Cp * H),
-                .l_kernel = (int64_t)lk[0]},
+                .l_kernel = lk ? (int64_t)lk[0] : 0},
     };
     double *W = NULL, *b = NULL;
     if (Flin > 0) {
@@ -192,6 +281,31 @@ s4_layer *s4t_layer_from_params(const s4_layer_config *cfg, const char *rel_path
     free((void *)a.ssm.inv_dt), free((void *)a.ssm.A_real), free((void *)a.ssm.A_imag);
     free((void *)a.ssm.B), free((void *)a.ssm.P), free((void *)a.ssm.C), free((void *)a.ssm.D);
     return layer;
+}
+
+/* Loads an .npy of shape dims[0 .. ndim) and checks it. */
+double *s4t_npy_shaped(const char *rel, int ndim, const int64_t *dims)
+{
+    char path[S4T_PATH_MAX];
+    s4t_path(path, "%s", rel);
+    int nd = 0;
+    int64_t shape[S4T_MAX_DIMS];
+    size_t n = 0;
+    double *x = s4t_load_npy(path, &n, &nd, shape);
+    int ok = nd == ndim;
+    for (int d = 0; ok && d < nd; d++)
+        ok = shape[d] == dims[d];
+    if (!ok) {
+        char got[160] = "", want[160] = "";
+        for (int d = 0; d < nd && d < S4T_MAX_DIMS; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                     (long long)shape[d]);
+        for (int d = 0; d < ndim; d++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? ", " : "",
+                     (long long)dims[d]);
+        fail_msg("%s: shape (%s), expected (%s)", rel, got, want);
+    }
+    return x;
 }
 
 /* Loads an .npy of shape [d0 x d1 x d2] and checks it. */

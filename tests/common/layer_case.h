@@ -22,14 +22,26 @@ const char *s4t_jstr(const cJSON *obj, const char *key, const char *where);
 /* x [B x R x C] -> [B x C x R], malloc'ed. */
 float *s4t_transpose_batch(const float *x, size_t B, size_t R, size_t C);
 
+/* Reference names -> enums: init ("legs", "diag-lin", ... and aliases), mode ("dplr",
+ * "nplr", "s4", "diag", "s4d"), disc ("zoh", "bilinear", "dss"). Return 0 (and leave *out
+ * alone) for a name without an enum value, 1 otherwise. */
+int s4t_init_of(const char *name, s4_init *out);
+int s4t_mode_of(const char *name, s4_ssm_mode *out);
+int s4t_disc_of(const char *name, s4_disc *out);
+
 /* s4_layer_config from a case's config.json (path relative to the test data), failing the
- * test for options libs4 does not model unless they have the reference defaults. */
+ * test for options libs4 does not model unless they have the reference defaults, and for a
+ * key it does not know. Sets mode (dplr / diag), disc (diag: zoh, bilinear, dss; dplr must
+ * say bilinear), the init when libs4 has it, the transforms and the layer options. */
 void s4t_layer_config_from_case(const char *rel_path, s4_layer_config *cfg);
 
-/* A layer from a state_dict safetensors file (DESIGN.md section 4 names). */
+/* A layer from a state_dict safetensors file (DESIGN.md section 4 names). For a diagonal
+ * (S4D) config the file must have no P and no l_kernel (P = NULL, l_kernel 0). */
 s4_layer *s4t_layer_from_params(const s4_layer_config *cfg, const char *rel_path);
 
 /* A 3-d .npy (path relative to the test data) that must have shape (d0, d1, d2). */
 double *s4t_npy3(const char *rel, int64_t d0, int64_t d1, int64_t d2);
+/* Any .npy (path relative to the test data) that must have shape dims[0 .. ndim). */
+double *s4t_npy_shaped(const char *rel, int ndim, const int64_t *dims);
 
 #endif
