@@ -1,11 +1,17 @@
 /* s4-bench: reproducible figures for libs4.
- *   s4-bench kernel --H 256 --N 64 --L 16384 [--rank 1] [--channels 1] [--repeat 5] [--json]
+ *   s4-bench kernel [--mode dplr|diag] --H 256 --N 64 --L 16384 [--rank 1] [--channels 1]
+ *                   [--disc zoh|bilinear|dss] [--init name] [--repeat 5] [--json]
  *   s4-bench forward --B 8 --H 256 --N 64 --L 16384 [--channels 1] [--repeat 5] [--json]
- * Times s4_kernel_execute (median of --repeat runs after one warm-up) on a seeded LegS
+ * Times s4_kernel_execute (median of --repeat runs after >= 0.2 s of warm-up) on a seeded LegS
  * bank whose C-tilde is set up for L, and reports GFLOP/s by the cost model of
  * DESIGN.md section 7 (43 flops per (h, n, l) for one kernel row at rank 1; in general
  * 11 + 8 (C'' + r)(1 + r): one complex reciprocal plus one complex multiply-accumulate per
  * Cauchy sum) and the process's peak RSS.
+ * --mode diag times the S4D (diagonal) kernel instead, on a seeded bank of --init (default
+ * diag-lin) and --disc (default zoh) with no C-tilde setup, at the same sizes, and reports
+ * GFLOP/s by the Vandermonde model 2 H C'' N L flops (per output, N/2 complex modes whose
+ * real part alone is needed: N real multiply-adds). The two models count different
+ * algorithms, so compare the two modes by time, not by GFLOP/s.
  * forward times s4_forward_execute (median of --repeat runs after one warm-up) of a default
  * S4 layer (GELU, output linear + GLU, l_max None) on B sequences of length L, and reports
  * s4_forward_create's time (C-tilde, kernel, its spectrum) separately.
@@ -15,14 +21,15 @@
  *   s4-bench peak [--threads t] [--json]
  * measures this machine's float32 FMA throughput on one core and on t threads (default all).
  *   s4-bench kernel --sweep [--json] runs L = 2^10..2^20 for N in {16, 64, 256}
- * (bench/plot_sweep.sh renders it). --threads t sets the OpenMP threads of kernel and
- * forward (default: all cores).
+ * (bench/plot_sweep.sh renders it); with --mode diag, the same sweep of the S4D kernel.
+ * --threads t sets the OpenMP threads of kernel and forward (default: all cores).
  * SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L
 #include "peak.h"
 #include "s4.h"
 
 #include <omp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +40,7 @@ typedef struct options {
     int B, H, N, rank, channels, repeat, json, threads, sweep;
     long long L;
     unsigned long long seed;
-    const char *mode;
+    const char *mode, *disc, *init;
 } options;
 
 static double now(void)
@@ -66,9 +73,10 @@ static double median_of(double *times, int n)
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: s4-bench kernel [--H n] [--N n] [--L n] [--rank r] [--channels c]\n"
-            "                       [--repeat k] [--seed s] [--json]\n"
-            "       s4-bench kernel --sweep [--threads t] [--json]\n"
+            "usage: s4-bench kernel [--mode dplr|diag] [--H n] [--N n] [--L n] [--rank r]\n"
+            "                       [--channels c] [--disc zoh|bilinear|dss] [--init name]\n"
+            "                       [--repeat k] [--seed s] [--threads t] [--json]\n"
+            "       s4-bench kernel [--mode dplr|diag] --sweep [--threads t] [--json]\n"
             "       s4-bench forward [--B b] [--H n] [--N n] [--L n] [--channels c]\n"
             "                        [--repeat k] [--seed s] [--threads t] [--json]\n"
             "       s4-bench step --mode linear|dense|diagonal [--B b] [--H n] [--N n]\n"
@@ -88,8 +96,8 @@ static int parse(int argc, char **argv, options *o)
         }
         if (!v)
             return -1;
-        if (!strcmp(a, "--mode")) {
-            o->mode = v;
+        if (!strcmp(a, "--mode") || !strcmp(a, "--disc") || !strcmp(a, "--init")) {
+            *(a[2] == 'm' ? &o->mode : a[2] == 'd' ? &o->disc : &o->init) = v;
             i++;
             continue;
         }
@@ -118,10 +126,52 @@ static int fail(const char *what, s4_status st)
     return 1;
 }
 
+/* Init names of the reference (s4_init), for --init. */
+static int init_by_name(const char *name, s4_init *init)
+{
+    static const struct {
+        const char *name;
+        s4_init init;
+    } inits[] = {{"legs", S4_INIT_LEGS},          {"legt", S4_INIT_LEGT},
+                 {"lagt", S4_INIT_LAGT},          {"fout", S4_INIT_FOUT},
+                 {"hippo", S4_INIT_HIPPO},        {"diag-lin", S4_INIT_DIAG_LIN},
+                 {"diag-inv", S4_INIT_DIAG_INV},  {"diag-real", S4_INIT_DIAG_REAL},
+                 {"diag", S4_INIT_DIAG},          {"diag-inv2", S4_INIT_DIAG_INV2},
+                 {"diag-quad", S4_INIT_DIAG_QUAD}};
+    for (size_t i = 0; i < sizeof inits / sizeof *inits; i++)
+        if (!strcmp(name, inits[i].name)) {
+            *init = inits[i].init;
+            return 0;
+        }
+    return -1;
+}
+
 static int bench_kernel(const options *o)
 {
     s4_ssm_config cfg;
     s4_ssm_config_default(&cfg);
+    bool diag = false;
+    if (o->mode && (!strcmp(o->mode, "diag") || !strcmp(o->mode, "s4d")))
+        diag = true;
+    else if (o->mode && strcmp(o->mode, "dplr") && strcmp(o->mode, "s4"))
+        return usage();
+    const char *disc_name = o->disc ? o->disc : "zoh";
+    if (!strcmp(disc_name, "zoh"))
+        cfg.disc = S4_DISC_ZOH;
+    else if (!strcmp(disc_name, "bilinear"))
+        cfg.disc = S4_DISC_BILINEAR;
+    else if (!strcmp(disc_name, "dss"))
+        cfg.disc = S4_DISC_DSS;
+    else
+        return usage();
+    if (o->disc && !diag) {
+        fprintf(stderr, "s4-bench: --disc applies to --mode diag only (DPLR is bilinear)\n");
+        return 2;
+    }
+    const char *init_name = o->init ? o->init : diag ? "diag-lin" : "legs";
+    if (init_by_name(init_name, &cfg.init) != 0)
+        return usage();
+    cfg.mode = diag ? S4_MODE_DIAG : S4_MODE_DPLR;
     cfg.H = o->H;
     cfg.N = o->N;
     cfg.rank = o->rank;
@@ -132,10 +182,11 @@ static int bench_kernel(const options *o)
     s4_status st = s4_ssm_create(&cfg, &ssm);
     if (st != S4_OK)
         return fail("s4_ssm_create", st);
+    /* C-tilde for L (DPLR). A diagonal bank keeps its raw C: nothing to set up. */
     double t0 = now();
-    if ((st = s4_ssm_setup_length(ssm, o->L)) != S4_OK)
+    if (!diag && (st = s4_ssm_setup_length(ssm, o->L)) != S4_OK)
         return fail("s4_ssm_setup_length", st);
-    const double setup_s = now() - t0;
+    const double setup_s = diag ? 0.0 : now() - t0;
     t0 = now();
     const s4_kernel_options kopt = {.rate = 1.0, .threads = o->threads};
     if ((st = s4_kernel_create(ssm, o->L, &kopt, &plan)) != S4_OK)
@@ -149,30 +200,65 @@ static int bench_kernel(const options *o)
         fprintf(stderr, "s4-bench: out of memory for K (%zu floats)\n", count);
         return 1;
     }
-    for (int i = -1; i < o->repeat; i++) { /* i = -1: warm-up */
+    /* Warm-up: at least one run and at least 0.2 s. A kernel of a few milliseconds (the
+     * diagonal one has no setup before it) otherwise meets the OpenMP pool and the CPUs
+     * still waking up, and one run is not enough to hide that. */
+    const double warm_start = now();
+    do {
+        if ((st = s4_kernel_execute(plan, ssm, K, (size_t)o->L, NULL, 0)) != S4_OK)
+            return fail("s4_kernel_execute", st);
+    } while (now() - warm_start < 0.2);
+    for (int i = 0; i < o->repeat; i++) {
         t0 = now();
         if ((st = s4_kernel_execute(plan, ssm, K, (size_t)o->L, NULL, 0)) != S4_OK)
             return fail("s4_kernel_execute", st);
-        if (i >= 0)
-            times[i] = now() - t0;
+        times[i] = now() - t0;
     }
     const double median = median_of(times, o->repeat);
-    const double nsum = (double)(rows + o->rank) * (1.0 + o->rank);
-    const double flops = (11.0 + 8.0 * nsum) * o->H * (o->N / 2) * (double)(o->L / 2 + 1);
+    double flops;
+    if (diag) {
+        /* Vandermonde: per output K[c][h][l], N/2 complex modes of which only the real part
+         * of (C dB)_n dA_n^l is needed: N real multiply-adds, 2 N flops. */
+        flops = 2.0 * o->H * (double)rows * o->N * (double)o->L;
+    } else {
+        /* Cauchy (DESIGN.md 7): per (h, n < N/2, node <= L/2) one complex reciprocal and one
+         * complex multiply-accumulate per Cauchy sum. */
+        const double nsum = (double)(rows + o->rank) * (1.0 + o->rank);
+        flops = (11.0 + 8.0 * nsum) * o->H * (o->N / 2) * (double)(o->L / 2 + 1);
+    }
     const double gflops = flops / median * 1e-9;
-    if (o->json)
-        printf("{\"bench\": \"kernel\", \"H\": %d, \"N\": %d, \"L\": %lld, \"rank\": %d, "
-               "\"rows\": %d, \"repeat\": %d, \"median_s\": %.6g, \"min_s\": %.6g, "
-               "\"gflops\": %.4g, \"peak_rss_mb\": %.1f, \"output_mb\": %.1f, "
-               "\"setup_s\": %.6g, \"plan_s\": %.6g, \"threads\": %d}\n",
-               o->H, o->N, o->L, o->rank, rows, o->repeat, median, times[0], gflops,
+    const char *model = diag ? "Vandermonde model 2 H C'' N L" : "Cauchy model DESIGN.md 7";
+    if (o->json) {
+        printf("{\"bench\": \"kernel\", \"mode\": \"%s\", ", diag ? "diag" : "dplr");
+        if (diag)
+            printf("\"disc\": \"%s\", ", disc_name);
+        printf("\"init\": \"%s\", \"H\": %d, \"N\": %d, \"L\": %lld, ", init_name, o->H,
+               o->N, o->L);
+        if (diag)
+            printf("\"rank\": null, ");
+        else
+            printf("\"rank\": %d, ", o->rank);
+        printf("\"rows\": %d, \"repeat\": %d, \"median_s\": %.6g, \"min_s\": %.6g, "
+               "\"gflops\": %.4g, \"flop_model\": \"%s\", \"peak_rss_mb\": %.1f, "
+               "\"output_mb\": %.1f, \"setup_s\": %.6g, \"plan_s\": %.6g, \"threads\": %d}\n",
+               rows, o->repeat, median, times[0], gflops, diag ? "vandermonde" : "cauchy",
                peak_rss_mb(), (double)count * 4.0 / 1048576.0, setup_s, plan_s,
                o->threads ? o->threads : omp_get_max_threads());
-    else
-        printf("kernel  H=%d N=%d L=%lld rank=%d rows=%d  median %.4f s  (min %.4f)  "
-               "%.2f GFLOP/s  peak RSS %.1f MB (output %.1f MB)  setup %.3f s  plan %.3f s\n",
-               o->H, o->N, o->L, o->rank, rows, median, times[0], gflops, peak_rss_mb(),
-               (double)count * 4.0 / 1048576.0, setup_s, plan_s);
+    } else {
+        if (diag)
+            printf("kernel  diag (S4D, %s, %s) H=%d N=%d L=%lld rows=%d", disc_name, init_name,
+                   o->H, o->N, o->L, rows);
+        else
+            printf("kernel  dplr (S4, %s) H=%d N=%d L=%lld rank=%d rows=%d", init_name, o->H,
+                   o->N, o->L, o->rank, rows);
+        printf("  median %.4f s  (min %.4f)  %.2f GFLOP/s (%s)  peak RSS %.1f MB (output "
+               "%.1f MB)  ",
+               median, times[0], gflops, model, peak_rss_mb(), (double)count * 4.0 / 1048576.0);
+        if (diag)
+            printf("setup none (raw C)  plan %.3f s\n", plan_s);
+        else
+            printf("setup %.3f s  plan %.3f s\n", setup_s, plan_s);
+    }
     free(K);
     free(times);
     s4_kernel_destroy(plan);

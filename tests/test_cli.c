@@ -1,8 +1,10 @@
 /* The `s4` program (src/cli/s4.c), run as a user would: every golden case through
  * `s4 kernel` and `s4 forward` (conv, dense, linear, chunked) against the float64 reference,
- * `s4 info`, and hostile inputs -- bad options, weights, configs and arrays -- each of which
- * must give a non-zero status, exactly one line on stderr naming the file, tensor or key,
- * and no output file.
+ * every S4D case (tests/data/s4d: mode 'diag', and the rate cases) through `s4 kernel` and
+ * `s4 forward` at each stage's --rate and through the diagonal step, `s4 info`, --rate
+ * against its definition (DESIGN.md 11), and hostile inputs -- bad options, weights, configs
+ * and arrays -- each of which must give a non-zero status, exactly one line on stderr naming
+ * the file, tensor or key, and no output file.
  * SPDX-License-Identifier: Apache-2.0 */
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, fork, waitpid */
@@ -278,6 +280,427 @@ static void test_not_transposed(void **state)
     free(yref);
 }
 
+/* ---- S4D cases and --rate (tests/data/s4d) --------------------------------------------- */
+
+enum { S4D_MAX_STAGES = 4 };
+
+typedef struct s4d_stage {
+    double rate;
+    int64_t L;
+    char u[S4T_PATH_MAX], K_f64[S4T_PATH_MAX], y_f64[S4T_PATH_MAX];
+} s4d_stage;
+
+typedef struct s4d_case {
+    char name[96];
+    bool diag, dss, bidirectional;
+    int64_t l_max; /* 0: None */
+    char config[S4T_PATH_MAX], params[S4T_PATH_MAX];
+    int n_stages;
+    s4d_stage stages[S4D_MAX_STAGES];
+    /* The reference's step output (zero state, last stage, rate 1) and the program's --mode
+     * for it ("diagonal" for S4D, "linear" for DPLR); "" when the layer has no step. */
+    char step_f64[S4T_PATH_MAX], step_mode[16];
+} s4d_case;
+
+static double json_num(const cJSON *obj, const char *key)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsNumber(j))
+        fail_msg("s4d/cases.json: missing number '%s'", key);
+    return j->valuedouble;
+}
+
+static s4d_case *s4d_cases_load(int *count)
+{
+    char path[S4T_PATH_MAX];
+    s4t_path(path, "s4d/cases.json");
+    char *text = mc_read_text(path);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");
+    assert_true(cJSON_IsArray(cases));
+    const int n = cJSON_GetArraySize(cases);
+    s4d_case *out = calloc((size_t)n, sizeof *out);
+    assert_non_null(out);
+    int k = 0;
+    for (const cJSON *c = cases->child; c; c = c->next, k++) {
+        s4d_case *m = &out[k];
+        snprintf(m->name, sizeof m->name, "%s", mc_str(c, "name"));
+        const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(c, "config");
+        m->diag = strcmp(mc_str(cfg, "mode"), "diag") == 0;
+        m->dss = m->diag && strcmp(mc_str(cfg, "disc"), "dss") == 0;
+        m->bidirectional = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "bidirectional"));
+        const cJSON *lm = cJSON_GetObjectItemCaseSensitive(cfg, "l_max");
+        m->l_max = cJSON_IsNumber(lm) ? (int64_t)lm->valuedouble : 0;
+        const cJSON *files = cJSON_GetObjectItemCaseSensitive(c, "files");
+        s4t_path(m->config, "s4d/%s", mc_str(files, "config"));
+        s4t_path(m->params, "s4d/%s", mc_str(files, "params_init"));
+        const cJSON *stages = cJSON_GetObjectItemCaseSensitive(c, "stages");
+        assert_true(cJSON_IsArray(stages));
+        for (const cJSON *st = stages->child; st; st = st->next) {
+            assert_true(m->n_stages < S4D_MAX_STAGES);
+            s4d_stage *g = &m->stages[m->n_stages++];
+            g->rate = json_num(st, "rate");
+            g->L = (int64_t)json_num(st, "L");
+            const cJSON *sf = cJSON_GetObjectItemCaseSensitive(st, "files");
+            s4t_path(g->u, "s4d/%s", mc_str(sf, "u"));
+            s4t_path(g->K_f64, "s4d/%s", mc_str(sf, "K_f64"));
+            s4t_path(g->y_f64, "s4d/%s", mc_str(sf, "y_f64"));
+        }
+        const cJSON *steps = cJSON_GetObjectItemCaseSensitive(c, "steps");
+        const char *key = m->diag ? "diag" : "linear";
+        const cJSON *step = cJSON_GetObjectItemCaseSensitive(steps, key);
+        if (step) {
+            const cJSON *f64 = cJSON_GetObjectItemCaseSensitive(step, "f64");
+            s4t_path(m->step_f64, "s4d/%s", mc_str(f64, "file"));
+            snprintf(m->step_mode, sizeof m->step_mode, "%s", m->diag ? "diagonal" : "linear");
+        }
+    }
+    cJSON_Delete(root);
+    *count = n;
+    return out;
+}
+
+/* max |a - b| / max |b| of two of the program's outputs (both removed). */
+static double npy_diff(const char *a_path, const char *b_path)
+{
+    size_t na = 0, nb = 0;
+    int da = 0, db = 0;
+    int64_t sa[S4T_MAX_DIMS] = {0}, sb[S4T_MAX_DIMS] = {0};
+    double *a = s4t_load_npy(a_path, &na, &da, sa);
+    double *b = s4t_load_npy(b_path, &nb, &db, sb);
+    assert_int_equal(da, db);
+    for (int d = 0; d < da; d++)
+        assert_int_equal(sa[d], sb[d]);
+    const double e = s4t_max_rel_err(a, b, nb);
+    free(a);
+    free(b);
+    remove(a_path);
+    remove(b_path);
+    return e;
+}
+
+/* The reference casts the dss kernel to float32 even in its float64 module, so the dss
+ * "f64" arrays are float32-accurate only (s4d/cases.json layout_notes). */
+#define TOL_DSS 1e-4
+
+/* Every stage from params_init at the stage's --rate (S4D parameters never change between
+ * stages; the DPLR rate case starts from a raw C and sets C-tilde up for l_max on first
+ * use, as its first stage did): `s4 kernel` against K_f64, `s4 forward` (conv) against
+ * y_f64; then the step (--mode diagonal for S4D, linear for DPLR) against the reference's
+ * step output, whole and chunked, or its refusal (dss, bidirectional). */
+static void test_s4d_golden(void **state)
+{
+    const s4d_case *c = *state;
+    char K[300], Y[300], len[32], rate[32];
+    tmp_path(K, sizeof K, "K.npy");
+    tmp_path(Y, sizeof Y, "Y.npy");
+    result *r = malloc(sizeof *r);
+    assert_non_null(r);
+    const double tol_k = c->dss ? TOL_DSS : TOL_K, tol_y = c->dss ? TOL_DSS : TOL_Y;
+    for (int i = 0; i < c->n_stages; i++) {
+        const s4d_stage *g = &c->stages[i];
+        char what[200];
+        snprintf(what, sizeof what, "%s stage %d (rate %g)", c->name, i, g->rate);
+        snprintf(len, sizeof len, "%lld", (long long)g->L);
+        snprintf(rate, sizeof rate, "%.17g", g->rate);
+        run(r, "kernel", "--weights", c->params, "--config", c->config, "--length", len,
+            "--rate", rate, "--output", K, NULL);
+        expect_ok(r, what);
+        const double eK = npy_err(K, g->K_f64);
+        run(r, "forward", "--weights", c->params, "--config", c->config, "--input", g->u,
+            "--output", Y, "--rate", rate, NULL);
+        expect_ok(r, what);
+        const double eY = npy_err(Y, g->y_f64);
+        printf("[ figures  ] %-36s rate %-4g s4 kernel %.2e  forward conv %.2e\n", c->name,
+               g->rate, eK, eY);
+        assert_rel_err(eK, tol_k, what);
+        assert_rel_err(eY, tol_y, what);
+    }
+    const s4d_stage *last = &c->stages[c->n_stages - 1];
+    assert_true(last->rate == 1.0);
+    if (c->step_mode[0]) {
+        char chunk[32];
+        snprintf(chunk, sizeof chunk, "%lld", (long long)(last->L / 3 + 1));
+        run(r, "forward", "--weights", c->params, "--config", c->config, "--input", last->u,
+            "--output", Y, "--mode", c->step_mode, NULL);
+        expect_ok(r, c->name);
+        const double eS = npy_err(Y, c->step_f64);
+        run(r, "forward", "--weights", c->params, "--config", c->config, "--input", last->u,
+            "--output", Y, "--mode", c->step_mode, "--chunk", chunk, NULL);
+        expect_ok(r, c->name);
+        const double eC = npy_err(Y, c->step_f64);
+        printf("[ figures  ] %-36s --mode %s %.2e  --chunk %s %.2e\n", c->name, c->step_mode,
+               eS, chunk, eC);
+        assert_rel_err(eS, TOL_Y, "step");
+        assert_rel_err(eC, TOL_Y, "chunked step");
+    } else {
+        run(r, "forward", "--weights", c->params, "--config", c->config, "--input", last->u,
+            "--output", Y, "--mode", "diagonal", NULL);
+        if (c->bidirectional)
+            expect_fail(r, Y, "bidirectional step", "bidirectional", "--mode");
+        else
+            expect_fail(r, Y, "dss step", "S4_ERR_UNSUPPORTED");
+    }
+    free(r);
+}
+
+/* s4 info on an S4D checkpoint (no P, no l_kernel): mode diag and its disc. */
+static void test_s4d_info(void **state)
+{
+    (void)state;
+    char cfg[S4T_PATH_MAX], W[S4T_PATH_MAX];
+    result *r = malloc(sizeof *r);
+    s4t_path(cfg, "s4d/cases/s4d_legs_zoh_h2_n8_l16/config.json");
+    s4t_path(W, "s4d/cases/s4d_legs_zoh_h2_n8_l16/params_init.safetensors");
+    run(r, "info", "--weights", W, "--config", cfg, NULL);
+    expect_ok(r, "info S4D");
+    static const char *const needles[] = {
+        "S4D (diagonal) kernel, zoh discretization", "mode           diag",
+        "disc           zoh",                         "d_model  H     2",
+        "d_state  N     8",                           "rank     r     none",
+        "l_kernel       none",                        "layer.kernel.A_imag",
+        "\"mode\":\"diag\"",                          "\"disc\":\"zoh\""};
+    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
+        if (!strstr(r->out, needles[i]))
+            fail_msg("s4 info (S4D) lacks \"%s\":\n%s", needles[i], r->out);
+    assert_null(strstr(r->out, "layer.kernel.P"));
+    assert_null(strstr(r->out, "layer.kernel.l_kernel"));
+
+    s4t_path(cfg, "s4d/cases/s4d_inv_dss_h2_n8_l9/config.json");
+    s4t_path(W, "s4d/cases/s4d_inv_dss_h2_n8_l9/params_init.safetensors");
+    run(r, "info", "--weights", W, "--config", cfg, NULL);
+    expect_ok(r, "info S4D dss");
+    assert_non_null(strstr(r->out, "mode           diag"));
+    assert_non_null(strstr(r->out, "disc           dss"));
+
+    s4t_path(cfg, "s4d/cases/dplr_rate_h2_n16_l32/config.json");
+    s4t_path(W, "s4d/cases/dplr_rate_h2_n16_l32/params_init.safetensors");
+    run(r, "info", "--weights", W, "--config", cfg, NULL);
+    expect_ok(r, "info DPLR");
+    assert_non_null(strstr(r->out, "mode           dplr"));
+    assert_null(strstr(r->out, "disc           "));
+    free(r);
+}
+
+/* An S4D layer steps with --mode diagonal only: dense and linear are refused with the
+ * library's message and a hint, in one line. */
+static void test_s4d_step_modes(void **state)
+{
+    (void)state;
+    char cfg[S4T_PATH_MAX], W[S4T_PATH_MAX], U[S4T_PATH_MAX], Y[300];
+    s4t_path(cfg, "s4d/cases/s4d_legs_zoh_h2_n8_l16/config.json");
+    s4t_path(W, "s4d/cases/s4d_legs_zoh_h2_n8_l16/params_init.safetensors");
+    s4t_path(U, "s4d/cases/s4d_legs_zoh_h2_n8_l16/u.npy");
+    tmp_path(Y, sizeof Y, "Y.npy");
+    result *r = malloc(sizeof *r);
+    static const char *const modes[] = {"dense", "linear"};
+    for (int m = 0; m < 2; m++) {
+        run(r, "forward", "--weights", W, "--config", cfg, "--input", U, "--output", Y,
+            "--mode", modes[m], NULL);
+        expect_fail(r, Y, modes[m], "S4_ERR_INVALID_ARGUMENT", "S4D", "--mode diagonal");
+        run(r, "forward", "--weights", W, "--config", cfg, "--input", U, "--output", Y,
+            "--mode", modes[m], "--chunk", "4", NULL);
+        expect_fail(r, Y, modes[m], "S4_ERR_INVALID_ARGUMENT", "S4D", "--mode diagonal");
+    }
+    /* Streamed convolution (--chunk in conv mode) equals the whole sequence. */
+    char Y2[300];
+    tmp_path(Y2, sizeof Y2, "Y2.npy");
+    run(r, "forward", "--weights", W, "--config", cfg, "--input", U, "--output", Y, NULL);
+    expect_ok(r, "S4D conv");
+    run(r, "forward", "--weights", W, "--config", cfg, "--input", U, "--output", Y2,
+        "--chunk", "5", NULL);
+    expect_ok(r, "S4D stream");
+    assert_rel_err(npy_diff(Y2, Y), 1e-5, "S4D --chunk 5 vs whole");
+    free(r);
+}
+
+/* --rate values that are not a positive finite number, or that leave a kernel of length 0,
+ * are refused with one line naming --rate. */
+static void test_rate_usage(void **state)
+{
+    (void)state;
+    char cfg[S4T_PATH_MAX], W[S4T_PATH_MAX], U[S4T_PATH_MAX], Y[300];
+    s4t_path(cfg, "s4d/cases/s4d_legs_zoh_h2_n8_l16/config.json");
+    s4t_path(W, "s4d/cases/s4d_legs_zoh_h2_n8_l16/params_init.safetensors");
+    s4t_path(U, "s4d/cases/s4d_legs_zoh_h2_n8_l16/u.npy");
+    tmp_path(Y, sizeof Y, "Y.npy");
+    result *r = malloc(sizeof *r);
+    static const char *const bad[] = {"0", "-1", "-0", "nan", "inf", "-inf", "1e400",
+                                      "abc", "2x", "0x", " ", "1e-400"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "kernel --rate '%s'", bad[i]);
+        run(r, "kernel", "--weights", W, "--config", cfg, "--length", "16", "--output", Y,
+            "--rate", bad[i], NULL);
+        expect_fail(r, Y, what, "--rate");
+        snprintf(what, sizeof what, "forward --rate '%s'", bad[i]);
+        run(r, "forward", "--weights", W, "--config", cfg, "--input", U, "--output", Y,
+            "--rate", bad[i], NULL);
+        expect_fail(r, Y, what, "--rate");
+        run(r, "forward", "--weights", W, "--config", cfg, "--input", U, "--output", Y,
+            "--mode", "diagonal", "--rate", bad[i], NULL);
+        expect_fail(r, Y, what, "--rate");
+    }
+    run(r, "kernel", "--weights", W, "--config", cfg, "--length", "16", "--output", Y,
+        "--rate", NULL);
+    expect_fail(r, Y, "--rate without value", "--rate");
+    run(r, "kernel", "--weights", W, "--config", cfg, "--length", "16", "--output", Y,
+        "--rate=", NULL);
+    expect_fail(r, Y, "--rate=", "--rate");
+    run(r, "kernel", "--weights", W, "--config", cfg, "--length", "16", "--output", Y,
+        "--rate", "2", "--rate", "2", NULL);
+    expect_fail(r, Y, "--rate twice", "--rate", "twice");
+    run(r, "info", "--weights", W, "--config", cfg, "--rate", "2", NULL);
+    expect_fail(r, NULL, "info --rate", "--rate");
+    /* l_max = 16: a rate of 32 or more leaves round(16 / rate) = 0 taps. */
+    run(r, "kernel", "--weights", W, "--config", cfg, "--length", "16", "--output", Y,
+        "--rate", "32", NULL);
+    expect_fail(r, Y, "rate 32", "--rate", "length 0");
+    run(r, "forward", "--weights", W, "--config", cfg, "--input", U, "--output", Y, "--rate",
+        "1e30", NULL);
+    expect_fail(r, Y, "rate 1e30", "--rate", "length 0");
+    /* ... while the step modes, untruncated, run at any rate. */
+    run(r, "forward", "--weights", W, "--config", cfg, "--input", U, "--output", Y, "--mode",
+        "diagonal", "--rate", "32", NULL);
+    expect_ok(r, "step at rate 32");
+    remove(Y);
+    /* Just below 2 l_max: round(16 / 31.9) = 1 tap. */
+    run(r, "kernel", "--weights", W, "--config", cfg, "--length", "16", "--output", Y,
+        "--rate", "31.9", NULL);
+    expect_ok(r, "rate 31.9");
+    size_t n = 0;
+    int64_t sh[S4T_MAX_DIMS] = {0};
+    double *k = s4t_load_npy(Y, &n, NULL, sh);
+    assert_true(sh[0] == 1 && sh[1] == 2 && sh[2] == 1);
+    free(k);
+    remove(Y);
+    free(r);
+}
+
+/* DESIGN.md 11: an S4D kernel at rate R is the kernel at dt R and nothing else, so at rate 2
+ * it equals the kernel of the same layer with dt doubled (inv_dt + log 2 under the exp
+ * dt_transform), over round(l_max / 2) taps. With l_max null (no truncation) the same holds
+ * for the whole layer in conv mode, the diagonal step and the stream, which then also agree
+ * with each other. (A DPLR kernel at a rate is not a fresh one at R dt -- C-tilde stays the
+ * one for l_kernel --; s4d/dplr_rate_h2_n16_l32 checks it against the reference.) */
+static void test_rate_is_dt(void **state)
+{
+    (void)state;
+    char cfg[S4T_PATH_MAX], W[S4T_PATH_MAX], U[S4T_PATH_MAX];
+    char cfg_none[300], W2[300], K1[300], K2[300], Y1[300], Y2[300];
+    s4t_path(cfg, "s4d/cases/s4d_legs_zoh_h2_n8_l16/config.json");
+    s4t_path(W, "s4d/cases/s4d_legs_zoh_h2_n8_l16/params_init.safetensors");
+    s4t_path(U, "s4d/cases/s4d_legs_zoh_h2_n8_l16/u.npy");
+    tmp_path(cfg_none, sizeof cfg_none, "lmax_none.json");
+    tmp_path(W2, sizeof W2, "dt2.safetensors");
+    tmp_path(K1, sizeof K1, "K1.npy");
+    tmp_path(K2, sizeof K2, "K2.npy");
+    tmp_path(Y1, sizeof Y1, "Y1.npy");
+    tmp_path(Y2, sizeof Y2, "Y2.npy");
+    /* The case's config (its other keys are the reference defaults) without l_max. */
+    mc_write_text(cfg_none, "{\"d_model\": 2, \"d_state\": 8, \"l_max\": null, \"mode\": "
+                            "\"diag\", \"init\": \"legs\", \"disc\": \"zoh\"}");
+    mc_file f;
+    mc_file_load(W, &f);
+    const int i = mc_file_index(&f, "layer.kernel.inv_dt");
+    for (int h = 0; h < 2; h++)
+        f.values[i][h] += log(2.0);
+    mc_file_write(&f, W2);
+    mc_file_free(&f);
+    result *r = malloc(sizeof *r);
+
+    /* Kernel, l_max 16: 8 taps at rate 2. */
+    run(r, "kernel", "--weights", W, "--config", cfg, "--length", "16", "--rate", "2",
+        "--output", K1, NULL);
+    expect_ok(r, "kernel at rate 2");
+    if (!strstr(r->out, "(1, 2, 8)") || !strstr(r->out, "rate 2"))
+        fail_msg("kernel at rate 2: expected (1, 2, 8) and the rate in: %s", r->out);
+    run(r, "kernel", "--weights", W2, "--config", cfg, "--length", "8", "--output", K2, NULL);
+    expect_ok(r, "kernel at 2 dt");
+    const double eK = npy_diff(K1, K2);
+    /* Without the rate they differ: the rate did take effect. */
+    run(r, "kernel", "--weights", W, "--config", cfg, "--length", "8", "--output", K1, NULL);
+    expect_ok(r, "kernel at rate 1");
+    run(r, "kernel", "--weights", W2, "--config", cfg, "--length", "8", "--output", K2, NULL);
+    expect_ok(r, "kernel at 2 dt");
+    const double e1 = npy_diff(K1, K2);
+
+    /* l_max null: conv, diagonal step and stream at rate 2 against conv at 2 dt. */
+    static const char *const modes[3] = {"conv", "diagonal", "conv"};
+    static const char *const chunks[3] = {NULL, NULL, "5"};
+    double e[3];
+    for (int k = 0; k < 3; k++) {
+        run(r, "forward", "--weights", W2, "--config", cfg_none, "--input", U, "--output", Y2,
+            NULL);
+        expect_ok(r, "conv at 2 dt");
+        if (chunks[k])
+            run(r, "forward", "--weights", W, "--config", cfg_none, "--input", U, "--output",
+                Y1, "--mode", modes[k], "--chunk", chunks[k], "--rate", "2", NULL);
+        else
+            run(r, "forward", "--weights", W, "--config", cfg_none, "--input", U, "--output",
+                Y1, "--mode", modes[k], "--rate", "2", NULL);
+        expect_ok(r, modes[k]);
+        if (!strstr(r->out, "rate 2"))
+            fail_msg("forward --rate 2 does not report the rate: %s", r->out);
+        e[k] = npy_diff(Y1, Y2);
+    }
+    printf("[ figures  ] S4D at rate 2 vs at 2 dt: kernel %.2e (rate 1: %.2e), forward conv "
+           "%.2e, --mode diagonal %.2e, --chunk 5 %.2e\n",
+           eK, e1, e[0], e[1], e[2]);
+    assert_rel_err(eK, 1e-5, "kernel at rate 2 vs kernel at 2 dt");
+    assert_true(e1 > 1e-2);
+    assert_rel_err(e[0], 1e-5, "conv at rate 2 vs conv at 2 dt");
+    assert_rel_err(e[1], TOL_Y, "diagonal step at rate 2 vs conv at 2 dt");
+    assert_rel_err(e[2], TOL_Y, "stream at rate 2 vs conv at 2 dt");
+    remove(W2);
+    remove(cfg_none);
+    free(r);
+}
+
+/* An S4 (DPLR) kernel at rate R < 1 can have fewer nodes than taps: l_max null, L = 4,
+ * R = 0.6 sets C-tilde up for round(0.6 * 4) = 2 and samples round(2 / 0.6) = 3 nodes, so
+ * the reference's kernel has 3 taps; the program writes the 4 the layer applies, the last
+ * one zero, and the first 3 are those of --length 3 (same C-tilde, same nodes). */
+static void test_rate_dplr_nodes(void **state)
+{
+    (void)state;
+    char W[S4T_PATH_MAX], cfg[300], K3[300], K4[300];
+    s4t_path(W, "s4d/cases/dplr_rate_h2_n16_l32/params_init.safetensors");
+    tmp_path(cfg, sizeof cfg, "dplr_none.json");
+    tmp_path(K3, sizeof K3, "K3.npy");
+    tmp_path(K4, sizeof K4, "K4.npy");
+    mc_write_text(cfg, "{\"d_model\": 2, \"d_state\": 16}");
+    result *r = malloc(sizeof *r);
+    run(r, "kernel", "--weights", W, "--config", cfg, "--length", "4", "--rate", "0.6",
+        "--output", K4, NULL);
+    expect_ok(r, "DPLR kernel, 4 taps at rate 0.6");
+    if (!strstr(r->out, "l_kernel 2") || !strstr(r->out, "3 nonzero taps"))
+        fail_msg("expected l_kernel 2 and 3 nonzero taps in: %s", r->out);
+    run(r, "kernel", "--weights", W, "--config", cfg, "--length", "3", "--rate", "0.6",
+        "--output", K3, NULL);
+    expect_ok(r, "DPLR kernel, 3 taps at rate 0.6");
+    size_t n3 = 0, n4 = 0;
+    int64_t s3[S4T_MAX_DIMS] = {0}, s4[S4T_MAX_DIMS] = {0};
+    double *k3 = s4t_load_npy(K3, &n3, NULL, s3);
+    double *k4 = s4t_load_npy(K4, &n4, NULL, s4);
+    assert_true(s3[0] == 1 && s3[1] == 2 && s3[2] == 3);
+    assert_true(s4[0] == 1 && s4[1] == 2 && s4[2] == 4);
+    for (int h = 0; h < 2; h++) {
+        for (int t = 0; t < 3; t++)
+            assert_true(k4[h * 4 + t] == k3[h * 3 + t]);
+        assert_true(k4[h * 4 + 3] == 0.0);
+        assert_true(k4[h * 4] != 0.0);
+    }
+    free(k3);
+    free(k4);
+    remove(K3);
+    remove(K4);
+    remove(cfg);
+    free(r);
+}
+
 /* ---- info, help ---------------------------------------------------------------------------- */
 
 static void test_info(void **state)
@@ -313,6 +736,8 @@ static void test_info(void **state)
     run(r, "help", NULL);
     expect_ok(r, "help");
     assert_non_null(strstr(r->out, "s4 forward"));
+    assert_non_null(strstr(r->out, "--rate R"));
+    assert_non_null(strstr(r->out, "S4D"));
     run(r, "--version", NULL);
     expect_ok(r, "version");
     assert_non_null(strstr(r->out, s4_version()));
@@ -479,9 +904,20 @@ static void test_bad_weights_and_config(void **state)
     mc_write_text(c2, "{\"d_model\": 2, \"d_state\": 8, \"activation\": \"mish\"}");
     FORWARD(W, c2);
     expect_fail(r, Y, "unknown value", c2, "'activation'", "mish");
+    mc_write_text(c2, "{\"d_model\": 2, \"d_state\": 8, \"mode\": \"real\"}");
+    FORWARD(W, c2);
+    expect_fail(r, Y, "mode real", c2, "'mode'", "real");
+    /* An S4D config over S4 weights: the S4 file has P (and l_kernel), which S4D has not. */
     mc_write_text(c2, "{\"d_model\": 2, \"d_state\": 8, \"mode\": \"diag\"}");
     FORWARD(W, c2);
-    expect_fail(r, Y, "S4D", c2, "'mode'", "diag");
+    expect_fail(r, Y, "S4D config, S4 weights", W, "unexpected tensor 'layer.kernel.");
+    /* And an S4 config over S4D weights: P is missing. */
+    char W4d[S4T_PATH_MAX], U4d[S4T_PATH_MAX];
+    s4t_path(W4d, "s4d/cases/s4d_legs_zoh_h2_n8_l16/params_init.safetensors");
+    s4t_path(U4d, "s4d/cases/s4d_legs_zoh_h2_n8_l16/u.npy");
+    mc_write_text(c2, "{\"d_model\": 2, \"d_state\": 8, \"l_max\": 16}");
+    run(r, "forward", "--weights", W4d, "--config", c2, "--input", U4d, "--output", Y, NULL);
+    expect_fail(r, Y, "S4 config, S4D weights", W4d, "missing tensor 'layer.kernel.");
     mc_write_text(c2, "{\"d_model\": 2, \"d_state\": 8, \"dt_tie\": false}");
     FORWARD(W, c2);
     expect_fail(r, Y, "dt_tie", c2, "'dt_tie'");
@@ -608,6 +1044,18 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "golden/%s", cases[i].name);
         s4t_suite_add(&s, name, test_golden, &cases[i]);
     }
+    int n_s4d = 0;
+    s4d_case *s4d = s4d_cases_load(&n_s4d);
+    for (int i = 0; i < n_s4d; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "s4d/%s", s4d[i].name);
+        s4t_suite_add(&s, name, test_s4d_golden, &s4d[i]);
+    }
+    s4t_suite_add(&s, "s4d_info", test_s4d_info, NULL);
+    s4t_suite_add(&s, "s4d_step_modes", test_s4d_step_modes, NULL);
+    s4t_suite_add(&s, "rate_usage", test_rate_usage, NULL);
+    s4t_suite_add(&s, "rate_is_dt", test_rate_is_dt, NULL);
+    s4t_suite_add(&s, "rate_dplr_nodes", test_rate_dplr_nodes, NULL);
     s4t_suite_add(&s, "info", test_info, NULL);
     s4t_suite_add(&s, "not_transposed", test_not_transposed, NULL);
     s4t_suite_add(&s, "usage_errors", test_usage_errors, NULL);
@@ -615,6 +1063,7 @@ int main(int argc, char **argv)
     s4t_suite_add(&s, "bad_inputs", test_bad_inputs, NULL);
     const int failed = s4t_suite_run(&s, "cli", argc, argv);
     free(cases);
+    free(s4d);
     remove_tmp_dir();
     return failed ? 1 : 0;
 }

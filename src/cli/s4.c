@@ -1,9 +1,12 @@
 /* s4: run trained S4 layers (the reference S4Block) from the command line.
  *
  *   s4 info    --weights W.safetensors [--config C.json]
- *   s4 kernel  --weights W [--config C] --length L --output K.npy
+ *   s4 kernel  --weights W [--config C] --length L --output K.npy [--rate R]
  *   s4 forward --weights W [--config C] --input U.npy --output Y.npy
- *              [--mode conv|dense|linear|diagonal] [--chunk T]
+ *              [--mode conv|dense|linear|diagonal] [--chunk T] [--rate R]
+ *
+ * S4 (DPLR) and S4D (diagonal, mode 'diag') layers alike; --rate is the reference's
+ * `rate` argument of forward (DESIGN.md section 11).
  *
  * Built on the public API only (s4.h). Exit status 0 on success; on any error a non-zero
  * status and exactly one line on stderr naming the file, tensor or key and what was
@@ -29,23 +32,31 @@ static const char usage_text[] =
     "usage:\n"
     "  s4 info    --weights W.safetensors [--config C.json]\n"
     "  s4 kernel  --weights W.safetensors [--config C.json] --length L --output K.npy\n"
+    "             [--rate R]\n"
     "  s4 forward --weights W.safetensors [--config C.json] --input U.npy --output Y.npy\n"
-    "             [--mode conv|dense|linear|diagonal] [--chunk T]\n"
+    "             [--mode conv|dense|linear|diagonal] [--chunk T] [--rate R]\n"
     "  s4 help | s4 version\n"
     "\n"
     "The weights are a reference S4Block state_dict (safetensors). The architecture comes\n"
     "from --config (a JSON object of S4Block arguments, e.g. {\"d_model\": 64, \"d_state\": 64,\n"
-    "\"l_max\": 1024}) or from the file's __metadata__ key \"s4_config\".\n"
+    "\"l_max\": 1024}) or from the file's __metadata__ key \"s4_config\". S4 (mode dplr) and\n"
+    "S4D (mode diag, discretization zoh, bilinear or dss) layers are both accepted.\n"
     "\n"
-    "  info     architecture and parameter summary\n"
+    "  info     architecture (mode, discretization) and parameter summary\n"
     "  kernel   the convolution kernel the layer applies to inputs of length L:\n"
-    "           float32 (C'', H, l), l = min(L, l_max) (l = L when l_max is null)\n"
+    "           float32 (C'', H, l), l = min(L, round(l_max / R)) (l = L when l_max is\n"
+    "           null)\n"
     "  forward  the whole layer on U (B, H, L) float32 or float64 ((B, L, H) when the config\n"
     "           says transposed: false); writes float32 (B, H, L), or (B, F, L) when\n"
     "           final_act is null. --mode conv (default): FFT convolution; dense, linear,\n"
     "           diagonal: the recurrence step by step from a zero state. --chunk T: chunks\n"
     "           of T steps with the state carried between them. Bidirectional layers run\n"
-    "           in conv mode only.\n";
+    "           in conv mode only; an S4D layer steps with --mode diagonal only (exact\n"
+    "           there: its state is already diagonal), and not at all with disc dss.\n"
+    "  --rate R relative sample rate (default 1: as trained), R > 0: dt becomes R dt. In\n"
+    "           conv mode the kernel has l = min(L, round(l_max / R)) taps; an S4 kernel\n"
+    "           keeps the C-tilde of its l_kernel and samples round(l_kernel / R) nodes, as\n"
+    "           the reference does. The step modes run the untruncated recurrence at R dt.\n";
 
 /* ---- errors: one line on stderr ----------------------------------------------------- */
 
@@ -77,10 +88,21 @@ static int fail_lib(s4_status st)
     return fail(EXIT_FAILURE, "%s (%s)", msg && *msg ? msg : "failed", s4_status_str(st));
 }
 
+/* The same, naming the --rate in effect when one was given (a valid but extreme rate can
+ * make the library refuse a length or a node count). */
+static int fail_lib_at(s4_status st, const char *rate_text)
+{
+    if (!rate_text)
+        return fail_lib(st);
+    const char *msg = s4_last_error();
+    return fail(EXIT_FAILURE, "%s (%s) [at --rate %s]", msg && *msg ? msg : "failed",
+                s4_status_str(st), rate_text);
+}
+
 /* ---- options ------------------------------------------------------------------------ */
 
 typedef struct options {
-    const char *weights, *config, *input, *output, *mode, *length, *chunk;
+    const char *weights, *config, *input, *output, *mode, *length, *chunk, *rate;
 } options;
 
 typedef struct option_spec {
@@ -92,7 +114,7 @@ static const option_spec option_specs[] = {
     {"weights", offsetof(options, weights)}, {"config", offsetof(options, config)},
     {"input", offsetof(options, input)},     {"output", offsetof(options, output)},
     {"mode", offsetof(options, mode)},       {"length", offsetof(options, length)},
-    {"chunk", offsetof(options, chunk)},
+    {"chunk", offsetof(options, chunk)},     {"rate", offsetof(options, rate)},
 };
 
 /* Parses --name value and --name=value; `allowed` lists the options of the command. */
@@ -155,6 +177,52 @@ static int parse_int(const char *text, const char *name, int64_t lo, int64_t hi,
     return 0;
 }
 
+/* --rate: a positive finite decimal (default 1 when absent). */
+static int parse_rate(const char *text, double *out)
+{
+    *out = 1.0;
+    if (!text)
+        return 0;
+    errno = 0;
+    char *end = NULL;
+    const double v = strtod(text, &end);
+    if (end == text || *end || !isfinite(v) || !(v > 0.0) || (errno == ERANGE && v == 0.0))
+        return fail(EXIT_USAGE, "option --rate: '%s' is not a positive finite number (the "
+                                "relative sample rate; 1 = as trained)",
+                    text);
+    *out = v;
+    return 0;
+}
+
+/* Python's round (half to even) for lengths; saturates far beyond any valid length. */
+static int64_t round_half_even(double x)
+{
+    if (!(fabs(x) < 0x1p62))
+        return x < 0 ? -((int64_t)1 << 62) : ((int64_t)1 << 62);
+    return (int64_t)nearbyint(x);
+}
+
+/* The convolution kernel's length for inputs of length L (DESIGN.md section 11):
+ * l = L if l_max is null, else min(L, round(l_max / rate)); a rate so high that this rounds
+ * to 0 is refused, naming --rate. */
+static int kernel_length(const s4_layer_config *c, int64_t L, double rate, const char *rate_text,
+                         int64_t *l)
+{
+    *l = L;
+    if (c->l_max > 0) {
+        const int64_t lr = round_half_even((double)c->l_max / rate);
+        if (lr < 1)
+            return fail(EXIT_USAGE,
+                        "option --rate: '%s': l_max / rate = %lld / %g rounds to a kernel of "
+                        "length 0 (rate must be below %g for this layer)",
+                        rate_text ? rate_text : "1", (long long)c->l_max, rate,
+                        2.0 * (double)c->l_max);
+        if (lr < L)
+            *l = lr;
+    }
+    return 0;
+}
+
 static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
 {
     int k = snprintf(buf, len, "(");
@@ -193,6 +261,12 @@ static const char *transform_name(s4_transform t)
 {
     static const char *const names[] = {"none", "exp", "relu", "sigmoid", "softplus"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
+}
+
+static const char *disc_name(s4_disc d)
+{
+    static const char *const names[] = {"zoh", "bilinear", "dss"};
+    return (unsigned)d < sizeof names / sizeof names[0] ? names[d] : "?";
 }
 
 static const char *dtype_name(s4_dtype d)
@@ -266,6 +340,7 @@ static int cmd_info(const options *o)
     const int H = c.ssm.H, N = c.ssm.N, S = c.ssm.n_ssm ? c.ssm.n_ssm : H;
     const int Cp = c.ssm.channels, rows = Cp * (1 + c.bidirectional);
     const int64_t lk = s4_ssm_l_kernel(ssm);
+    const bool diag = c.ssm.mode == S4_MODE_DIAG;
     char *json = NULL;
     s4_status st = s4_layer_config_to_json(&c, &json);
     if (st != S4_OK) {
@@ -287,10 +362,22 @@ static int cmd_info(const options *o)
         printf("weights          %s\n", o->weights);
         printf("config           %s\n", o->config ? o->config : "__metadata__ 's4_config' of the "
                                                                  "weights");
-        printf("architecture     S4Block with an S4 (DPLR) kernel, bilinear discretization\n");
+        if (diag) {
+            printf("architecture     S4Block with an S4D (diagonal) kernel, %s discretization\n",
+                   disc_name(c.ssm.disc));
+            printf("  mode           diag (S4D: A = diag(Lambda), Vandermonde kernel)\n");
+            printf("  disc           %s%s\n", disc_name(c.ssm.disc),
+                   c.ssm.disc == S4_DISC_DSS ? " (the reference's DSS kernel; no step mode)" : "");
+        } else {
+            printf("architecture     S4Block with an S4 (DPLR) kernel, bilinear discretization\n");
+            printf("  mode           dplr (S4: A = diag(Lambda) - P P^*, Cauchy kernel)\n");
+        }
         printf("  d_model  H     %d\n", H);
         printf("  d_state  N     %d (%d conjugate pairs stored)\n", N, N / 2);
-        printf("  rank     r     %d\n", c.ssm.rank);
+        if (diag)
+            printf("  rank     r     none (no low-rank term)\n");
+        else
+            printf("  rank     r     %d\n", c.ssm.rank);
         printf("  n_ssm    S     %d%s\n", S, S == H ? " (one SSM per feature)" : "");
         printf("  channels       %d (C' = %d per direction, C'' = %d kernel rows)\n", c.channels,
                Cp, rows);
@@ -315,7 +402,9 @@ static int cmd_info(const options *o)
                transform_name(c.ssm.dt_transform), transform_name(c.ssm.real_transform),
                transform_name(c.ssm.imag_transform));
         printf("state\n");
-        if (lk > 0)
+        if (diag)
+            printf("  l_kernel       none: S4D keeps the raw C (no C-tilde)\n");
+        else if (lk > 0)
             printf("  l_kernel       %lld: C holds C-tilde for length %lld\n", (long long)lk,
                    (long long)lk);
         else
@@ -334,10 +423,15 @@ static int cmd_info(const options *o)
 
 /* ---- s4 kernel ----------------------------------------------------------------------- */
 
-/* The reference's length rules (FFTConv.forward, SSMKernelDPLR.forward at rate 1;
- * DESIGN.md section 11) on a copy of the layer's bank: C-tilde for l_max on first use, the
- * kernel length l = min(L, l_max) (L when l_max is null), C-tilde set up or doubled until
- * it covers l. */
+/* The reference's length rules (FFTConv.forward, SSMKernelDPLR.forward; DESIGN.md section
+ * 11) on a copy of the layer's bank, at rate R (1 unless --rate):
+ *   - the kernel length l = min(L, round(l_max / R)) (L when l_max is null);
+ *   - S4 (DPLR): C-tilde for l_max on first use, then set up or doubled until it covers the
+ *     continuous length round(R l); the kernel is evaluated at dt R on round(l_kernel / R)
+ *     nodes, whose count may fall below l for R < 1: the reference's kernel then has only
+ *     those taps, and the layer convolves with zeros beyond them, as written here;
+ *   - S4D (diag): C stays raw (s4_ssm_setup_length is a no-op) and the Vandermonde kernel
+ *     is taken at dt R. */
 static int cmd_kernel(const options *o)
 {
     int rc = require(o->weights, "weights");
@@ -346,47 +440,78 @@ static int cmd_kernel(const options *o)
     if (!rc)
         rc = require(o->output, "output");
     int64_t L = 0;
+    double rate = 1.0;
     if (!rc)
         rc = parse_int(o->length, "length", 1, INT32_MAX, &L);
+    if (!rc)
+        rc = parse_rate(o->rate, &rate);
     if (rc)
         return rc;
     s4_layer *layer = NULL;
     s4_layer_config c;
     if ((rc = load_layer(o, &layer, &c)) != 0)
         return rc;
+    int64_t l = L;
+    if ((rc = kernel_length(&c, L, rate, o->rate, &l)) != 0) {
+        s4_layer_destroy(layer);
+        return rc;
+    }
+    const bool diag = c.ssm.mode == S4_MODE_DIAG;
     s4_ssm *ssm = NULL;
     s4_kernel *plan = NULL;
     float *K = NULL;
-    const int64_t l = c.l_max > 0 && c.l_max < L ? c.l_max : L;
+    int64_t taps = l;
     s4_status st = s4_ssm_clone(s4_layer_ssm(layer), &ssm);
-    if (st == S4_OK && s4_ssm_l_kernel(ssm) == 0 && c.l_max > 0)
-        st = s4_ssm_setup_length(ssm, c.l_max);
+    if (st == S4_OK && !diag) {
+        if (s4_ssm_l_kernel(ssm) == 0 && c.l_max > 0)
+            st = s4_ssm_setup_length(ssm, c.l_max);
+        /* The continuous length; a raw C needs at least one sample of C-tilde. */
+        int64_t continuous = round_half_even(rate * (double)l);
+        if (continuous < 1)
+            continuous = 1;
+        if (st == S4_OK && (s4_ssm_l_kernel(ssm) == 0 || continuous > s4_ssm_l_kernel(ssm)))
+            st = s4_ssm_setup_length(ssm, continuous);
+        const int64_t Ld = round_half_even((double)s4_ssm_l_kernel(ssm) / rate);
+        if (st == S4_OK && Ld >= 1 && Ld < l)
+            taps = Ld;
+    }
+    const s4_kernel_options kopt = {.rate = rate, .threads = 0};
     if (st == S4_OK)
-        st = s4_ssm_setup_length(ssm, l);
-    if (st == S4_OK)
-        st = s4_kernel_create(ssm, l, NULL, &plan);
+        st = s4_kernel_create(ssm, taps, &kopt, &plan);
     const int rows = plan ? s4_kernel_rows(plan) : 0;
     size_t n = 0, bytes = 0;
     const bool too_big = __builtin_mul_overflow((size_t)rows, (size_t)c.ssm.H, &n) ||
                          __builtin_mul_overflow(n, (size_t)l, &n) ||
                          __builtin_mul_overflow(n, sizeof *K, &bytes);
-    if (st == S4_OK && (too_big || !(K = malloc(bytes))))
+    if (st == S4_OK && (too_big || !(K = calloc(n ? n : 1, sizeof *K))))
         rc = fail(EXIT_FAILURE, "%s: out of memory for a kernel of %d x %d x %lld floats",
                   o->output, rows, c.ssm.H, (long long)l);
     if (st == S4_OK && rc == 0)
-        st = s4_kernel_execute(plan, ssm, K, (size_t)l, NULL, 0);
+        st = s4_kernel_execute(plan, ssm, K, (size_t)l, NULL, 0); /* taps [taps, l) stay 0 */
     if (st == S4_OK && rc == 0) {
         const int64_t shape[3] = {rows, c.ssm.H, l};
         st = s4_npy_write_f32(o->output, K, 3, shape);
         if (st == S4_OK) {
-            char sh[64];
+            char sh[64], extra[160] = "";
             shape_text(sh, sizeof sh, 3, shape);
-            printf("s4 kernel: wrote %s: float32 %s (l_kernel %lld)\n", o->output, sh,
-                   (long long)s4_ssm_l_kernel(ssm));
+            if (diag)
+                snprintf(extra, sizeof extra, "S4D %s, raw C", disc_name(c.ssm.disc));
+            else
+                snprintf(extra, sizeof extra, "l_kernel %lld",
+                         (long long)s4_ssm_l_kernel(ssm));
+            if (o->rate) {
+                const size_t k = strlen(extra);
+                snprintf(extra + k, sizeof extra - k, ", rate %g", rate);
+            }
+            if (taps < l) {
+                const size_t k = strlen(extra);
+                snprintf(extra + k, sizeof extra - k, ", %lld nonzero taps", (long long)taps);
+            }
+            printf("s4 kernel: wrote %s: float32 %s (%s)\n", o->output, sh, extra);
         }
     }
     if (st != S4_OK && rc == 0)
-        rc = fail_lib(st);
+        rc = fail_lib_at(st, o->rate);
     free(K);
     s4_kernel_destroy(plan);
     s4_ssm_destroy(ssm);
@@ -422,10 +547,12 @@ static void window(bool transposed, bool to_chunk, float *x, float *chunk, size_
     }
 }
 
-static s4_status run_conv(s4_layer *layer, int B, int64_t L, const float *u, float *y)
+static s4_status run_conv(s4_layer *layer, int B, int64_t L, double rate, const float *u,
+                          float *y)
 {
     s4_forward *plan = NULL;
-    s4_status st = s4_forward_create(layer, B, L, NULL, &plan);
+    const s4_forward_options fopt = {.rate = rate, .planner = S4_PLANNER_ESTIMATE, .threads = 0};
+    s4_status st = s4_forward_create(layer, B, L, &fopt, &plan);
     if (st == S4_OK)
         st = s4_forward_execute(plan, u, y, NULL, NULL, 0);
     s4_forward_destroy(plan);
@@ -433,9 +560,9 @@ static s4_status run_conv(s4_layer *layer, int B, int64_t L, const float *u, flo
 }
 
 /* Chunks of T: streamed convolution (mode conv) or the recurrence (step modes), with the
- * state carried from chunk to chunk; T = L is one chunk. */
+ * state carried from chunk to chunk; T = L is one chunk. Both at dt * rate. */
 static s4_status run_chunked(s4_layer *layer, const s4_layer_config *c, run_mode mode, int B,
-                             int64_t L, int64_t T, float *u, float *y, bool *oom)
+                             int64_t L, int64_t T, double rate, float *u, float *y, bool *oom)
 {
     const size_t H = (size_t)c->ssm.H, F = (size_t)s4_layer_output_features(layer);
     const size_t Bz = (size_t)B;
@@ -446,7 +573,9 @@ static s4_status run_chunked(s4_layer *layer, const s4_layer_config *c, run_mode
     s4_status st;
     *oom = false;
     if (mode == RUN_CONV) {
-        st = s4_stream_create(layer, B, T, NULL, &stream);
+        const s4_forward_options fopt = {
+            .rate = rate, .planner = S4_PLANNER_ESTIMATE, .threads = 0};
+        st = s4_stream_create(layer, B, T, &fopt, &stream);
         if (st == S4_OK) {
             const size_t n = Bz * H * (size_t)(c->ssm.N / 2) * 2;
             state = calloc(n ? n : 1, sizeof(double));
@@ -455,7 +584,7 @@ static s4_status run_chunked(s4_layer *layer, const s4_layer_config *c, run_mode
         const s4_step_mode m = mode == RUN_DENSE    ? S4_STEP_DENSE
                                : mode == RUN_LINEAR ? S4_STEP_LINEAR
                                                     : S4_STEP_DIAGONAL;
-        st = s4_step_create(layer, m, B, 1.0, &step);
+        st = s4_step_create(layer, m, B, rate, &step);
         if (st == S4_OK) {
             state = calloc(1, s4_step_state_size(step) + sizeof(double));
             if (state && (st = s4_step_state_reset(step, state)) != S4_OK) {
@@ -515,6 +644,9 @@ static int cmd_forward(const options *o)
     int64_t chunk = 0;
     if (o->chunk && (rc = parse_int(o->chunk, "chunk", 1, INT32_MAX / 2, &chunk)) != 0)
         return rc;
+    double rate = 1.0;
+    if ((rc = parse_rate(o->rate, &rate)) != 0)
+        return rc;
 
     s4_layer *layer = NULL;
     s4_layer_config c;
@@ -549,6 +681,9 @@ static int cmd_forward(const options *o)
     }
     const int B = rc ? 0 : (int)shape[0];
     const int64_t L = rc ? 0 : shape[ldim];
+    int64_t l_unused = 0;
+    if (rc == 0 && mode == RUN_CONV) /* the step modes run the untruncated recurrence */
+        rc = kernel_length(&c, L, rate, o->rate, &l_unused);
     const size_t nu = (size_t)B * (size_t)H * (size_t)L;
     for (size_t i = 0; i < nu && rc == 0; i++)
         if (!isfinite(u[i]))
@@ -564,25 +699,32 @@ static int cmd_forward(const options *o)
     if (rc == 0) {
         bool oom = false;
         if (mode == RUN_CONV && chunk == 0)
-            st = run_conv(layer, B, L, u, y);
+            st = run_conv(layer, B, L, rate, u, y);
         else
-            st = run_chunked(layer, &c, mode, B, L, chunk > 0 ? (chunk < L ? chunk : L) : L, u, y,
-                             &oom);
+            st = run_chunked(layer, &c, mode, B, L, chunk > 0 ? (chunk < L ? chunk : L) : L, rate,
+                             u, y, &oom);
         if (st == S4_OK) {
             const int64_t yshape[3] = {B, c.transposed ? F : L, c.transposed ? L : F};
             st = s4_npy_write_f32(o->output, y, 3, yshape);
             if (st == S4_OK) {
                 char sh[96];
                 shape_text(sh, sizeof sh, 3, yshape);
-                printf("s4 forward: wrote %s: float32 %s (mode %s%s%s)\n", o->output, sh,
+                printf("s4 forward: wrote %s: float32 %s (mode %s%s%s%s%s)\n", o->output, sh,
                        o->mode ? o->mode : "conv", chunk ? ", chunks of " : "",
-                       chunk ? o->chunk : "");
+                       chunk ? o->chunk : "", o->rate ? ", rate " : "",
+                       o->rate ? o->rate : "");
             }
         }
-        if (st != S4_OK)
-            rc = oom ? fail(EXIT_FAILURE, "%s: out of memory for B = %d, L = %lld", o->input, B,
-                            (long long)L)
-                     : fail_lib(st);
+        if (st != S4_OK && oom)
+            rc = fail(EXIT_FAILURE, "%s: out of memory for B = %d, L = %lld", o->input, B,
+                      (long long)L);
+        else if (st == S4_ERR_INVALID_ARGUMENT && c.ssm.mode == S4_MODE_DIAG &&
+                 (mode == RUN_DENSE || mode == RUN_LINEAR))
+            rc = fail(EXIT_FAILURE, "%s (%s); --mode %s: %s is an S4D layer, which steps with "
+                                    "--mode diagonal only",
+                      s4_last_error(), s4_status_str(st), o->mode, o->weights);
+        else if (st != S4_OK)
+            rc = fail_lib_at(st, o->rate);
     }
     free(y);
     s4_free(u);
@@ -606,9 +748,10 @@ int main(int argc, char **argv)
         return 0;
     }
     static const char *const info_opts[] = {"weights", "config", NULL};
-    static const char *const kernel_opts[] = {"weights", "config", "length", "output", NULL};
+    static const char *const kernel_opts[] = {"weights", "config", "length",
+                                              "output",  "rate",   NULL};
     static const char *const forward_opts[] = {"weights", "config", "input", "output",
-                                               "mode",    "chunk",  NULL};
+                                               "mode",    "chunk",  "rate",  NULL};
     options o;
     int rc;
     if (strcmp(cmd, "info") == 0) {
