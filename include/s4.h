@@ -66,6 +66,39 @@ const char *s4_status_str(s4_status status);
 const char *s4_last_error(void);
 
 /* ------------------------------------------------------------------------------ */
+/* Memory                                                                          */
+/*
+ * Every block libs4 allocates for its objects, plans, workspaces and returned arrays goes
+ * through one allocator, counted against an optional cap. (FFTW's own plan memory and
+ * cJSON's transient parse trees do not: they are freed before the calls return, or belong
+ * to FFTW.) A call that would exceed the cap, or whose size overflows size_t, fails with
+ * S4_ERR_OUT_OF_MEMORY; whatever it had allocated is freed, and the caller's objects are
+ * unchanged, as on every failure.
+ */
+
+/* alloc returns `size` bytes aligned to `alignment` (a power of two, 64) or NULL; free
+ * releases a block alloc returned. ctx is passed to both. */
+typedef struct s4_allocator {
+    void *(*alloc)(size_t size, size_t alignment, void *ctx);
+    void (*free)(void *ptr, void *ctx);
+    void *ctx;
+} s4_allocator;
+
+/* Installs `allocator` (NULL: the C library's aligned_alloc and free) for every later
+ * allocation. Process-wide; refused with S4_ERR_INVALID_ARGUMENT while any libs4 memory is
+ * outstanding (s4_memory_in_use() != 0), so that no block is freed by an allocator that did
+ * not allocate it: install it at startup. */
+S4_NODISCARD s4_status s4_set_allocator(const s4_allocator *allocator);
+
+/* Caps the bytes libs4 may hold at once (process-wide, headers included); SIZE_MAX (the
+ * default) means no cap. Lowering the cap below what is in use only refuses new requests. */
+void s4_set_memory_limit(size_t bytes);
+
+/* Bytes currently allocated by libs4 (every object, plan and returned array not yet freed,
+ * with a 64-byte header each). */
+size_t s4_memory_in_use(void);
+
+/* ------------------------------------------------------------------------------ */
 /* HiPPO matrices and their normal-plus-low-rank form (DESIGN.md sections 2-3)      */
 
 typedef enum s4_measure {

@@ -44,7 +44,7 @@ static s4_status diag_dense(const s4_ssm *s, int h, double rate, double complex 
                 dB[n + Nh] = conj(m[Nh + n]);
             }
     }
-    free(m);
+    s4__free(m);
     return st;
 }
 
@@ -95,9 +95,9 @@ s4_status s4__discretize(const s4_ssm *s, int h, double rate, double complex *dA
             dB[i] = X[(size_t)i * ld + N];
     }
 done:
-    free(M);
-    free(X);
-    free(ipiv);
+    s4__free(M);
+    s4__free(X);
+    s4__free(ipiv);
     return st;
 }
 
@@ -126,7 +126,7 @@ s4_status s4_ssm_discretize(const s4_ssm *ssm, int h, double rate, double *dA, d
         if (dB)
             memcpy(dB, A + NN, (size_t)ssm->N * sizeof *A);
     }
-    free(A);
+    s4__free(A);
     return st;
 }
 
@@ -229,7 +229,7 @@ s4_status s4__linear_setup(const s4_ssm *s, int h, double rate, s4_linear_step *
             info = LAPACKE_dgetrs(LAPACK_ROW_MAJOR, 'N', r, Nh, G, r, ipiv, Rim, Nh);
         for (size_t i = 0; i < (size_t)r * Nh; i++)
             R[i] = CMPLX(Rre[i], Rim[i]);
-        free(Rre);
+        s4__free(Rre);
     }
     if (info != 0)
         return s4__fail(S4_ERR_NUMERICAL,

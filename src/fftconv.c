@@ -102,8 +102,8 @@ static void plan_free(s4_conv *p)
             fftwf_destroy_plan(p->c2r);
         s4__fftw_unlock();
     }
-    fftwf_free(p->own_work);
-    free(p);
+    s4__free(p->own_work);
+    s4__free(p);
 }
 
 void s4_conv_destroy(s4_conv *plan) { plan_free(plan); }
@@ -169,7 +169,7 @@ s4_status s4_conv_create(const s4_conv_desc *desc, s4_conv **out)
                         fn, desc->B, desc->H, desc->channels, (long long)desc->L,
                         (long long)desc->l);
 
-    s4_conv *p = calloc(1, sizeof *p);
+    s4_conv *p = s4__calloc(1, sizeof *p);
     if (!p)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     p->B = desc->B;
@@ -185,7 +185,7 @@ s4_status s4_conv_create(const s4_conv_desc *desc, s4_conv **out)
     p->buf_bytes = round_up((size_t)n * sizeof(float), ALIGN);
     p->spc_bytes = round_up(nc * sizeof(fftwf_complex), ALIGN);
     p->work_size = p->buf_bytes + 2 * p->spc_bytes + ALIGN;
-    p->own_work = fftwf_malloc(p->work_size);
+    p->own_work = s4__malloc(p->work_size);
     if (!p->own_work) {
         plan_free(p);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for the workspace of FFT "

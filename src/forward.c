@@ -160,11 +160,11 @@ static void plan_free(s4_forward *p)
     if (!p)
         return;
     s4_conv_destroy(p->conv);
-    fftwf_free(p->spec);
-    free(p->D);
+    s4__free(p->spec);
+    s4__free(p->D);
     s4__head_free(&p->head);
-    fftwf_free(p->own_work);
-    free(p);
+    s4__free(p->own_work);
+    s4__free(p);
 }
 
 void s4_forward_destroy(s4_forward *plan) { plan_free(plan); }
@@ -228,7 +228,7 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
     if ((st = s4_kernel_create(ssm, taps, &kopt, &kplan)) != S4_OK)
         goto fail;
 
-    p = calloc(1, sizeof *p);
+    p = s4__calloc(1, sizeof *p);
     if (!p) {
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
         goto fail;
@@ -284,9 +284,9 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
     p->spec_row = s4_conv_spectrum_size(p->conv) * 2; /* C' x nc complex, as floats */
     K = s4__alloc(nK, sizeof *K);
     p->D = s4__alloc(nD, sizeof *p->D);
-    p->own_work = fftwf_malloc(p->work_size);
+    p->own_work = s4__malloc(p->work_size);
     if (s4__mul_size(p->spec_row, (size_t)H * sizeof(float), &nspec))
-        p->spec = fftwf_malloc(nspec);
+        p->spec = s4__malloc(nspec);
     if (!K || !p->D || !p->own_work || !p->spec) {
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for B = %d, L = %lld", fn, B,
                       (long long)L);
@@ -347,14 +347,14 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
                (size_t)ssm->rows * (size_t)ssm->H * (size_t)ssm->Nh * sizeof *ssm->C);
         layer->ssm->l_kernel = ssm->l_kernel;
     }
-    free(K);
+    s4__free(K);
     s4_kernel_destroy(kplan);
     s4_ssm_destroy(ssm);
     *out = p;
     return S4_OK;
 
 fail:
-    free(K);
+    s4__free(K);
     plan_free(p);
     s4_kernel_destroy(kplan);
     s4_ssm_destroy(ssm);

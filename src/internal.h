@@ -44,8 +44,13 @@ static inline bool s4__add_size(size_t a, size_t b, size_t *out)
     return !__builtin_add_overflow(a, b, out);
 }
 
-/* malloc/calloc of n elements of `size` bytes with overflow check; NULL on failure or
- * overflow (the caller reports S4_ERR_OUT_OF_MEMORY). */
+/* Every allocation of the library (see "Memory" in s4.h): `bytes` aligned to 64 through the
+ * installed allocator, counted against the cap; NULL on failure (the caller reports
+ * S4_ERR_OUT_OF_MEMORY). s4__free takes NULL. Blocks carry a 64-byte header with their
+ * size, so only s4__free (or the public s4_free) may release them. */
+void *s4__malloc(size_t bytes);
+void s4__free(void *p);
+/* n elements of `size` bytes with overflow check (calloc: zeroed). */
 void *s4__alloc(size_t n, size_t size);
 void *s4__calloc(size_t n, size_t size);
 

@@ -41,7 +41,7 @@ s4_status s4io_atomic_open(const char *who, const char *path, s4io_atomic *out)
     out->path = path;
     /* ".tmp." + a pid and a counter of up to 20 digits each, a '.' and the NUL. */
     const size_t cap = strlen(path) + sizeof ".tmp.." + 40;
-    out->tmp = malloc(cap);
+    out->tmp = s4__malloc(cap);
     if (!out->tmp)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: %s: cannot allocate a temporary name", who,
                         path);
@@ -59,7 +59,7 @@ s4_status s4io_atomic_open(const char *who, const char *path, s4io_atomic *out)
     /* Nothing was created: the name is reported, nothing removed. */
     s4_status st = s4__fail(S4_ERR_IO, "%s: %s: cannot create the temporary file '%s': %s",
                             who, path, out->tmp, strerror(err));
-    free(out->tmp);
+    s4__free(out->tmp);
     out->tmp = NULL;
     return st;
 }
@@ -85,7 +85,7 @@ s4_status s4io_atomic_finish(s4io_atomic *a, bool written)
                       a->tmp, strerror(err));
         remove(a->tmp);
     }
-    free(a->tmp);
+    s4__free(a->tmp);
     a->tmp = NULL;
     return st;
 }
@@ -98,7 +98,7 @@ void s4io_atomic_abort(s4io_atomic *a)
     }
     if (a->tmp) {
         remove(a->tmp);
-        free(a->tmp);
+        s4__free(a->tmp);
         a->tmp = NULL;
     }
 }

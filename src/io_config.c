@@ -760,19 +760,19 @@ static s4_status read_text(const char *path, char **out)
         st = s4__fail(S4_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     else if (size > MAX_CONFIG_BYTES)
         st = s4__fail(S4_ERR_FORMAT, "%s: %ld bytes is too large for a config", path, size);
-    else if (!(text = malloc((size_t)size + 1)))
+    else if (!(text = s4__malloc((size_t)size + 1)))
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     else if (fread(text, 1, (size_t)size, f) != (size_t)size)
         st = s4__fail(S4_ERR_IO, "%s: cannot read: %s", path,
                       ferror(f) ? strerror(errno) : "short read");
     fclose(f);
     if (st != S4_OK) {
-        free(text);
+        s4__free(text);
         return st;
     }
     text[size] = '\0';
     if (strlen(text) != (size_t)size) {
-        free(text);
+        s4__free(text);
         return s4__fail(S4_ERR_FORMAT, "%s: contains a NUL byte: not a JSON config", path);
     }
     *out = text;
@@ -789,7 +789,7 @@ s4_status s4_layer_config_read(const char *path, s4_config_use use, s4_layer_con
     if (st != S4_OK)
         return st;
     st = s4_layer_config_parse(text, path, use, config);
-    free(text);
+    s4__free(text);
     return st;
 }
 
@@ -873,9 +873,9 @@ s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
     cJSON_Delete(o);
     if (!text)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-    /* Handed out for s4_free, i.e. free(): copy out of cJSON's allocator. */
+    /* Handed out for s4_free: copy out of cJSON's allocator into the library's. */
     const size_t len = strlen(text) + 1;
-    char *copy = malloc(len);
+    char *copy = s4__malloc(len);
     if (copy)
         memcpy(copy, text, len);
     cJSON_free(text);

@@ -338,7 +338,7 @@ static s4_status load_file(const char *path, const s4io_safetensors *f,
             st = prefix_error(st, path);
     }
     for (int i = 0; i < count; i++)
-        free(ex[i].values);
+        s4__free(ex[i].values);
     return st;
 }
 
@@ -381,14 +381,14 @@ s4_status s4_layer_load(const char *weights_path, const char *config_path, s4_la
                             weights_path);
         }
         const size_t len = strlen(weights_path) + sizeof ": __metadata__ '" META_CONFIG_KEY "'";
-        char *src = malloc(len);
+        char *src = s4__malloc(len);
         if (!src) {
             s4io_safetensors_close(f);
             return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", weights_path);
         }
         snprintf(src, len, "%s: __metadata__ '" META_CONFIG_KEY "'", weights_path);
         st = s4_layer_config_parse(text, src, S4_CONFIG_FOR_WEIGHTS, &cfg);
-        free(src);
+        s4__free(src);
     }
     if (st == S4_OK)
         st = load_file(weights_path, f, &cfg, out);
@@ -504,8 +504,8 @@ s4_status s4_layer_save(const s4_layer *layer, const char *path, const s4_save_o
         const char *meta[] = {"format", "pt", META_CONFIG_KEY, json};
         st = s4io_safetensors_write(path, t, n, meta, json ? 2 : 1);
     }
-    free(json);
+    s4__free(json);
     for (int i = 0; i < NPARAM; i++)
-        free(vals[i]);
+        s4__free(vals[i]);
     return st;
 }

@@ -364,14 +364,14 @@ static s4_status read_header(const char *path, FILE *f, npy_header *h)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: cannot allocate the %llu-byte header", path,
                         (unsigned long long)header_len);
     if (fread(text, 1, (size_t)header_len, f) != header_len) {
-        free(text);
+        s4__free(text);
         return s4__fail(S4_ERR_IO, "%s: cannot read the %llu-byte header", path,
                         (unsigned long long)header_len);
     }
     npy_cursor c = {path, text, text, text + header_len};
     memset(h, 0, sizeof *h);
     status = parse_dict(&c, h);
-    free(text);
+    s4__free(text);
     return status;
 }
 
@@ -417,7 +417,7 @@ static s4_status read_stream(const char *path, FILE *f, double **data, int *ndim
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu doubles", path, h.numel);
     status = read_data(path, f, &h, values);
     if (status) {
-        free(values);
+        s4__free(values);
         return status;
     }
     *data = values;

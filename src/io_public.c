@@ -10,7 +10,7 @@
 
 _Static_assert((int)S4_MAX_DIMS == (int)S4IO_MAX_DIMS, "one rank limit for every format");
 
-void s4_free(void *p) { free(p); }
+void s4_free(void *p) { s4__free(p); }
 
 struct s4_tensors {
     s4io_safetensors *file;
@@ -26,12 +26,12 @@ s4_status s4_tensors_open(const char *path, s4_tensors **out)
     if (!path || !out)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_tensors_open: %s is NULL",
                         !path ? "path" : "out");
-    s4_tensors *t = calloc(1, sizeof *t);
+    s4_tensors *t = s4__calloc(1, sizeof *t);
     if (!t)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "s4_tensors_open: %s: out of memory", path);
     s4_status st = s4io_safetensors_open(path, &t->file);
     if (st != S4_OK) {
-        free(t);
+        s4__free(t);
         return st;
     }
     *out = t;
@@ -43,7 +43,7 @@ void s4_tensors_close(s4_tensors *file)
     if (!file)
         return;
     s4io_safetensors_close(file->file);
-    free(file);
+    s4__free(file);
 }
 
 size_t s4_tensors_count(const s4_tensors *file)
@@ -145,12 +145,12 @@ s4_status s4_npy_read_f32(const char *path, float **data, int *ndim,
         return st;
     float *out = s4__alloc(n, sizeof *out);
     if (!out) {
-        free(values);
+        s4__free(values);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu floats", path, n);
     }
     for (size_t i = 0; i < n; i++)
         out[i] = (float)values[i];
-    free(values);
+    s4__free(values);
     *data = out;
     *ndim = nd;
     memcpy(shape, sh, sizeof sh);

@@ -114,17 +114,17 @@ static s4_status read_stream(const char *path, FILE *f, unsigned char **out, siz
                         (unsigned long long)ST_MAX_HEADER_BYTES);
 
     const size_t size = (size_t)file_size;
-    unsigned char *buf = malloc(size);
+    unsigned char *buf = s4__malloc(size);
     if (!buf)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the file",
                         path, size);
     if (fseek(f, 0, SEEK_SET) != 0) {
-        free(buf);
+        s4__free(buf);
         return s4__fail(S4_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
     }
     const size_t got = fread(buf, 1, size, f);
     if (got != size) {
-        free(buf);
+        s4__free(buf);
         return s4__fail(S4_ERR_IO, "%s: read %zu of %zu bytes", path, got, size);
     }
     *out = buf;
@@ -209,7 +209,7 @@ static s4_status parse_header(const char *path, const unsigned char *text, size_
 {
     /* cJSON gets its own NUL-terminated copy, so that no parser path can read past the
      * header into the data, whatever the text contains. */
-    char *copy = malloc(len + 1);
+    char *copy = s4__malloc(len + 1);
     if (!copy)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the header",
                         path, len + 1);
@@ -220,7 +220,7 @@ static s4_status parse_header(const char *path, const unsigned char *text, size_
     cJSON *root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
     if (!root) {
         const size_t at = end && end >= copy && end <= copy + len ? (size_t)(end - copy) : 0;
-        free(copy);
+        s4__free(copy);
         return s4__fail(S4_ERR_FORMAT, "%s: header is not valid JSON (error near byte %zu of %zu)",
                         path, at, len);
     }
@@ -229,7 +229,7 @@ static s4_status parse_header(const char *path, const unsigned char *text, size_
     for (const char *p = end; p < copy + len; p++) {
         if (!is_json_space(*p)) {
             const size_t at = (size_t)(p - copy);
-            free(copy);
+            s4__free(copy);
             cJSON_Delete(root);
             return s4__fail(S4_ERR_FORMAT,
                             "%s: header has trailing data at byte %zu of %zu after the JSON "
@@ -237,7 +237,7 @@ static s4_status parse_header(const char *path, const unsigned char *text, size_
                             path, at, len);
         }
     }
-    free(copy);
+    s4__free(copy);
     if (!cJSON_IsObject(root)) {
         char what[32];
         const s4_status status = s4__fail(S4_ERR_FORMAT,
@@ -530,7 +530,7 @@ static s4_status build(const char *path, const cJSON *root, size_t header_len, s
     file->strings = s4__alloc(string_bytes, 1);
     st_span *spans = s4__alloc(n_tensors, sizeof *spans);
     if (!file->tensors || !file->by_name || !file->meta || !file->strings || !spans) {
-        free(spans);
+        s4__free(spans);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: cannot allocate the index of %zu tensors",
                         path, n_tensors);
     }
@@ -545,14 +545,14 @@ static s4_status build(const char *path, const cJSON *root, size_t header_len, s
         const char *name = keep_string(&cursor, c->string);
         status = parse_tensor(path, name, c, data, data_size, &file->tensors[i], &spans[i]);
         if (status) {
-            free(spans);
+            s4__free(spans);
             return status;
         }
         file->by_name[i] = &file->tensors[i];
         file->count = ++i;
     }
     status = check_overlaps(path, spans, n_tensors);
-    free(spans);
+    s4__free(spans);
     if (status)
         return status;
 
@@ -582,13 +582,13 @@ s4_status s4io_safetensors_open(const char *path, s4io_safetensors **out)
     cJSON *root = NULL;
     status = parse_header(path, buf + 8, header_len, &root);
     if (status) {
-        free(buf);
+        s4__free(buf);
         return status;
     }
-    s4io_safetensors *file = calloc(1, sizeof *file);
+    s4io_safetensors *file = s4__calloc(1, sizeof *file);
     if (!file) {
         cJSON_Delete(root);
-        free(buf);
+        s4__free(buf);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: cannot allocate the file object", path);
     }
     file->buf = buf;
@@ -606,12 +606,12 @@ void s4io_safetensors_close(s4io_safetensors *file)
 {
     if (!file)
         return;
-    free(file->buf);
-    free(file->strings);
-    free(file->tensors);
-    free(file->by_name);
-    free(file->meta);
-    free(file);
+    s4__free(file->buf);
+    s4__free(file->strings);
+    s4__free(file->tensors);
+    s4__free(file->by_name);
+    s4__free(file->meta);
+    s4__free(file);
 }
 
 size_t s4io_safetensors_count(const s4io_safetensors *file) { return file ? file->count : 0; }

@@ -222,12 +222,12 @@ s4_status s4io_safetensors_write(const char *path, const s4io_tensor_out *tensor
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "s4io_safetensors_write: %s: out of memory", path);
     s4_status status = check_tensors(path, tensors, n, order);
     if (status) {
-        free(order);
+        s4__free(order);
         return status;
     }
     char *json = header_json(tensors, order, n, meta, n_meta);
     if (!json) {
-        free(order);
+        s4__free(order);
         return s4__fail(S4_ERR_OUT_OF_MEMORY,
                         "s4io_safetensors_write: %s: cannot build the header", path);
     }
@@ -242,6 +242,6 @@ s4_status s4io_safetensors_write(const char *path, const s4io_tensor_out *tensor
         status = s4io_atomic_finish(&out, written);
     }
     cJSON_free(json);
-    free(order);
+    s4__free(order);
     return status;
 }

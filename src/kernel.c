@@ -78,10 +78,10 @@ static void plan_free(s4_kernel *p)
         fftwf_destroy_plan(p->c2r);
         s4__fftw_unlock();
     }
-    free(p->y);
-    free(p->y2);
-    fftwf_free(p->own_work);
-    free(p);
+    s4__free(p->y);
+    s4__free(p->y2);
+    s4__free(p->own_work);
+    s4__free(p);
 }
 
 void s4_kernel_destroy(s4_kernel *plan) { plan_free(plan); }
@@ -99,7 +99,7 @@ static s4_status diag_create(const char *fn, const s4_ssm *ssm, int64_t L, doubl
     if (L > ((int64_t)1 << 40))
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: L = %lld must be at most 2^40", fn,
                         (long long)L);
-    s4_kernel *p = calloc(1, sizeof *p);
+    s4_kernel *p = s4__calloc(1, sizeof *p);
     if (!p)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     p->mode = S4_MODE_DIAG;
@@ -116,7 +116,7 @@ static s4_status diag_create(const char *fn, const s4_ssm *ssm, int64_t L, doubl
     p->work_one = round_up(s4__kdiag_work_bytes(&p->vand), ALIGN);
     if (p->work_one == 0 || !s4__mul_size((size_t)p->threads, p->work_one, &p->work_size) ||
         !s4__add_size(p->work_size, ALIGN, &p->work_size) ||
-        !(p->own_work = fftwf_malloc(p->work_size))) {
+        !(p->own_work = s4__malloc(p->work_size))) {
         plan_free(p);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for L = %lld", fn,
                         (long long)L);
@@ -159,7 +159,7 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
                         "call s4_ssm_setup_length(ssm, round(rate * L)) first",
                         fn, (long long)L, (long long)Ld, (long long)ssm->l_kernel, rate);
 
-    s4_kernel *p = calloc(1, sizeof *p);
+    s4_kernel *p = s4__calloc(1, sizeof *p);
     if (!p)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     p->H = ssm->H;
@@ -178,13 +178,13 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     p->nblock = (p->ncauchy + BLK - 1) / BLK;
     p->spec_ld = round_up((size_t)p->nfreq, ALIGN / sizeof(fftwf_complex));
     const size_t nnode = (size_t)p->nblock * BLK;
-    p->y = calloc(nnode, sizeof *p->y);
-    p->y2 = calloc(nnode, sizeof *p->y2);
+    p->y = s4__calloc(nnode, sizeof *p->y);
+    p->y2 = s4__calloc(nnode, sizeof *p->y2);
     p->cauchy = s4__cauchy_select(NULL);
     p->threads = plan_threads(options, p->H);
     p->work_one = carve(p, NULL, NULL);
     p->work_size = (size_t)p->threads * p->work_one + ALIGN; /* slack to align a pointer */
-    p->own_work = fftwf_malloc(p->work_size);
+    p->own_work = s4__malloc(p->work_size);
     if (!p->y || !p->y2 || !p->own_work) {
         plan_free(p);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for L = %lld", fn,

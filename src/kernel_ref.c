@@ -40,9 +40,9 @@ static s4_status diag_reference(const char *fn, const s4_ssm *ssm, int h, int64_
     for (int c = 0; c < rows; c++)
         memcpy(K + (size_t)c * ldk, out + (size_t)c * (size_t)L, (size_t)L * sizeof *K);
 done:
-    free(lz);
-    free(shift);
-    free(out);
+    s4__free(lz);
+    s4__free(shift);
+    s4__free(out);
     return st;
 }
 
@@ -96,9 +96,9 @@ s4_status s4_kernel_reference(const s4_ssm *ssm, int h, int64_t L, double rate, 
     for (int c = 0; c < rows; c++)
         memcpy(K + (size_t)c * ldk, out + (size_t)c * (size_t)L, (size_t)L * sizeof *K);
 done:
-    free(dA);
-    free(x);
-    free(C);
-    free(out);
+    s4__free(dA);
+    s4__free(x);
+    s4__free(C);
+    s4__free(out);
     return st;
 }

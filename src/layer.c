@@ -118,9 +118,9 @@ void s4_layer_destroy(s4_layer *layer)
         return;
     s4_ssm_destroy(layer->ssm);
     s4__head_free(&layer->head);
-    free(layer->W64);
-    free(layer->b64);
-    free(layer);
+    s4__free(layer->W64);
+    s4__free(layer->b64);
+    s4__free(layer);
 }
 
 /* A layer around `ssm` (taken over, destroyed on failure) with the linear's arrays
@@ -128,7 +128,7 @@ void s4_layer_destroy(s4_layer *layer)
 static s4_status layer_alloc(const char *fn, const s4_layer_config *c, const s4_head *sizes,
                              s4_ssm *ssm, s4_layer **out)
 {
-    s4_layer *l = calloc(1, sizeof *l);
+    s4_layer *l = s4__calloc(1, sizeof *l);
     if (!l) {
         s4_ssm_destroy(ssm);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
@@ -279,8 +279,8 @@ s4_status s4__head_copy(const s4_head *src, s4_head *dst)
         h.W = s4__alloc(nW, sizeof *h.W);
         h.b = s4__alloc((size_t)src->Flin, sizeof *h.b);
         if (!h.W || !h.b) {
-            free(h.W);
-            free(h.b);
+            s4__free(h.W);
+            s4__free(h.b);
             return s4__fail(S4_ERR_OUT_OF_MEMORY,
                             "s4__head_copy: out of memory for the output linear [%d x %d]",
                             src->Flin, src->Fa);
@@ -296,8 +296,8 @@ void s4__head_free(s4_head *head)
 {
     if (!head)
         return;
-    free(head->W);
-    free(head->b);
+    s4__free(head->W);
+    s4__free(head->b);
     head->W = NULL;
     head->b = NULL;
 }

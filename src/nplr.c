@@ -33,19 +33,19 @@ typedef struct nplr_scratch {
 
 static void scratch_free(nplr_scratch *s)
 {
-    free(s->A);
-    free(s->b);
-    free(s->p);
-    free(s->H);
-    free(s->w);
-    free(s->work);
-    free(s->rwork);
-    free(s->iwork);
-    free(s->order);
-    free(s->Lam);
-    free(s->Bh);
-    free(s->Ph);
-    free(s->Vh);
+    s4__free(s->A);
+    s4__free(s->b);
+    s4__free(s->p);
+    s4__free(s->H);
+    s4__free(s->w);
+    s4__free(s->work);
+    s4__free(s->rwork);
+    s4__free(s->iwork);
+    s4__free(s->order);
+    s4__free(s->Lam);
+    s4__free(s->Bh);
+    s4__free(s->Ph);
+    s4__free(s->Vh);
 }
 
 /* Largest value a lapack_int can hold (LP64 or ILP64 builds of LAPACKE). */

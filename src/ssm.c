@@ -131,7 +131,7 @@ static s4_status check_config(const char *fn, const s4_ssm_config *c, bool for_i
 /* Allocates a bank with every array sized from a validated config. */
 static s4_status ssm_alloc(const char *fn, const s4_ssm_config *c, s4_ssm **out)
 {
-    s4_ssm *s = calloc(1, sizeof *s);
+    s4_ssm *s = s4__calloc(1, sizeof *s);
     if (!s)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     s->cfg = *c;
@@ -269,9 +269,9 @@ static s4_status init_copies(const char *fn, s4_ssm *s, s4_init init, int s0, in
                     P[(size_t)j * (size_t)Nh + (size_t)n];
         }
     }
-    free(Lam);
-    free(P);
-    free(B);
+    s4__free(Lam);
+    s4__free(P);
+    s4__free(B);
     return st;
 }
 
@@ -407,16 +407,16 @@ void s4_ssm_destroy(s4_ssm *s)
 {
     if (!s)
         return;
-    free(s->inv_dt);
-    free(s->dt);
-    free(s->A_real);
-    free(s->A_imag);
-    free(s->B);
-    free(s->Lambda);
-    free(s->P);
-    free(s->C);
-    free(s->D);
-    free(s);
+    s4__free(s->inv_dt);
+    s4__free(s->dt);
+    s4__free(s->A_real);
+    s4__free(s->A_imag);
+    s4__free(s->B);
+    s4__free(s->Lambda);
+    s4__free(s->P);
+    s4__free(s->C);
+    s4__free(s->D);
+    s4__free(s);
 }
 
 s4_status s4_ssm_clone(const s4_ssm *src, s4_ssm **out)
@@ -589,11 +589,11 @@ s4_status s4_ssm_setup_length(s4_ssm *s, int64_t L)
         s->l_kernel = Lk_new;
     }
 done:
-    free(Cnew);
-    free(dA);
-    free(M);
-    free(scratch);
-    free(tmp);
+    s4__free(Cnew);
+    s4__free(dA);
+    s4__free(M);
+    s4__free(scratch);
+    s4__free(tmp);
     return st;
 }
 
@@ -642,12 +642,12 @@ s4_status s4__raw_C_feature(const s4_ssm *s, int h, double complex *C)
         for (int n = 0; n < Nh; n++)
             C[(size_t)c * Nh + n] = X[(size_t)n * rows + c];
 done:
-    free(dA);
-    free(M);
-    free(T);
-    free(scratch);
-    free(X);
-    free(ipiv);
+    s4__free(dA);
+    s4__free(M);
+    s4__free(T);
+    s4__free(scratch);
+    s4__free(X);
+    s4__free(ipiv);
     return st;
 }
 
@@ -673,7 +673,7 @@ s4_status s4_ssm_raw_C(const s4_ssm *s, double *C, size_t n)
     }
     if (st == S4_OK)
         memcpy(C, out, need * sizeof(double));
-    free(out);
-    free(feat);
+    s4__free(out);
+    s4__free(feat);
     return st;
 }

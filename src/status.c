@@ -5,8 +5,10 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* One message per thread, so concurrent failing calls never mix their messages. */
 static _Thread_local char last_error[512];
@@ -38,12 +40,82 @@ s4_status s4__fail(s4_status status, const char *fmt, ...)
     return status;
 }
 
+/* ---- memory ------------------------------------------------------------------------- */
+
+enum { HEADER = 64 }; /* keeps the caller's block 64-byte aligned; holds its size */
+
+static void *default_alloc(size_t size, size_t alignment, void *ctx)
+{
+    (void)ctx;
+    return aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
+}
+
+static void default_free(void *ptr, void *ctx)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+static s4_allocator allocator = {default_alloc, default_free, NULL};
+static _Atomic size_t in_use;
+static _Atomic size_t limit = SIZE_MAX;
+
+s4_status s4_set_allocator(const s4_allocator *a)
+{
+    if (a && (!a->alloc || !a->free))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_set_allocator: allocator->%s is NULL",
+                        !a->alloc ? "alloc" : "free");
+    const size_t used = atomic_load(&in_use);
+    if (used != 0)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "s4_set_allocator: %zu bytes of libs4 memory are still allocated; "
+                        "install the allocator before creating any object",
+                        used);
+    allocator = a ? *a : (s4_allocator){default_alloc, default_free, NULL};
+    return S4_OK;
+}
+
+void s4_set_memory_limit(size_t bytes) { atomic_store(&limit, bytes); }
+
+size_t s4_memory_in_use(void) { return atomic_load(&in_use); }
+
+void *s4__malloc(size_t bytes)
+{
+    size_t total;
+    if (!s4__add_size(bytes ? bytes : 1, HEADER, &total))
+        return NULL;
+    /* Reserve first, so concurrent requests cannot pass the cap together. */
+    const size_t before = atomic_fetch_add(&in_use, total);
+    if (before > SIZE_MAX - total || before + total > atomic_load(&limit)) {
+        atomic_fetch_sub(&in_use, total);
+        return NULL;
+    }
+    unsigned char *base = allocator.alloc(total, HEADER, allocator.ctx);
+    if (!base) {
+        atomic_fetch_sub(&in_use, total);
+        return NULL;
+    }
+    memcpy(base, &total, sizeof total);
+    return base + HEADER;
+}
+
+void s4__free(void *p)
+{
+    if (!p)
+        return;
+    unsigned char *base = (unsigned char *)p - HEADER;
+    size_t total;
+    memcpy(&total, base, sizeof total);
+    allocator.free(base, allocator.ctx);
+    atomic_fetch_sub(&in_use, total);
+}
+
 void *s4__alloc(size_t n, size_t size)
 {
     size_t bytes;
     if (!s4__mul_size(n, size, &bytes))
         return NULL;
-    return malloc(bytes ? bytes : 1);
+    return s4__malloc(bytes);
 }
 
 void *s4__calloc(size_t n, size_t size)
@@ -51,7 +123,10 @@ void *s4__calloc(size_t n, size_t size)
     size_t bytes;
     if (!s4__mul_size(n, size, &bytes))
         return NULL;
-    return calloc(bytes ? n : 1, bytes ? size : 1);
+    void *p = s4__malloc(bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
 }
 
 int64_t s4__round_half_even(double x)

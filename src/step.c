@@ -216,20 +216,20 @@ static void plan_free(s4_step *p)
 {
     if (!p)
         return;
-    free(p->D);
+    s4__free(p->D);
     s4__head_free(&p->head);
-    free(p->Ar);
-    free(p->Br);
-    free(p->Cr);
-    free(p->lc);
-    free(p->lm);
-    free(p->w);
-    free(p->g);
-    free(p->Cv);
-    free(p->V);
-    free(p->Vi);
-    free(p->own_work);
-    free(p);
+    s4__free(p->Ar);
+    s4__free(p->Br);
+    s4__free(p->Cr);
+    s4__free(p->lc);
+    s4__free(p->lm);
+    s4__free(p->w);
+    s4__free(p->g);
+    s4__free(p->Cv);
+    s4__free(p->V);
+    s4__free(p->Vi);
+    s4__free(p->own_work);
+    s4__free(p);
 }
 
 void s4_step_destroy(s4_step *plan) { plan_free(plan); }
@@ -474,7 +474,7 @@ static s4_status plan_arrays(s4_step *p)
         p->Np = (int)Np;
         p->lstride = Np * (4 * r + 4 + 2 * Cp);
         if (s4__mul_size(H * p->lstride, sizeof(double), &bytes) &&
-            (p->lc = aligned_alloc(ALIGN, bytes)) != NULL)
+            (p->lc = s4__malloc(bytes)) != NULL)
             memset(p->lc, 0, bytes);
         p->lm = s4__alloc(H * r, sizeof *p->lm);
         ok = ok && p->lc && p->lm;
@@ -545,7 +545,7 @@ s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double
                         "%s: B = %d, H = %d, N = %d: the state or the plan overflows size_t", fn,
                         B, H, N);
 
-    s4_step *p = calloc(1, sizeof *p);
+    s4_step *p = s4__calloc(1, sizeof *p);
     if (!p)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     p->mode = mode;
@@ -608,7 +608,7 @@ s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double
     p->work_size = carve(p, NULL, NULL);
     if (st != S4_OK || !dA || !dB || !C || p->work_size == 0 ||
         !s4__add_size(p->work_size, ALIGN, &p->work_size) ||
-        !(p->own_work = malloc(p->work_size))) {
+        !(p->own_work = s4__malloc(p->work_size))) {
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for H = %d, N = %d, B = %d", fn,
                       H, N, B);
         goto fail;
@@ -645,22 +645,22 @@ s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double
             goto fail;
         }
     }
-    free(dA);
-    free(dB);
-    free(C);
-    free(lin_mem);
-    free(ds.A), free(ds.M), free(ds.Cf), free(ds.ipiv), free(ds.Ar), free(ds.Br);
-    free(ds.Cr), free(ds.r), free(ds.r2), free(ds.z);
+    s4__free(dA);
+    s4__free(dB);
+    s4__free(C);
+    s4__free(lin_mem);
+    s4__free(ds.A), s4__free(ds.M), s4__free(ds.Cf), s4__free(ds.ipiv), s4__free(ds.Ar), s4__free(ds.Br);
+    s4__free(ds.Cr), s4__free(ds.r), s4__free(ds.r2), s4__free(ds.z);
     *out = p;
     return S4_OK;
 
 fail:
-    free(dA);
-    free(dB);
-    free(C);
-    free(lin_mem);
-    free(ds.A), free(ds.M), free(ds.Cf), free(ds.ipiv), free(ds.Ar), free(ds.Br);
-    free(ds.Cr), free(ds.r), free(ds.r2), free(ds.z);
+    s4__free(dA);
+    s4__free(dB);
+    s4__free(C);
+    s4__free(lin_mem);
+    s4__free(ds.A), s4__free(ds.M), s4__free(ds.Cf), s4__free(ds.ipiv), s4__free(ds.Ar), s4__free(ds.Br);
+    s4__free(ds.Cr), s4__free(ds.r), s4__free(ds.r2), s4__free(ds.z);
     plan_free(p);
     return st;
 }

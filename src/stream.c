@@ -89,14 +89,14 @@ static void plan_free(s4_stream *p)
     if (!p)
         return;
     s4_conv_destroy(p->conv);
-    fftwf_free(p->spec);
-    free(p->D);
+    s4__free(p->spec);
+    s4__free(p->D);
     s4__head_free(&p->head);
-    free(p->lin);
-    free(p->lin_mem);
-    free(p->Ch);
-    fftwf_free(p->own_work);
-    free(p);
+    s4__free(p->lin);
+    s4__free(p->lin_mem);
+    s4__free(p->Ch);
+    s4__free(p->own_work);
+    s4__free(p);
 }
 
 void s4_stream_destroy(s4_stream *plan) { plan_free(plan); }
@@ -164,7 +164,7 @@ s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
     if ((st = s4__setup_lengths(ssm, layer->cfg.l_max, l, rate)) != S4_OK)
         goto fail;
 
-    p = calloc(1, sizeof *p);
+    p = s4__calloc(1, sizeof *p);
     if (!p) {
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
         goto fail;
@@ -256,9 +256,9 @@ s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
     }
     size_t nspec;
     K = s4__alloc((size_t)Cp * (size_t)H * (size_t)max_chunk, sizeof *K);
-    p->own_work = fftwf_malloc(p->work_size);
+    p->own_work = s4__malloc(p->work_size);
     if (s4__mul_size(s4_conv_spectrum_size(p->conv), 2 * sizeof(float), &nspec))
-        p->spec = fftwf_malloc(nspec);
+        p->spec = s4__malloc(nspec);
     if (!K || !p->own_work || !p->spec) {
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for max_chunk = %lld", fn,
                       (long long)max_chunk);
@@ -277,8 +277,8 @@ s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
                (size_t)ssm->rows * (size_t)ssm->H * (size_t)ssm->Nh * sizeof *ssm->C);
         layer->ssm->l_kernel = ssm->l_kernel;
     }
-    free(K);
-    free(Cfeat);
+    s4__free(K);
+    s4__free(Cfeat);
     s4_kernel_destroy(kplan);
     s4_ssm_destroy(kssm);
     s4_ssm_destroy(ssm);
@@ -286,8 +286,8 @@ s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
     return S4_OK;
 
 fail:
-    free(K);
-    free(Cfeat);
+    s4__free(K);
+    s4__free(Cfeat);
     plan_free(p);
     s4_kernel_destroy(kplan);
     s4_ssm_destroy(kssm);

@@ -319,7 +319,7 @@ static void walk_golden(const char *dir, size_t *n_st, size_t *n_npy)
             if (s4io_npy_read(path, &x, &ndim, shape) != S4_OK)
                 fail_msg("%s", s4_last_error());
             assert_true(ndim >= 0 && ndim <= S4IO_MAX_DIMS);
-            free(x);
+            s4_free(x);
             ++*n_npy;
         }
     }
@@ -359,8 +359,8 @@ static void test_npy_golden(void **state)
     assert_int_equal(ndim, 3);
     assert_true(k32[0] == (double)0.03663814812898636f);
     check_allclose(k32, k64, 14, 1e-5, 1e-7);
-    free(k64);
-    free(k32);
+    s4_free(k64);
+    s4_free(k32);
 }
 
 /* The writer reproduces numpy's own bytes for the same array. */
@@ -392,7 +392,7 @@ static void check_rewrite_identical(const char *rel, s4io_dtype dtype)
     assert_memory_equal(a, b, la);
     free(a);
     free(b);
-    free(x);
+    s4_free(x);
     remove(dst);
 }
 
@@ -453,7 +453,7 @@ static void roundtrip(s4io_dtype dtype, int ndim, const int64_t *shape)
     for (size_t i = 0; i < numel; i++) {
         assert_memory_equal(&got[i], &want[i], sizeof(double)); /* bitwise, -0.0 included */
     }
-    free(got);
+    s4_free(got);
     free(want);
     free(wantf);
     remove(path);
@@ -480,7 +480,7 @@ static void test_npy_roundtrip(void **state)
     assert_int_equal(s4io_npy_read(path, &got, &ndim, shape), S4_OK);
     assert_int_equal(ndim, 0);
     assert_true(got[0] == pi);
-    free(got);
+    s4_free(got);
     remove(path);
     assert_false(temp_leftovers());
 }
@@ -510,7 +510,7 @@ static void test_npy_write_replaces(void **state)
     assert_int_equal(s4io_npy_read(path, &got, &ndim, shape), S4_OK);
     assert_int_equal(shape[0], 2);
     assert_true(got[0] == 4 && got[1] == 5);
-    free(got);
+    s4_free(got);
     remove(path);
 }
 
@@ -1033,7 +1033,7 @@ static void test_npy_accepted_variants(void **state)
         assert_int_equal(ndim, ok[i].ndim);
         assert_int_equal(shape[0], ok[i].dim0);
         check_allclose(data, v, 3, 0, 0);
-        free(data);
+        s4_free(data);
         free(img);
     }
 }
@@ -1103,7 +1103,7 @@ static void test_npy_mutations(void **state)
             int64_t shape[S4IO_MAX_DIMS];
             const s4_status st = s4io_npy_read(path, &data, &ndim, shape);
             if (st == S4_OK) {
-                free(data);
+                s4_free(data);
                 n_ok++;
             } else {
                 check_fail("npy mutation", st, S4_ERR_FORMAT, path, NULL);
@@ -1196,7 +1196,7 @@ static s4_status race_read(const race *r, double *x, bool *whole)
         int64_t shape[S4IO_MAX_DIMS];
         st = s4io_npy_read(r->path, &data, &ndim, shape);
         *whole = st == S4_OK && ndim == 1 && race_whole(r, data, (size_t)shape[0]);
-        free(data);
+        s4_free(data);
     } else {
         s4io_safetensors *f = NULL;
         st = s4io_safetensors_open(r->path, &f);

@@ -238,8 +238,10 @@ static s4_head make_head(s4_activation act, s4_final_act fin, int H, int Cp, uns
     h.Flin = fin == S4_FINAL_GLU ? 2 * H : fin == S4_FINAL_IDENTITY ? H : 0;
     h.Fo = fin == S4_FINAL_NONE ? h.Fa : H;
     if (h.Flin > 0) {
-        h.W = falloc((size_t)h.Flin * (size_t)h.Fa, 0.0f);
-        h.b = falloc((size_t)h.Flin, 0.0f);
+        /* Library-owned arrays: s4__head_free releases them with s4__free. */
+        h.W = s4__alloc((size_t)h.Flin * (size_t)h.Fa, sizeof *h.W);
+        h.b = s4__alloc((size_t)h.Flin, sizeof *h.b);
+        assert_true(h.W && h.b);
         srand(seed);
         for (size_t i = 0; i < (size_t)h.Flin * (size_t)h.Fa; i++)
             h.W[i] = (float)(2.0 * rand() / RAND_MAX - 1.0) / sqrtf((float)h.Fa);

@@ -23,7 +23,8 @@ static int same_config(const s4_layer_config *a, const s4_layer_config *b)
            x->imag_transform == y->imag_transform && a->channels == b->channels &&
            a->bidirectional == b->bidirectional && a->activation == b->activation &&
            a->final_act == b->final_act && a->swap_channels == b->swap_channels &&
-           a->transposed == b->transposed && a->l_max == b->l_max;
+           a->transposed == b->transposed && a->l_max == b->l_max && x->mode == y->mode &&
+           x->disc == y->disc;
 }
 
 static void check_use(const char *json, s4_config_use use)
