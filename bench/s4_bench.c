@@ -22,7 +22,7 @@
  * measures this machine's float32 FMA throughput on one core and on t threads (default all).
  *   s4-bench kernel --sweep [--json] runs L = 2^10..2^20 for N in {16, 64, 256}
  * (bench/plot_sweep.sh renders it); with --mode diag, the same sweep of the S4D kernel.
- * --threads t sets the OpenMP threads of kernel and forward (default: all cores).
+ * --threads t sets the OpenMP threads of kernel, forward and step (default: all cores).
  * SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L
 #include "peak.h"
@@ -80,7 +80,7 @@ static int usage(void)
             "       s4-bench forward [--B b] [--H n] [--N n] [--L n] [--channels c]\n"
             "                        [--repeat k] [--seed s] [--threads t] [--json]\n"
             "       s4-bench step --mode linear|dense|diagonal [--B b] [--H n] [--N n]\n"
-            "                     [--L steps] [--repeat k] [--json]\n"
+            "                     [--L steps] [--repeat k] [--threads t] [--json]\n"
             "       s4-bench peak [--threads t] [--json]\n");
     return 2;
 }
@@ -386,8 +386,9 @@ static int bench_step(const options *o)
     if (st != S4_OK)
         return fail("s4_layer_create", st);
     double t0 = now();
-    if ((st = s4_step_create(layer, mode, o->B, 1.0, &plan)) != S4_OK)
-        return fail("s4_step_create", st);
+    const s4_step_options sopt = {.rate = 1.0, .threads = o->threads};
+    if ((st = s4_step_create_with_options(layer, mode, o->B, &sopt, &plan)) != S4_OK)
+        return fail("s4_step_create_with_options", st);
     const double create_s = now() - t0;
     const int F = s4_layer_output_features(layer);
     /* --L is the number of steps per timing (default 2000: enough to time, short enough

@@ -508,6 +508,18 @@ typedef struct s4_step s4_step;
 
 S4_NODISCARD s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B,
                                       double rate, s4_step **out);
+/* The same with options: rate (as above) and threads, the OpenMP threads of one step or
+ * run, splitting the H features (0 = omp_get_max_threads(), 1 = none: what s4_step_create
+ * uses). Results are bitwise the same for any count. options may be NULL (rate 1, default
+ * threads). */
+typedef struct s4_step_options {
+    double rate;
+    int threads;
+} s4_step_options;
+
+S4_NODISCARD s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode,
+                                                   int B, const s4_step_options *options,
+                                                   s4_step **out);
 void s4_step_destroy(s4_step *plan);
 
 /* Bytes of a recurrent state for the plan's B sequences (caller-allocated, 8-byte aligned;

@@ -12,56 +12,6 @@
 
 enum { ALIGN = 64, TILE = 32 };
 
-/* OpenBLAS's thread count while an execute runs. The head's sgemm runs on our threads
- * (each on its own column blocks), so OpenBLAS must not start threads of its own under
- * them: libopenblas-pthread (Debian's default) ignores OpenMP -- it would give every
- * concurrent call its whole thread pool and serialise the calls on its level-3 lock --
- * and its only control is the process-wide openblas_set_num_threads (0.3.21 has no
- * per-thread setting). So executes hold it at 1 with a process-wide count: the first
- * execute to start saves the count and sets 1, the last to finish restores it. The
- * OpenMP build needs nothing (it runs one thread inside a parallel region), nor a BLAS
- * without these calls: they are weak references, resolved only if OpenBLAS is linked. */
-extern int openblas_get_parallel(void) __attribute__((weak));
-extern int openblas_get_num_threads(void) __attribute__((weak));
-extern void openblas_set_num_threads(int) __attribute__((weak));
-
-static int blas_holders, blas_saved_threads;
-
-static bool blas_pthreads(void)
-{
-    return openblas_get_parallel && openblas_get_num_threads && openblas_set_num_threads &&
-           openblas_get_parallel() == 1;
-}
-
-static void blas_hold(void)
-{
-    if (!blas_pthreads())
-        return;
-#pragma omp critical(s4_openblas_threads)
-    {
-        if (blas_holders++ == 0) {
-            blas_saved_threads = openblas_get_num_threads();
-            if (blas_saved_threads > 1)
-                openblas_set_num_threads(1);
-        }
-    }
-}
-
-static void blas_release(void)
-{
-    if (!blas_pthreads())
-        return;
-#pragma omp critical(s4_openblas_threads)
-    {
-        if (--blas_holders == 0 && blas_saved_threads > 1)
-            openblas_set_num_threads(blas_saved_threads);
-    }
-}
-
-/* Defined in layer.c (to move to layer.h with its owner): the head over a column range. */
-int64_t s4__head_block_cols(void);
-void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, int64_t j0,
-                          int64_t j1, float *out, float *scratch);
 
 struct s4_forward {
     int B, H, Cp, Fp, Fo;
@@ -507,7 +457,7 @@ s4_status s4_forward_execute(const s4_forward *p, const float *u, float *y, floa
      * workers record the first failure and the calling thread reports it. */
     const int nbatch = T > 1 ? B / T * T : B;
     s4_status fail = S4_OK;
-    blas_hold();
+    s4__blas_hold();
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         const int tid = omp_get_thread_num();
@@ -536,7 +486,7 @@ s4_status s4_forward_execute(const s4_forward *p, const float *u, float *y, floa
                 fail = st;
         }
     }
-    blas_release();
+    s4__blas_release();
     if (fail != S4_OK) /* not reached with the plan's own sizes */
         return s4__fail(fail, "%s: the convolution failed (%s)", fn, s4_status_str(fail));
     return S4_OK;

@@ -22,14 +22,52 @@
  * 256 columns keep sgemm at full speed. */
 enum { HEAD_BLOCK = 256, FLOAT_ALIGN = 16 /* floats per 64 bytes */ };
 
-/* Column-range form of s4__head_apply, for forward.c's threads (declared here and there
- * until layer.h carries it): applies the head to columns [j0, j1) of pre [Fp x ncols] into
- * the same columns of out [Fo x ncols], in blocks at multiples of s4__head_block_cols(),
- * so ranges split at those multiples give exactly the whole call's result. scratch:
- * s4__head_scratch(head, ncols) floats. */
-int64_t s4__head_block_cols(void);
-void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, int64_t j0,
-                          int64_t j1, float *out, float *scratch);
+
+/* OpenBLAS's thread count while an execute runs (forward.c, step.c). The head's sgemm runs
+ * on our threads (each on its own column blocks), so OpenBLAS must not start threads of its own under
+ * them: libopenblas-pthread (Debian's default) ignores OpenMP -- it would give every
+ * concurrent call its whole thread pool and serialise the calls on its level-3 lock --
+ * and its only control is the process-wide openblas_set_num_threads (0.3.21 has no
+ * per-thread setting). So executes hold it at 1 with a process-wide count: the first
+ * execute to start saves the count and sets 1, the last to finish restores it. The
+ * OpenMP build needs nothing (it runs one thread inside a parallel region), nor a BLAS
+ * without these calls: they are weak references, resolved only if OpenBLAS is linked. */
+extern int openblas_get_parallel(void) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
+extern void openblas_set_num_threads(int) __attribute__((weak));
+
+static int blas_holders, blas_saved_threads;
+
+static bool blas_pthreads(void)
+{
+    return openblas_get_parallel && openblas_get_num_threads && openblas_set_num_threads &&
+           openblas_get_parallel() == 1;
+}
+
+void s4__blas_hold(void)
+{
+    if (!blas_pthreads())
+        return;
+#pragma omp critical(s4_openblas_threads)
+    {
+        if (blas_holders++ == 0) {
+            blas_saved_threads = openblas_get_num_threads();
+            if (blas_saved_threads > 1)
+                openblas_set_num_threads(1);
+        }
+    }
+}
+
+void s4__blas_release(void)
+{
+    if (!blas_pthreads())
+        return;
+#pragma omp critical(s4_openblas_threads)
+    {
+        if (--blas_holders == 0 && blas_saved_threads > 1)
+            openblas_set_num_threads(blas_saved_threads);
+    }
+}
 
 /* ---- configuration --------------------------------------------------------------- */
 
@@ -459,20 +497,21 @@ static inline float activate(s4_activation a, float x)
 
 /* dst[f * ldd + j] = activation of features f < Fa, columns j0 <= j < j0 + nb of pre. */
 static void activation_block(const s4_head *head, const head_rows *vr, const float *pre,
-                             int64_t ncols, int64_t j0, size_t nb, float *dst, size_t ldd)
+                             int64_t ncols, int64_t j0, size_t nb, float *dst, size_t ldd,
+                             size_t f0, size_t f1)
 {
     const size_t ld = (size_t)ncols;
     if (head->activation == S4_ACT_GLU) {
         /* GLU over the flattened feature axis: a[f] * sigmoid(a[f + Fp/2]). */
         const size_t half = (size_t)head->Fa;
-        for (size_t f = 0; f < half; f++) {
+        for (size_t f = f0; f < f1; f++) {
             const float *a = pre + f * ld + (size_t)j0, *g = pre + (f + half) * ld + (size_t)j0;
             vr->glu(a, g, dst + f * ldd, nb);
         }
         return;
     }
     const s4_activation act = head->activation;
-    for (size_t f = 0; f < (size_t)head->Fa; f++) {
+    for (size_t f = f0; f < f1; f++) {
         const float *a = pre + f * ld + (size_t)j0;
         float *d = dst + f * ldd;
         switch (act) { /* one loop per activation, so each inlines into its own loop */
@@ -513,7 +552,8 @@ void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, 
     const head_rows vr = rows_for_cpu();
     const size_t ld = (size_t)ncols;
     if (head->Flin == 0) {
-        activation_block(head, &vr, pre, ncols, j0, (size_t)(j1 - j0), out + j0, ld);
+        activation_block(head, &vr, pre, ncols, j0, (size_t)(j1 - j0), out + j0, ld, 0,
+                         (size_t)head->Fa);
         return;
     }
     const size_t Fo = (size_t)head->Fo, Flin = (size_t)head->Flin;
@@ -523,7 +563,7 @@ void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, 
         const int64_t je0 = (jb / HEAD_BLOCK + 1) * HEAD_BLOCK, je = je0 < j1 ? je0 : j1;
         const size_t nb = (size_t)(je - jb);
         float *act = scratch, *lin = scratch + act_floats(head, nb);
-        activation_block(head, &vr, pre, ncols, jb, nb, act, nb);
+        activation_block(head, &vr, pre, ncols, jb, nb, act, nb, 0, (size_t)head->Fa);
         /* lin = W act + b: the bias first, then sgemm accumulates (beta = 1). */
         for (size_t o = 0; o < Flin; o++)
             for (size_t j = 0; j < nb; j++)
@@ -539,6 +579,39 @@ void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, 
                 memcpy(out + o * ld + (size_t)jb, lin + o * nb, nb * sizeof *out);
         }
         jb = je;
+    }
+}
+
+void s4__head_apply_split(const s4_head *head, const float *pre, int64_t ncols, float *out,
+                          float *scratch, int part, int nparts)
+{
+    const head_rows vr = rows_for_cpu();
+    const size_t nb = (size_t)ncols, P = (size_t)part, NP = (size_t)nparts;
+    const size_t Fa = (size_t)head->Fa, Fo = (size_t)head->Fo, Flin = (size_t)head->Flin;
+    if (Flin == 0) {
+        activation_block(head, &vr, pre, ncols, 0, nb, out, nb, Fa * P / NP, Fa * (P + 1) / NP);
+        return;
+    }
+    float *act = scratch, *lin = scratch + act_floats(head, nb);
+    activation_block(head, &vr, pre, ncols, 0, nb, act, nb, Fa * P / NP, Fa * (P + 1) / NP);
+#pragma omp barrier
+    /* Output rows o0 .. o1 - 1 need lin rows o (and o + Fo for GLU): one sgemm per range,
+     * each output element the same dot product over Fa as in the whole call. */
+    const size_t o0 = Fo * P / NP, o1 = Fo * (P + 1) / NP;
+    for (size_t r = 0; r < Flin / Fo && o1 > o0; r++) {
+        const size_t r0 = r * Fo + o0, nr = o1 - o0;
+        for (size_t o = r0; o < r0 + nr; o++)
+            for (size_t j = 0; j < nb; j++)
+                lin[o * nb + j] = head->b[o];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)nb, head->Fa,
+                    1.0f, head->W + r0 * Fa, head->Fa, act, (int)nb, 1.0f, lin + r0 * nb,
+                    (int)nb);
+    }
+    for (size_t o = o0; o < o1; o++) {
+        if (head->final_act == S4_FINAL_GLU)
+            vr.glu(lin + o * nb, lin + (o + Fo) * nb, out + o * nb, nb);
+        else
+            memcpy(out + o * nb, lin + o * nb, nb * sizeof *out);
     }
 }
 

@@ -38,6 +38,27 @@ size_t s4__head_scratch(const s4_head *head, int64_t ncols);
 void s4__head_apply(const s4_head *head, const float *pre, int64_t ncols, float *out,
                     float *scratch);
 
+/* Column-range form of s4__head_apply, for threads: applies the head to columns [j0, j1)
+ * of pre [Fp x ncols] into the same columns of out [Fo x ncols], in blocks at multiples of
+ * s4__head_block_cols(), so ranges split at those multiples give exactly the whole call's
+ * result. scratch: s4__head_scratch(head, ncols) floats. */
+int64_t s4__head_block_cols(void);
+void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, int64_t j0,
+                          int64_t j1, float *out, float *scratch);
+
+/* The head of ncols <= s4__head_block_cols() columns computed by `nparts` threads of an
+ * OpenMP parallel region (this is thread `part`; every thread must call it, it holds a
+ * barrier): activation rows, then output rows split between them. scratch: one shared
+ * s4__head_scratch(head, ncols) floats. */
+void s4__head_apply_split(const s4_head *head, const float *pre, int64_t ncols, float *out,
+                          float *scratch, int part, int nparts);
+
+/* While our own threads call the head's sgemm, OpenBLAS (pthreads build) must not start
+ * its pool under them: hold sets its process-wide thread count to 1 (the first holder
+ * saves the old count), release restores it when the last holder leaves. */
+void s4__blas_hold(void);
+void s4__blas_release(void);
+
 /* Options shared by s4_forward_create and s4_stream_create, validated once: *rate,
  * *planner, *threads receive the values (defaults when options is NULL). */
 s4_status s4__forward_options(const char *fn, const s4_forward_options *options, double *rate,

@@ -18,6 +18,7 @@
 #include <float.h>
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 /* ALIGN: workspace regions. COLS: (batch element, time step) columns per head call, enough
  * for sgemm to run at full speed while pre/out stay in cache. */
 enum { ALIGN = 64, COLS = 256 };
+_Static_assert(COLS <= 256, "one head call must be one head block (s4__head_apply_split)");
 
 /* ---- linear mode: the fused step ------------------------------------------------------
  * The Woodbury step of DESIGN.md 6 (s4__linear_step) makes four passes over the state:
@@ -170,6 +172,7 @@ struct s4_step {
     double complex *V;    /* [H x N x N] eigenvectors (state_get) */
     double complex *Vi;   /* [H x N x N] V^-1 (state_set) */
 
+    int threads;          /* OpenMP threads of one run, splitting the features */
     size_t per;           /* doubles of state per (b, h) */
     size_t state_size;    /* bytes */
     int nb, tb;           /* columns of one head call: nb batch elements x tb steps */
@@ -207,7 +210,7 @@ static size_t carve(const s4_step *p, unsigned char *base, workspace *w)
     REGION(pre, float, (size_t)p->Fp * cols);
     REGION(out, float, (size_t)p->Fo * cols);
     REGION(head, float, s4__head_scratch(&p->head, (int64_t)cols));
-    REGION(tmp, double, 2 * (size_t)p->N);
+    REGION(tmp, double, 2 * (size_t)p->N * (size_t)p->threads); /* one per thread */
 #undef REGION
     return ok ? off : 0;
 }
@@ -495,7 +498,18 @@ static s4_status plan_arrays(s4_step *p)
 s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double rate,
                          s4_step **out)
 {
+    const s4_step_options o = {.rate = rate, .threads = 1};
+    return s4_step_create_with_options(layer, mode, B, &o, out);
+}
+
+s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, int B,
+                                      const s4_step_options *options, s4_step **out)
+{
     static const char fn[] = "s4_step_create";
+    const double rate = options ? options->rate : 1.0;
+    if (options && options->threads < 0)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: threads = %d must be >= 0", fn,
+                        options->threads);
     if (!layer || !out)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !layer ? "layer" : "out");
     if (mode != S4_STEP_DENSE && mode != S4_STEP_LINEAR && mode != S4_STEP_DIAGONAL)
@@ -563,6 +577,10 @@ s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double
     p->state_size = state_size;
     p->nb = B < COLS ? B : COLS;
     p->tb = COLS / p->nb;
+    /* Threads split the features: no more than there are. */
+    p->threads = options && options->threads > 0 ? options->threads : omp_get_max_threads();
+    if (p->threads > H)
+        p->threads = H;
 
     s4_status st;
     double complex *dA = NULL, *dB = NULL, *C = NULL, *lin_mem = NULL;
@@ -832,12 +850,12 @@ static void advance_diag(const s4_step *p, int h, double complex *z, const float
  * states (N doubles per feature) stream through the cache once per step while the
  * coefficients, read once per chunk, stay in it. */
 static void run_linear(const s4_step *p, double *st0, const float *u, size_t Tz, size_t t0,
-                       size_t tt, size_t b0, size_t bb, float *pre)
+                       size_t tt, size_t b0, size_t bb, float *pre, size_t h0, size_t h1)
 {
     const size_t H = (size_t)p->H, ncols = bb * tt, Cs = p->swap ? 1 : H;
     for (size_t bc = 0; bc < bb; bc += LIN_BCHUNK) {
         const size_t b = b0 + bc, nb = bb - bc < LIN_BCHUNK ? bb - bc : LIN_BCHUNK;
-        for (size_t h = 0; h < H; h++) {
+        for (size_t h = h0; h < h1; h++) {
             const lin_feat k = {p->Nh, p->Np, p->rank, p->Cp, p->lc + h * p->lstride,
                                 p->lm + h * (size_t)p->rank, p->D + h, H};
             const lin_job jb = {st0 + (b * H + h) * p->per,
@@ -853,6 +871,32 @@ static void run_linear(const s4_step *p, double *st0, const float *u, size_t Tz,
             p->lin_run(&k, &jb);
         }
     }
+}
+
+/* Steps t0 .. t0 + tt - 1 of batch elements b0 .. b0 + bb - 1, features h0 .. h1 - 1, into
+ * pre [rows x bb tt]; tmp: 2N doubles of this thread's. */
+static void advance_features(const s4_step *p, double *st0, const float *u, size_t Tz,
+                             size_t t0, size_t tt, size_t b0, size_t bb, float *pre,
+                             double *tmp, size_t h0, size_t h1)
+{
+    if (p->mode == S4_STEP_LINEAR) {
+        run_linear(p, st0, u, Tz, t0, tt, b0, bb, pre, h0, h1);
+        return;
+    }
+    const size_t H = (size_t)p->H, ncols = bb * tt;
+    for (size_t h = h0; h < h1; h++)
+        for (size_t bi = 0; bi < bb; bi++) {
+            const size_t b = b0 + bi;
+            double *xs = st0 + (b * H + h) * p->per;
+            /* u[b][h][t] (transposed) or u[b][t][h]. */
+            const float *ub = p->transposed ? u + (b * H + h) * Tz + t0 : u + (b * Tz + t0) * H + h;
+            const size_t us = p->transposed ? 1 : H;
+            const sink o = {pre, ncols, bi * tt};
+            if (p->mode == S4_STEP_DENSE)
+                advance_dense(p, (int)h, xs, ub, us, (int64_t)tt, &o, tmp);
+            else
+                advance_diag(p, (int)h, (double complex *)(void *)xs, ub, us, (int64_t)tt, &o);
+        }
 }
 
 s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, float *y,
@@ -885,37 +929,25 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
 
     const size_t H = (size_t)p->H, Fo = (size_t)p->Fo, Tz = (size_t)T;
     double *st0 = state;
+    if (p->threads > 1)
+        s4__blas_hold(); /* measured: OpenBLAS's pool spinning beside ours halved B = 16 */
     for (int64_t t0 = 0; t0 < T; t0 += p->tb) {
         const size_t tt = (size_t)(T - t0 < p->tb ? T - t0 : p->tb);
         for (int b0 = 0; b0 < p->B; b0 += p->nb) {
             const size_t bb = (size_t)(p->B - b0 < p->nb ? p->B - b0 : p->nb);
             const size_t ncols = bb * tt;
-            if (p->mode == S4_STEP_LINEAR) {
-                run_linear(p, st0, u, Tz, (size_t)t0, tt, (size_t)b0, bb, ws.pre);
-            } else {
-                for (int h = 0; h < p->H; h++)
-                    for (size_t bi = 0; bi < bb; bi++) {
-                        const size_t b = (size_t)b0 + bi;
-                        double *xs = st0 + (b * H + (size_t)h) * p->per;
-                        /* u[b][h][t] (transposed) or u[b][t][h]. */
-                        const float *ub = p->transposed ? u + (b * H + (size_t)h) * Tz + (size_t)t0
-                                                        : u + (b * Tz + (size_t)t0) * H + (size_t)h;
-                        const size_t us = p->transposed ? 1 : H;
-                        const sink o = {ws.pre, ncols, bi * tt};
-                        switch (p->mode) {
-                        case S4_STEP_DENSE:
-                            advance_dense(p, h, xs, ub, us, (int64_t)tt, &o, ws.tmp);
-                            break;
-                        case S4_STEP_LINEAR: /* above */
-                            break;
-                        case S4_STEP_DIAGONAL:
-                            advance_diag(p, h, (double complex *)(void *)xs, ub, us, (int64_t)tt,
-                                         &o);
-                            break;
-                        }
-                    }
+            /* Features are independent: threads take contiguous ranges of them (each
+             * (b, h) state and pre row belongs to one thread); then they split the head's
+             * rows (ncols <= COLS = one head block). */
+#pragma omp parallel num_threads(p->threads) if (p->threads > 1)
+            {
+                const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+                const size_t T0 = (size_t)tid, NT = (size_t)nt;
+                advance_features(p, st0, u, Tz, (size_t)t0, tt, (size_t)b0, bb, ws.pre,
+                                 ws.tmp + 2 * (size_t)p->N * T0, H * T0 / NT, H * (T0 + 1) / NT);
+#pragma omp barrier
+                s4__head_apply_split(&p->head, ws.pre, (int64_t)ncols, ws.out, ws.head, tid, nt);
             }
-            s4__head_apply(&p->head, ws.pre, (int64_t)ncols, ws.out, ws.head);
             /* out [Fo x (bb tt)] -> y [b][o][t] (transposed) or y [b][t][o]. */
             for (size_t bi = 0; bi < bb; bi++) {
                 const size_t b = (size_t)b0 + bi;
@@ -932,6 +964,8 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
             }
         }
     }
+    if (p->threads > 1)
+        s4__blas_release();
     return S4_OK;
 }
 

@@ -1248,6 +1248,49 @@ static void test_summary(void **state)
                   fig.chunk, fig.whole_conv, fig.state_stream, fig.state_modes);
 }
 
+/* Threads split the features and the head's rows: outputs and states are bitwise the same
+ * for 1, 2 and 3 threads, in every mode and head, both layouts. */
+static void test_step_threads_bitwise(void **state)
+{
+    (void)state;
+    enum { H = 12, B = 5, T = 23 };
+    for (int mode = S4_STEP_DENSE; mode <= S4_STEP_LINEAR; mode++)
+        for (int fin = 0; fin < 3; fin++)
+            for (int tr = 0; tr < 2; tr++) {
+                s4_layer_config c;
+                s4_layer_config_default(&c);
+                c.ssm.H = H;
+                c.ssm.N = 8;
+                c.ssm.seed = 77 + (uint64_t)fin;
+                c.final_act = (s4_final_act)fin;
+                c.transposed = tr;
+                s4_layer *l = NULL;
+                assert_int_equal(s4_layer_create(&c, &l), S4_OK);
+                const size_t F = (size_t)s4_layer_output_features(l);
+                float u[B * H * T], y[3][B * H * 2 * T];
+                for (size_t i = 0; i < (size_t)B * H * T; i++)
+                    u[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+                double x[3][B * H * 4 * 2];
+                for (int t = 1; t <= 3; t++) {
+                    const s4_step_options o = {.rate = 1.0, .threads = t};
+                    s4_step *p = NULL;
+                    assert_int_equal(s4_step_create_with_options(l, (s4_step_mode)mode, B, &o, &p),
+                                     S4_OK);
+                    void *st = calloc(1, s4_step_state_size(p));
+                    assert_non_null(st);
+                    assert_int_equal(s4_step_run(p, st, u, T, y[t - 1], NULL, 0), S4_OK);
+                    assert_int_equal(s4_step_state_get(p, st, x[t - 1]), S4_OK);
+                    free(st);
+                    s4_step_destroy(p);
+                }
+                for (int t = 1; t < 3; t++) {
+                    assert_memory_equal(y[0], y[t], (size_t)B * F * T * sizeof(float));
+                    assert_memory_equal(x[0], x[t], sizeof x[0]);
+                }
+                s4_layer_destroy(l);
+            }
+}
+
 int main(int argc, char **argv)
 {
     int count = 0;
@@ -1289,6 +1332,7 @@ int main(int argc, char **argv)
     s4t_suite_add(&s, "stream_lengths", test_stream_lengths, NULL);
     s4t_suite_add(&s, "step_invalid", test_step_invalid, NULL);
     s4t_suite_add(&s, "stream_invalid", test_stream_invalid, NULL);
+    s4t_suite_add(&s, "step_threads_bitwise", test_step_threads_bitwise, NULL);
     s4t_suite_add(&s, "summary", test_summary, NULL);
     int failures = s4t_suite_run(&s, "step", argc, argv);
     free(sc);
