@@ -13,11 +13,14 @@
  * (s4_forward_*) when the layer's l_max is 0 or >= the sequence length (with a shorter
  * l_max the reference truncates the conv-mode kernel, and conv mode differs legitimately).
  * SPDX-License-Identifier: Apache-2.0 */
+#include "diag.h"
 #include "discretize.h"
 #include "layer.h"
+#include "vandermonde.h"
 
 #include <fftw3.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,16 @@ struct s4_stream {
     s4_linear_step *lin;  /* [H] Woodbury step at dt * rate, arrays in lin_mem */
     double complex *lin_mem;
     double complex *Ch;   /* [H x C' x N/2] raw C */
+    /* S4D: the state terms by Vandermonde products, as the reference's SSMKernelDiag does
+     * (its forward(state=) folds the state into the kernel; forward_state is the transposed
+     * product), instead of stepping the recurrence: both parallel over the chunk. */
+    bool diag;
+    s4_vand vand;         /* rows C', L = max_chunk */
+    double complex *lz;   /* [H x N/2] log dA at dt * rate */
+    double complex *dAd;  /* [H x N/2] dA */
+    double complex *dBd;  /* [H x N/2] dB */
+    size_t vbytes;        /* one thread's Vandermonde scratch */
+    int threads;          /* features split between OpenMP threads */
     size_t conv_work;
     size_t work_size;
     void *own_work;
@@ -48,11 +61,46 @@ typedef struct workspace {
     float *head;         /* s4__head_scratch(Lc) floats */
     float *yt;           /* [Fo x Lc] head output before the (B, L, F) transpose */
     double complex *xn;  /* [B x H x N/2] outgoing states, committed at the end */
-    double complex *xf;  /* [N/2] free evolution dA^(t+1) x0 */
-    double complex *w;   /* [N/2] Woodbury scratch */
+    unsigned char *thr;  /* threads x thr_bytes: per-thread scratch (tscratch) */
+    size_t thr_bytes;
 } workspace;
 
+/* One thread's scratch. */
+typedef struct tscratch {
+    double complex *xf;   /* [N/2] free evolution dA^(t+1) x0 (DPLR), or S (S4D) */
+    double complex *w;    /* [N/2] Woodbury scratch */
+    double complex *coef; /* [C' x N/2] S4D state coefficients */
+    float *kst;           /* [C' x Lc] S4D state outputs */
+    unsigned char *v;     /* vbytes: Vandermonde scratch */
+} tscratch;
+
 static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+/* Carves one thread's scratch from base (aligned) or, with t NULL, sizes it; 0 on overflow. */
+static size_t carve_thread(const s4_stream *p, unsigned char *base, tscratch *t)
+{
+    const size_t Nh = (size_t)p->Nh, Cp = (size_t)p->Cp;
+    size_t CN = 0, CL = 0, off = 0;
+    bool ok = s4__mul_size(Cp, p->diag ? Nh : 0, &CN) &&
+              s4__mul_size(Cp, p->diag ? (size_t)p->Lc : 0, &CL);
+#define TREGION(field, type, count)                                                           \
+    do {                                                                                      \
+        size_t n_ = 0;                                                                        \
+        ok = ok && s4__mul_size((count), sizeof(type), &n_) && n_ <= SIZE_MAX - ALIGN &&      \
+             s4__add_size(off, round_up(n_, ALIGN), &n_);                                     \
+        if (ok && t)                                                                          \
+            t->field = (type *)(void *)(base + off);                                          \
+        if (ok)                                                                               \
+            off = n_;                                                                         \
+    } while (0)
+    TREGION(xf, double complex, Nh);
+    TREGION(w, double complex, Nh);
+    TREGION(coef, double complex, CN);
+    TREGION(kst, float, CL);
+    TREGION(v, unsigned char, p->diag ? p->vbytes : 0);
+#undef TREGION
+    return ok ? off : 0;
+}
 
 static size_t carve(const s4_stream *p, unsigned char *base, workspace *w)
 {
@@ -78,8 +126,12 @@ static size_t carve(const s4_stream *p, unsigned char *base, workspace *w)
     REGION(head, float, s4__head_scratch(&p->head, p->Lc));
     REGION(yt, float, p->transposed ? 0 : FoL);
     REGION(xn, double complex, BHN);
-    REGION(xf, double complex, Nh);
-    REGION(w, double complex, Nh);
+    const size_t tb = carve_thread(p, NULL, NULL);
+    size_t tall = 0;
+    ok = ok && tb > 0 && s4__mul_size(tb, (size_t)p->threads, &tall);
+    if (w)
+        w->thr_bytes = tb;
+    REGION(thr, unsigned char, tall);
 #undef REGION
     return ok ? off : 0;
 }
@@ -95,6 +147,9 @@ static void plan_free(s4_stream *p)
     s4__free(p->lin);
     s4__free(p->lin_mem);
     s4__free(p->Ch);
+    s4__free(p->lz);
+    s4__free(p->dAd);
+    s4__free(p->dBd);
     s4__free(p->own_work);
     s4__free(p);
 }
@@ -180,6 +235,31 @@ s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
     p->Lc = max_chunk;
     p->transposed = layer->cfg.transposed;
     p->swap = layer->cfg.swap_channels && Cp > 1;
+    p->threads = threads > 0 ? threads : omp_get_max_threads();
+    if (p->threads > H)
+        p->threads = H;
+    p->diag = lssm->cfg.mode == S4_MODE_DIAG;
+    if (p->diag) {
+        s4__vand_init(&p->vand, Nh, Cp, max_chunk);
+        const size_t ve = s4__vand_work_bytes(&p->vand), vt = s4__vand_transpose_bytes(&p->vand);
+        p->vbytes = ve > vt ? ve : vt;
+        p->lz = s4__alloc((size_t)H * (size_t)Nh, sizeof *p->lz);
+        p->dAd = s4__alloc((size_t)H * (size_t)Nh, sizeof *p->dAd);
+        p->dBd = s4__alloc((size_t)H * (size_t)Nh, sizeof *p->dBd);
+        if (!ve || !vt || !p->lz || !p->dAd || !p->dBd) {
+            st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for H = %d, N = %d", fn, H,
+                          p->N);
+            goto fail;
+        }
+        for (int h = 0; h < H; h++) {
+            const size_t o = (size_t)h * (size_t)Nh;
+            if ((st = s4__diag_modes(ssm, h, rate, p->dAd + o, p->lz + o, p->dBd + o)) !=
+                S4_OK) {
+                st = rewrap(st, fn, "S4D discretization");
+                goto fail;
+            }
+        }
+    }
     if ((st = s4__head_copy(head, &p->head)) != S4_OK)
         goto fail;
     p->D = s4__alloc((size_t)Cp * (size_t)H, sizeof *p->D);
@@ -330,6 +410,70 @@ static void linear_step_inplace(const s4_linear_step *L, double complex *x, doub
     }
 }
 
+/* DPLR state terms of feature h by the O(N) recurrence: the free evolution
+ * x_t = dA^(t+1) x0 adds 2 Re(C^T x_t) to yc (skipped for a zero state: the first chunk),
+ * and the outgoing state runs the full recurrence from x0 over the chunk's inputs uh. */
+static void linear_state(const s4_stream *p, size_t h, const double complex *x0, bool zero,
+                         const float *uh, size_t Tz, float *yc, double complex *xn,
+                         const tscratch *ts)
+{
+    const s4_linear_step *L = &p->lin[h];
+    const size_t H = (size_t)p->H, Nh = (size_t)p->Nh, Cp = (size_t)p->Cp, Lc = (size_t)p->Lc;
+    const double complex *Ch = p->Ch + h * Cp * Nh;
+    if (!zero) {
+        memcpy(ts->xf, x0, Nh * sizeof *ts->xf);
+        for (size_t t = 0; t < Tz; t++) {
+            linear_step_inplace(L, ts->xf, 0.0, ts->w);
+            for (size_t c = 0; c < Cp; c++) {
+                const double complex *Cc = Ch + c * Nh;
+                double acc = 0.0;
+                for (size_t n = 0; n < Nh; n++)
+                    acc += s4__cmul_re(Cc[n], ts->xf[n]);
+                yc[(c * H + h) * Lc + t] += (float)(2.0 * acc);
+            }
+        }
+    }
+    memcpy(xn, x0, Nh * sizeof *xn);
+    for (size_t t = 0; t < Tz; t++)
+        linear_step_inplace(L, xn, (double)uh[t], ts->w);
+}
+
+/* S4D state terms of feature h (the reference's SSMKernelDiag.forward(state=) and
+ * forward_state): the free evolution 2 Re sum_n C_n dA_n^(t+1) x0_n is a Vandermonde
+ * product with coefficients 2 C_n dA_n x0_n, and the outgoing state is
+ * dA^T x0 + dB sum_j u_j dA^(T-1-j), a transposed one. False if the free evolution
+ * leaves the float range. */
+static bool diag_state(const s4_stream *p, size_t h, const double complex *x0, bool zero,
+                       const float *uh, size_t Tz, float *yc, double complex *xn,
+                       const tscratch *ts)
+{
+    const size_t H = (size_t)p->H, Nh = (size_t)p->Nh, Cp = (size_t)p->Cp, Lc = (size_t)p->Lc;
+    const double complex *lz = p->lz + h * Nh, *dA = p->dAd + h * Nh, *dB = p->dBd + h * Nh;
+    s4_vand v = p->vand; /* the plan's blocks, this chunk's length */
+    v.L = (int64_t)Tz;
+    v.nb = (v.L + v.T - 1) / v.T;
+    if (!zero) {
+        const double complex *Ch = p->Ch + h * Cp * Nh;
+        for (size_t c = 0; c < Cp; c++)
+            for (size_t n = 0; n < Nh; n++)
+                ts->coef[c * Nh + n] = 2.0 * s4__cmul(Ch[c * Nh + n], s4__cmul(dA[n], x0[n]));
+        if (!s4__vand_eval(&v, lz, NULL, ts->coef, ts->kst, Lc, ts->v))
+            return false;
+        for (size_t c = 0; c < Cp; c++) {
+            float *row = yc + (c * H + h) * Lc;
+            const float *k = ts->kst + c * Lc;
+            for (size_t t = 0; t < Tz; t++)
+                row[t] += k[t];
+        }
+    }
+    s4__vand_transpose(&v, lz, uh, 1, ts->xf, ts->v);
+    for (size_t n = 0; n < Nh; n++) {
+        const double complex aT = cexp(lz[n] * (double)Tz); /* dA^T, exact */
+        xn[n] = s4__cmul(aT, x0[n]) + s4__cmul(dB[n], ts->xf[n]);
+    }
+    return true;
+}
+
 s4_status s4_stream_execute(const s4_stream *p, double *state, const float *u, int64_t T,
                             float *y, void *work, size_t work_size)
 {
@@ -381,36 +525,34 @@ s4_status s4_stream_execute(const s4_stream *p, double *state, const float *u, i
         if (st != S4_OK)
             return st; /* not reached with the plan's own sizes */
 
-        for (size_t h = 0; h < H; h++) {
-            const s4_linear_step *L = &p->lin[h];
-            const double complex *Ch = p->Ch + h * Cp * Nh;
-            const double complex *x0 = x_in + (b * H + h) * Nh;
-            double complex *xn = ws.xn + (b * H + h) * Nh;
-            /* Flattened rows of this feature's channels, (c h) or (h c). */
-            bool zero = true;
-            for (size_t n = 0; n < Nh && zero; n++)
-                zero = creal(x0[n]) == 0.0 && cimag(x0[n]) == 0.0;
-            /* Free evolution x_t = dA^(t+1) x0 and its output 2 Re(C^T x_t), added to the
-             * convolution (skipped for a zero state: the first chunk). */
-            if (!zero) {
-                memcpy(ws.xf, x0, Nh * sizeof *ws.xf);
-                for (size_t t = 0; t < Tz; t++) {
-                    linear_step_inplace(L, ws.xf, 0.0, ws.w);
-                    for (size_t c = 0; c < Cp; c++) {
-                        const double complex *Cc = Ch + c * Nh;
-                        double acc = 0.0;
-                        for (size_t n = 0; n < Nh; n++)
-                            acc += s4__cmul_re(Cc[n], ws.xf[n]);
-                        ws.yc[(c * H + h) * Lc + t] += (float)(2.0 * acc);
+        /* The state terms of every feature: independent, split between threads. */
+        int overflow = 0;
+#pragma omp parallel num_threads(p->threads) if (p->threads > 1)
+        {
+            tscratch ts;
+            carve_thread(p, ws.thr + (size_t)omp_get_thread_num() * ws.thr_bytes, &ts);
+#pragma omp for schedule(static)
+            for (size_t h = 0; h < H; h++) {
+                const double complex *x0 = x_in + (b * H + h) * Nh;
+                double complex *xn = ws.xn + (b * H + h) * Nh;
+                bool zero = true;
+                for (size_t n = 0; n < Nh && zero; n++)
+                    zero = creal(x0[n]) == 0.0 && cimag(x0[n]) == 0.0;
+                if (p->diag) {
+                    if (!diag_state(p, h, x0, zero, ws.u1 + h * Lc, Tz, ws.yc, xn, &ts)) {
+#pragma omp atomic write
+                        overflow = 1;
                     }
+                } else {
+                    linear_state(p, h, x0, zero, ws.u1 + h * Lc, Tz, ws.yc, xn, &ts);
                 }
             }
-            /* Outgoing state: the full recurrence from x0 over the chunk's inputs. */
-            memcpy(xn, x0, Nh * sizeof *xn);
-            const float *uh = ws.u1 + h * Lc;
-            for (size_t t = 0; t < Tz; t++)
-                linear_step_inplace(L, xn, (double)uh[t], ws.w);
         }
+        if (overflow)
+            return s4__fail(S4_ERR_NUMERICAL,
+                            "%s: the incoming state's free evolution overflows float (a "
+                            "growing mode, Re Lambda > 0); the state is unchanged",
+                            fn);
 
         /* pre [Fp x T]: (c h) or (h c) rows, dense in T for the head. */
         for (size_t c = 0; c < Cp; c++)

@@ -187,3 +187,65 @@ bool s4__vand_eval(const s4_vand *v, const double complex *lz, const double *shi
     }
     return true;
 }
+
+/* ---- transpose -------------------------------------------------------------------------- */
+
+/* Regions: the in-block powers z^i as real and imaginary tables [T x Nh], the block sums
+ * [2 x Nh] and the block factors [nb x Nh] (all double). */
+size_t s4__vand_transpose_bytes(const s4_vand *v)
+{
+    const size_t Nh = (size_t)v->Nh, T = (size_t)v->T, nb = (size_t)v->nb;
+    size_t tab, fac, n;
+    if (!s4__mul_size(T, Nh * sizeof(double), &tab) || !s4__mul_size(nb, Nh * sizeof(double complex), &fac))
+        return 0;
+    tab = round_up(tab, ALIGN);
+    const size_t big = T > nb ? T : nb;
+    size_t pw;
+    if (!s4__mul_size(big, sizeof(double complex), &pw))
+        return 0;
+    return s4__add_size(2 * tab + round_up(2 * Nh * sizeof(double), ALIGN), round_up(fac, ALIGN), &n) &&
+                   s4__add_size(n, round_up(pw, ALIGN), &n)
+               ? n
+               : 0;
+}
+
+void s4__vand_transpose(const s4_vand *v, const double complex *lz, const float *u, size_t us,
+                        double complex *S, void *work)
+{
+    const size_t Nh = (size_t)v->Nh, T = (size_t)v->T, nb = (size_t)v->nb, L = (size_t)v->L;
+    const size_t tab = round_up(T * Nh * sizeof(double), ALIGN);
+    unsigned char *base = work;
+    double *PR = (double *)(void *)base, *PI = (double *)(void *)(base + tab);
+    double *acc = (double *)(void *)(base + 2 * tab);
+    double complex *fac = (double complex *)(void *)(base + 2 * tab +
+                                                      round_up(2 * Nh * sizeof(double), ALIGN));
+    double complex *pw = fac + round_up(nb * Nh * sizeof(double complex), ALIGN) / sizeof *fac;
+    /* PR/PI[i][n] = z_n^i, i < T; fac[b][n] = z_n^(b T). */
+    for (size_t n = 0; n < Nh; n++) {
+        powers(lz[n], 0.0, 1.0, T, pw);
+        for (size_t i = 0; i < T; i++) {
+            PR[i * Nh + n] = creal(pw[i]);
+            PI[i * Nh + n] = cimag(pw[i]);
+        }
+        powers(lz[n], 0.0, (double)T, nb, pw);
+        for (size_t b = 0; b < nb; b++)
+            fac[b * Nh + n] = pw[b];
+        S[n] = 0.0;
+    }
+    double *restrict aR = acc, *restrict aI = acc + Nh;
+    for (size_t b = 0; b < nb; b++) {
+        const size_t k0 = b * T, cnt = L - k0 < T ? L - k0 : T;
+        for (size_t n = 0; n < Nh; n++)
+            aR[n] = aI[n] = 0.0;
+        for (size_t i = 0; i < cnt; i++) {
+            const double x = (double)u[(L - 1 - k0 - i) * us];
+            const double *restrict pr = PR + i * Nh, *restrict pi = PI + i * Nh;
+            for (size_t n = 0; n < Nh; n++) {
+                aR[n] += x * pr[n];
+                aI[n] += x * pi[n];
+            }
+        }
+        for (size_t n = 0; n < Nh; n++)
+            S[n] += s4__cmul(fac[b * Nh + n], CMPLX(aR[n], aI[n]));
+    }
+}
