@@ -136,6 +136,10 @@ s4_status s4_npy_read_f64(const char *path, double **data, int *ndim,
 s4_status s4_npy_read_f32(const char *path, float **data, int *ndim,
                           int64_t shape[S4_MAX_DIMS])
 {
+    /* The caller's pointers first: npy_read below sees only this function's locals. */
+    if (!path || !data || !ndim || !shape)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_npy_read_f32: %s is NULL",
+                        !path ? "path" : !data ? "data" : !ndim ? "ndim" : "shape");
     double *values = NULL;
     size_t n = 0;
     int nd = 0;

@@ -465,8 +465,12 @@ s4_status s4_kernel_execute(const s4_kernel *p, const s4_ssm *ssm, float *K, siz
     if (ldk < (size_t)p->L)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: ldk = %zu is smaller than L = %lld", fn,
                         ldk, (long long)p->L);
-    if (!s4__mul_size((size_t)p->rows * (size_t)p->H, ldk, &(size_t){0}))
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rows x H x ldk overflows", fn);
+    /* K is addressed in bytes: rows x H x ldk floats must fit a size_t. */
+    size_t nK = 0;
+    if (!s4__mul_size((size_t)p->rows * (size_t)p->H, ldk, &nK) ||
+        !s4__mul_size(nK, sizeof(float), &nK))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rows x H x ldk floats overflow size_t",
+                        fn);
     unsigned char *base = s4__workspace(fn, work, work_size, p->work_size, p->own_work);
     if (!base)
         return S4_ERR_INVALID_ARGUMENT;

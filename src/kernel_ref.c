@@ -64,6 +64,9 @@ s4_status s4_kernel_reference(const s4_ssm *ssm, int h, int64_t L, double rate, 
     if (!(rate > 0.0) || !isfinite(rate))
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rate = %g must be positive and finite",
                         fn, rate);
+    size_t nK = 0; /* K [C'' x ldk] doubles must be addressable */
+    if (!s4__mul_size((size_t)ssm->rows, ldk, &nK) || !s4__mul_size(nK, sizeof(double), &nK))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rows x ldk doubles overflow size_t", fn);
     if (ssm->cfg.mode == S4_MODE_DIAG)
         return diag_reference(fn, ssm, h, L, rate, K, ldk);
     const int N = ssm->N, Nh = ssm->Nh, rows = ssm->rows;

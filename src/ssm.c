@@ -192,7 +192,7 @@ static s4_status derive(const char *fn, s4_ssm *s)
         /* Re(Lambda) < 0 keeps every Cauchy denominator away from zero (DESIGN.md 7.3). A
          * diagonal bank has no Cauchy sums: the reference's DSS normalises growing modes,
          * and zoh/bilinear kernels check their range when they are evaluated. */
-        if (s->cfg.mode == S4_MODE_DPLR ? !(re < 0.0) || !isfinite(im)
+        if (s->cfg.mode == S4_MODE_DPLR ? !(re < 0.0) || !isfinite(re) || !isfinite(im)
                                         : !isfinite(re) || !isfinite(im))
             return s4__fail(S4_ERR_INVALID_ARGUMENT,
                             "%s: A_real/A_imag[%zu] = %g/%g give Lambda = %g%+gi: Re(Lambda) "

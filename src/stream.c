@@ -181,7 +181,7 @@ s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: B = %d must be >= 1", fn, B);
     /* The head's BLAS calls and the FFTs index columns with int. */
     if (max_chunk < 1 || max_chunk > INT32_MAX / 2)
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: max_chunk = %lld must be in [1, 2^30]",
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: max_chunk = %lld must be in [1, 2^30 - 1]",
                         fn, (long long)max_chunk);
     if (layer->cfg.bidirectional)
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
