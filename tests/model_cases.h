@@ -65,11 +65,12 @@ static inline void mc_label(const char *rel, char *out, size_t cap)
         *dot = '\0';
 }
 
-/* The S4 cases of tests/data/cases.json (s4d/ is a later issue). */
-static inline mc_case *mc_cases_load(int *count)
+/* The cases of a manifest: dir "" for tests/data/cases.json (S4), "s4d/" for
+ * tests/data/s4d/cases.json (S4D, with two S4 cases recorded beside them). */
+static inline mc_case *mc_cases_load_dir(const char *dir, int *count)
 {
     char path[S4T_PATH_MAX];
-    s4t_path(path, "cases.json");
+    s4t_path(path, "%scases.json", dir);
     char *text = mc_read_text(path);
     cJSON *root = cJSON_Parse(text);
     free(text);
@@ -86,8 +87,8 @@ static inline mc_case *mc_cases_load(int *count)
         const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(c, "config");
         m->bidirectional = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "bidirectional"));
         const cJSON *files = cJSON_GetObjectItemCaseSensitive(c, "files");
-        s4t_path(m->config, "%s", mc_str(files, "config"));
-        s4t_path(m->params[0], "%s", mc_str(files, "params_init"));
+        s4t_path(m->config, "%s%s", dir, mc_str(files, "config"));
+        s4t_path(m->params[0], "%s%s", dir, mc_str(files, "params_init"));
         mc_label(mc_str(files, "params_init"), m->params_label[0], sizeof m->params_label[0]);
         m->n_params = 1;
         const cJSON *stages = cJSON_GetObjectItemCaseSensitive(c, "stages");
@@ -98,15 +99,15 @@ static inline mc_case *mc_cases_load(int *count)
             for (int i = 0; i < 2; i++) {
                 assert_true(m->n_params < MC_MAX_PARAMS);
                 const char *rel = mc_str(sf, keys[i]);
-                s4t_path(m->params[m->n_params], "%s", rel);
+                s4t_path(m->params[m->n_params], "%s%s", dir, rel);
                 mc_label(rel, m->params_label[m->n_params], sizeof m->params_label[0]);
                 m->n_params++;
             }
             if (!s->next) { /* the golden outputs belong to the last stage */
                 m->L = (int64_t)cJSON_GetObjectItemCaseSensitive(s, "L")->valuedouble;
-                s4t_path(m->u, "%s", mc_str(sf, "u"));
-                s4t_path(m->y_f64, "%s", mc_str(sf, "y_f64"));
-                s4t_path(m->K_f64, "%s", mc_str(sf, "K_f64"));
+                s4t_path(m->u, "%s%s", dir, mc_str(sf, "u"));
+                s4t_path(m->y_f64, "%s%s", dir, mc_str(sf, "y_f64"));
+                s4t_path(m->K_f64, "%s%s", dir, mc_str(sf, "K_f64"));
             }
         }
     }
@@ -114,6 +115,9 @@ static inline mc_case *mc_cases_load(int *count)
     *count = n;
     return out;
 }
+
+/* The S4 cases of tests/data/cases.json. */
+static inline mc_case *mc_cases_load(int *count) { return mc_cases_load_dir("", count); }
 
 /* ---- hostile files derived from a valid one ----------------------------------------- */
 

@@ -51,18 +51,10 @@ static float rng_uniform(uint64_t *s)
     return (float)((double)(rng_next(s) >> 11) * 0x1.0p-52 - 1.0);
 }
 
-static float *falloc(size_t n, float v)
-{
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = v;
-    return x;
-}
 
 static float *frandom(size_t n, uint64_t *s)
 {
-    float *x = falloc(n, 0.0f);
+    float *x = s4t_falloc(n, 0.0f);
     for (size_t i = 0; i < n; i++)
         x[i] = rng_uniform(s);
     return x;
@@ -71,7 +63,7 @@ static float *frandom(size_t n, uint64_t *s)
 /* Skip weights of magnitude in [0.5, 1), random sign: never zero. */
 static float *drandom(size_t n, uint64_t *s)
 {
-    float *x = falloc(n, 0.0f);
+    float *x = s4t_falloc(n, 0.0f);
     for (size_t i = 0; i < n; i++) {
         const float v = rng_uniform(s);
         x[i] = (v < 0.0f ? -0.5f : 0.5f) + 0.5f * v;
@@ -157,8 +149,8 @@ static float *fft_conv(const s4_conv *plan, const s4_conv_desc *d, const float *
 {
     const size_t ws = s4_conv_workspace_size(plan);
     void *work = malloc(ws);
-    float *spec = falloc(2 * s4_conv_spectrum_size(plan), 0.0f);
-    float *y = falloc(ysize(d, (size_t)d->L), FSENTINEL);
+    float *spec = s4t_falloc(2 * s4_conv_spectrum_size(plan), 0.0f);
+    float *y = s4t_falloc(ysize(d, (size_t)d->L), FSENTINEL);
     assert_non_null(work);
     ok_or_fail(s4_conv_spectrum(plan, K, ldk, spec, work, ws), "s4_conv_spectrum");
     ok_or_fail(s4_conv_execute(plan, spec, u, ldu, D, y, (size_t)d->L, work, ws),
@@ -384,14 +376,14 @@ static void test_workspace_and_strides(void **state)
         /* Reference run: aligned workspace, packed arrays. */
         void *wref = aligned_alloc(64, (ws + 63) / 64 * 64);
         assert_non_null(wref);
-        float *spec_ref = falloc(nspec, 0.0f);
-        float *y_ref = falloc(ny, FSENTINEL);
+        float *spec_ref = s4t_falloc(nspec, 0.0f);
+        float *y_ref = s4t_falloc(ny, FSENTINEL);
         ok_or_fail(s4_conv_spectrum(plan, K, l, spec_ref, wref, ws), "spectrum (reference)");
         ok_or_fail(s4_conv_execute(plan, spec_ref, u, L, D, y_ref, L, wref, ws),
                    "execute (reference)");
 
         /* work = NULL runs on the plan's own scratch, bitwise the same. */
-        float *spec_own = falloc(nspec, 0.0f), *y_own = falloc(ny, FSENTINEL);
+        float *spec_own = s4t_falloc(nspec, 0.0f), *y_own = s4t_falloc(ny, FSENTINEL);
         ok_or_fail(s4_conv_spectrum(plan, K, l, spec_own, NULL, 0), "spectrum (own scratch)");
         ok_or_fail(s4_conv_execute(plan, spec_own, u, L, D, y_own, L, NULL, 0),
                    "execute (own scratch)");
@@ -402,17 +394,17 @@ static void test_workspace_and_strides(void **state)
 
         /* Strided copies of K and u, with sentinels in the padding. */
         const size_t ldk = l + 9, ldu = L + 5, ldy = L + 3;
-        float *Ks = falloc(rows * H * ldk, FSENTINEL);
+        float *Ks = s4t_falloc(rows * H * ldk, FSENTINEL);
         for (size_t r = 0; r < rows * H; r++)
             memcpy(Ks + r * ldk, K + r * l, l * sizeof *K);
-        float *us = falloc((size_t)d.B * H * ldu, FSENTINEL);
+        float *us = s4t_falloc((size_t)d.B * H * ldu, FSENTINEL);
         for (size_t r = 0; r < (size_t)d.B * H; r++)
             memcpy(us + r * ldu, u + r * L, L * sizeof *u);
 
         unsigned char *raw = malloc(ws + 8);
         assert_non_null(raw);
-        float *spec = falloc(nspec, 0.0f);
-        float *y = falloc(ysize(&d, ldy), FSENTINEL);
+        float *spec = s4t_falloc(nspec, 0.0f);
+        float *y = s4t_falloc(ysize(&d, ldy), FSENTINEL);
         for (size_t off = 1; off <= 7; off++) {
             memset(raw, 0xFF, ws + 8); /* NaN bytes: nothing may be read before written */
             void *work = raw + off;
@@ -485,8 +477,8 @@ static void test_threads(void **state)
         s4_conv *plan = plan_or_fail(&d);
         const size_t ws = s4_conv_workspace_size(plan), ny = ysize(&d, L);
         void *work = malloc(ws);
-        float *spec = falloc(2 * s4_conv_spectrum_size(plan), 0.0f);
-        float *y_ser = falloc(ny, FSENTINEL);
+        float *spec = s4t_falloc(2 * s4_conv_spectrum_size(plan), 0.0f);
+        float *y_ser = s4t_falloc(ny, FSENTINEL);
         assert_non_null(work);
         ok_or_fail(s4_conv_spectrum(plan, K, L, spec, work, ws), "spectrum");
         ok_or_fail(s4_conv_execute(plan, spec, u, L, D, y_ser, L, work, ws), "serial execute");
@@ -495,7 +487,7 @@ static void test_threads(void **state)
         pthread_t tid[NT];
         for (int i = 0; i < NT; i++) {
             jobs[i] = (job){.plan = plan, .spec = spec, .u = u, .D = D, .L = L, .ny = ny,
-                            .ws = ws, .reps = 5, .y = falloc(ny, FSENTINEL), .st = S4_OK};
+                            .ws = ws, .reps = 5, .y = s4t_falloc(ny, FSENTINEL), .st = S4_OK};
             assert_int_equal(pthread_create(&tid[i], NULL, execute_thread, &jobs[i]), 0);
         }
         for (int i = 0; i < NT; i++)
@@ -611,7 +603,7 @@ static void test_spectrum_execute_invalid(void **state)
     float *D = drandom(2 * 2, &s);
     void *work = malloc(ws);
     assert_non_null(work);
-    float *spec = falloc(nspec, FSENTINEL);
+    float *spec = s4t_falloc(nspec, FSENTINEL);
 
     assert_fails_naming(S4_ERR_INVALID_ARGUMENT, "plan",
                         s4_conv_spectrum(NULL, K, l, spec, work, ws));
@@ -633,7 +625,7 @@ static void test_spectrum_execute_invalid(void **state)
         fail_msg("a failed s4_conv_spectrum wrote spec");
 
     ok_or_fail(s4_conv_spectrum(plan, K, l, spec, work, ws), "spectrum");
-    float *y = falloc(ny, FSENTINEL);
+    float *y = s4t_falloc(ny, FSENTINEL);
     assert_fails_naming(S4_ERR_INVALID_ARGUMENT, "plan",
                         s4_conv_execute(NULL, spec, u, L, D, y, L, work, ws));
     assert_fails_naming(S4_ERR_INVALID_ARGUMENT, "spec",

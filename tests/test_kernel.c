@@ -28,14 +28,6 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static float *falloc(size_t n, float v)
-{
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = v;
-    return x;
-}
 
 static int fall_equal(const float *x, size_t n, float v)
 {
@@ -63,7 +55,7 @@ static double *fast_kernel(const s4_ssm *ssm, int64_t L, int rows, int H, const 
     assert_int_equal(s4_kernel_length(plan), L);
     assert_int_equal(s4_kernel_rows(plan), rows);
     const size_t n = (size_t)rows * (size_t)H * (size_t)L;
-    float *K = falloc(n, FSENTINEL);
+    float *K = s4t_falloc(n, FSENTINEL);
     s4_status st = s4_kernel_execute(plan, ssm, K, (size_t)L, NULL, 0);
     if (st != S4_OK)
         fail_msg("%s: s4_kernel_execute: %s: %s", what, s4_status_str(st), s4_last_error());
@@ -227,7 +219,7 @@ static void test_workspace(void **state)
     s4_ssm *ssm = sweep_bank(H, N, 2, S4_INIT_LEGT, 2, 1, 5, L);
     s4_kernel *plan = plan_or_fail(ssm, L, NULL, "workspace");
     const size_t n = (size_t)ROWS * H * (size_t)L, ws = s4_kernel_workspace_size(plan);
-    float *K0 = falloc(n, FSENTINEL), *K1 = falloc(n, FSENTINEL);
+    float *K0 = s4t_falloc(n, FSENTINEL), *K1 = s4t_falloc(n, FSENTINEL);
     assert_int_equal(s4_kernel_execute(plan, ssm, K0, (size_t)L, NULL, 0), S4_OK);
 
     unsigned char *buf = malloc(ws + 64);
@@ -254,7 +246,7 @@ static void test_workspace(void **state)
 
     /* ldk > L: rows land at c*H*ldk + h*ldk, the padding keeps its values. */
     const size_t ldk = (size_t)L + 13;
-    float *Kp = falloc((size_t)ROWS * H * ldk, FSENTINEL);
+    float *Kp = s4t_falloc((size_t)ROWS * H * ldk, FSENTINEL);
     assert_int_equal(s4_kernel_execute(plan, ssm, Kp, ldk, NULL, 0), S4_OK);
     for (size_t row = 0; row < (size_t)ROWS * H; row++) {
         if (memcmp(Kp + row * ldk, K0 + row * (size_t)L, (size_t)L * sizeof *Kp) != 0)
@@ -306,7 +298,7 @@ static void test_threads(void **state)
     const size_t n = (size_t)ROWS * H * (size_t)L;
     s4_kernel_options one = {.rate = 1.0, .threads = 1};
     s4_kernel *serial = plan_or_fail(ssm, L, &one, "1 thread");
-    float *K0 = falloc(n, FSENTINEL), *K1 = falloc(n, FSENTINEL);
+    float *K0 = s4t_falloc(n, FSENTINEL), *K1 = s4t_falloc(n, FSENTINEL);
     assert_int_equal(s4_kernel_execute(serial, ssm, K0, (size_t)L, NULL, 0), S4_OK);
     for (int t = 2; t <= 3; t++) {
         s4_kernel_options opt = {.rate = 1.0, .threads = t};
@@ -332,7 +324,7 @@ static void test_threads(void **state)
     pthread_t tid[JOBS];
     const size_t ws = s4_kernel_workspace_size(serial);
     for (int i = 0; i < JOBS; i++) {
-        jobs[i] = (exec_job){serial, ssm, falloc(n, FSENTINEL), (size_t)L, malloc(ws), ws,
+        jobs[i] = (exec_job){serial, ssm, s4t_falloc(n, FSENTINEL), (size_t)L, malloc(ws), ws,
                              S4_ERR_UNSUPPORTED};
         assert_int_equal(pthread_create(&tid[i], NULL, execute_thread, &jobs[i]), 0);
     }
@@ -420,7 +412,7 @@ static void test_lengths_and_rate(void **state)
         s4_kernel_options opt = {r[i].rate, 0};
         s4_kernel *plan = plan_or_fail(ssm, r[i].Ld, &opt, "L = Ld at a rate");
         assert_int_equal(s4_kernel_length(plan), r[i].Ld);
-        float *K = falloc((size_t)ROWS * H * (size_t)r[i].Ld, FSENTINEL);
+        float *K = s4t_falloc((size_t)ROWS * H * (size_t)r[i].Ld, FSENTINEL);
         assert_int_equal(s4_kernel_execute(plan, ssm, K, (size_t)r[i].Ld, NULL, 0), S4_OK);
         for (size_t k = 0; k < (size_t)ROWS * H * (size_t)r[i].Ld; k++)
             if (!isfinite(K[k]))
@@ -476,7 +468,7 @@ static void test_execute_invalid(void **state)
     const size_t ws = s4_kernel_workspace_size(plan);
     /* Room for the largest mismatched bank (rows 2, H 3) at ldk = 2L, should one write. */
     const size_t n = 2 * 3 * (size_t)L * 2;
-    float *K = falloc(n, FSENTINEL);
+    float *K = s4t_falloc(n, FSENTINEL);
     unsigned char *work = malloc(ws + 8);
     assert_non_null(work);
 

@@ -36,14 +36,6 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static float *falloc(size_t n, float v)
-{
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = v;
-    return x;
-}
 
 static int fall_equal(const float *x, size_t n, float v)
 {
@@ -162,7 +154,7 @@ static void test_golden(void **state)
         double *pre_ref = s4t_npy3(lc->st[s].pre, B, Fp, L);
         const size_t nu = (size_t)B * H * (size_t)L, ny = (size_t)B * Fo * (size_t)L;
         const size_t np = (size_t)B * Fp * (size_t)L;
-        float *uf = falloc(nu, 0.0f), *y = falloc(ny, FSENTINEL), *pre = falloc(np, FSENTINEL);
+        float *uf = s4t_falloc(nu, 0.0f), *y = s4t_falloc(ny, FSENTINEL), *pre = s4t_falloc(np, FSENTINEL);
         s4t_d2f(u, uf, nu);
 
         double t0 = now();
@@ -184,7 +176,7 @@ static void test_golden(void **state)
         /* The (B, L, H) layout: the same numbers, transposed, bit for bit. */
         s4_forward *plan_t = forward_or_fail(layer_t, B, L, NULL, "transposed = 0");
         float *ut = s4t_transpose_batch(uf, (size_t)B, (size_t)H, (size_t)L);
-        float *yt = falloc(ny, FSENTINEL), *pt = falloc(np, FSENTINEL);
+        float *yt = s4t_falloc(ny, FSENTINEL), *pt = s4t_falloc(np, FSENTINEL);
         execute_or_fail(plan_t, ut, yt, pt, NULL, 0, "transposed = 0");
         float *yt2 = s4t_transpose_batch(yt, (size_t)B, (size_t)L, (size_t)Fo);
         float *pt2 = s4t_transpose_batch(pt, (size_t)B, (size_t)L, (size_t)Fp);
@@ -194,7 +186,7 @@ static void test_golden(void **state)
         assert_int_equal(s4_ssm_l_kernel(s4_layer_ssm(layer_t)), c->stages[s].l_kernel_after);
 
         /* Without `pre` the output is the same. */
-        float *y2 = falloc(ny, FSENTINEL);
+        float *y2 = s4t_falloc(ny, FSENTINEL);
         execute_or_fail(plan, uf, y2, NULL, NULL, 0, "pre = NULL");
         assert_memory_equal(y, y2, ny * sizeof *y);
 
@@ -296,13 +288,13 @@ static void test_activations(void **state)
         {S4_ACT_IDENTITY, "identity"},
     };
     enum { NG = 20001, NX = NG + 6 };
-    float *x = falloc(NX, 0.0f);
+    float *x = s4t_falloc(NX, 0.0f);
     for (int i = 0; i < NG; i++)
         x[i] = (float)(-30.0 + 60.0 * i / (NG - 1));
     const float extra[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e30f, -1e30f};
     memcpy(x + NG, extra, sizeof extra);
     double *want = malloc(NX * sizeof *want), *got = malloc(NX * sizeof *got);
-    float *out = falloc(NX, FSENTINEL);
+    float *out = s4t_falloc(NX, FSENTINEL);
     for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++) {
         s4_head h = make_head(acts[k].a, S4_FINAL_NONE, 1, 1, 0);
         assert_int_equal(s4__head_scratch(&h, NX), 0);
@@ -337,7 +329,7 @@ static void test_activations(void **state)
     assert_int_equal(g.Fa, 3);
     assert_int_equal(g.Fo, 3);
     enum { NC = 1001 };
-    float *pre = falloc(6 * NC, 0.0f), *o3 = falloc(3 * NC, FSENTINEL);
+    float *pre = s4t_falloc(6 * NC, 0.0f), *o3 = s4t_falloc(3 * NC, FSENTINEL);
     for (int i = 0; i < 6 * NC; i++)
         pre[i] = (float)(40.0 * sin(0.37 * i + 0.1) * cos(0.011 * i));
     s4__head_apply(&g, pre, NC, o3, NULL);
@@ -370,12 +362,12 @@ static void test_head_linear(void **state)
                 s4__head_free(&h);
                 assert_null(h.W);
                 const size_t np = (size_t)copy.Fp * (size_t)n, no = (size_t)copy.Fo * (size_t)n;
-                float *pre = falloc(np, 0.0f), *out = falloc(no + 5, FSENTINEL);
+                float *pre = s4t_falloc(np, 0.0f), *out = s4t_falloc(no + 5, FSENTINEL);
                 for (size_t i = 0; i < np; i++)
                     pre[i] = (float)(3.0 * sin(0.7 * (double)i + combo));
                 const size_t ns = s4__head_scratch(&copy, n);
-                float *scratch = falloc(ns, FSENTINEL);
-                float *pre0 = falloc(np, 0.0f);
+                float *scratch = s4t_falloc(ns, FSENTINEL);
+                float *pre0 = s4t_falloc(np, 0.0f);
                 memcpy(pre0, pre, np * sizeof *pre);
                 s4__head_apply(&copy, pre, n, out, ns ? scratch : NULL);
                 assert_memory_equal(pre, pre0, np * sizeof *pre); /* pre not modified */
@@ -519,7 +511,7 @@ static void direct_pre(const s4_layer *layer, int64_t l, int64_t taps, double ra
     s4_kernel_options ko = {rate, 1};
     s4_kernel *kp = NULL;
     assert_int_equal(s4_kernel_create(ssm, taps, &ko, &kp), S4_OK);
-    float *K = falloc((size_t)rows * H * (size_t)taps, 0.0f);
+    float *K = s4t_falloc((size_t)rows * H * (size_t)taps, 0.0f);
     assert_int_equal(s4_kernel_execute(kp, ssm, K, (size_t)taps, NULL, 0), S4_OK);
     const int64_t shift = l - taps;
     double *D = s4t_get_param(ssm, S4_PARAM_D, NULL);
@@ -577,8 +569,8 @@ static void test_rules_vs_direct(void **state)
                  (long long)L, sc[i].rate);
         s4_forward *plan = forward_or_fail(layer, B, L, &opt, what);
         assert_int_equal(s4_ssm_l_kernel(s4_layer_ssm(layer)), sc[i].lk_after);
-        float *u = falloc(nu, 0.0f), *y = falloc((size_t)B * H * (size_t)L, FSENTINEL);
-        float *pre = falloc((size_t)B * Fp * (size_t)L, FSENTINEL);
+        float *u = s4t_falloc(nu, 0.0f), *y = s4t_falloc((size_t)B * H * (size_t)L, FSENTINEL);
+        float *pre = s4t_falloc((size_t)B * Fp * (size_t)L, FSENTINEL);
         for (size_t k = 0; k < nu; k++)
             u[k] = (float)sin(0.3 * (double)k + 0.2 * (double)i);
         execute_or_fail(plan, u, y, pre, NULL, 0, what);
@@ -616,8 +608,8 @@ static void test_plan_outlives_layer(void **state)
     s4_layer *layer = small_layer(S4_ACT_GELU, S4_FINAL_GLU, 2, 1, 1, 1, 0, 21);
     s4_forward *plan = forward_or_fail(layer, B, L, NULL, "outlives");
     const size_t nu = (size_t)B * 3 * (size_t)L, ny = nu, np = 2 * nu;
-    float *u = falloc(nu, 0.0f), *y0 = falloc(ny, FSENTINEL), *y1 = falloc(ny, FSENTINEL);
-    float *p0 = falloc(np, FSENTINEL), *p1 = falloc(np, FSENTINEL);
+    float *u = s4t_falloc(nu, 0.0f), *y0 = s4t_falloc(ny, FSENTINEL), *y1 = s4t_falloc(ny, FSENTINEL);
+    float *p0 = s4t_falloc(np, FSENTINEL), *p1 = s4t_falloc(np, FSENTINEL);
     for (size_t i = 0; i < nu; i++)
         u[i] = (float)cos(0.05 * (double)i * (double)i);
     execute_or_fail(plan, u, y0, p0, NULL, 0, "before destroy");
@@ -640,8 +632,8 @@ static void test_workspace(void **state)
         const size_t ws = s4_forward_workspace_size(plan);
         assert_true(ws > 0);
         const size_t nu = (size_t)B * 3 * (size_t)L, ny = nu, np = (size_t)B * 12 * (size_t)L;
-        float *u = falloc(nu, 0.0f), *y0 = falloc(ny, FSENTINEL), *y1 = falloc(ny, FSENTINEL);
-        float *p0 = falloc(np, FSENTINEL), *p1 = falloc(np, FSENTINEL);
+        float *u = s4t_falloc(nu, 0.0f), *y0 = s4t_falloc(ny, FSENTINEL), *y1 = s4t_falloc(ny, FSENTINEL);
+        float *p0 = s4t_falloc(np, FSENTINEL), *p1 = s4t_falloc(np, FSENTINEL);
         for (size_t i = 0; i < nu; i++)
             u[i] = (float)sin(0.01 * (double)i) * (float)(i % 7);
         execute_or_fail(plan, u, y0, p0, NULL, 0, "own workspace");
@@ -689,7 +681,7 @@ static void test_threads(void **state)
     s4_layer *layer = small_layer(S4_ACT_GELU, S4_FINAL_GLU, 1, 0, 0, 1, 0, 5);
     s4_forward *plan = forward_or_fail(layer, B, L, NULL, "threads");
     const size_t nu = (size_t)B * 3 * (size_t)L, ws = s4_forward_workspace_size(plan);
-    float *u = falloc(nu, 0.0f), *y0 = falloc(nu, FSENTINEL);
+    float *u = s4t_falloc(nu, 0.0f), *y0 = s4t_falloc(nu, FSENTINEL);
     for (size_t i = 0; i < nu; i++)
         u[i] = (float)sin(0.2 * (double)i);
     execute_or_fail(plan, u, y0, NULL, NULL, 0, "serial");
@@ -697,7 +689,7 @@ static void test_threads(void **state)
     exec_job jobs[JOBS];
     pthread_t tid[JOBS];
     for (int i = 0; i < JOBS; i++) {
-        jobs[i] = (exec_job){plan, u, falloc(nu, FSENTINEL), malloc(ws), ws, S4_OK};
+        jobs[i] = (exec_job){plan, u, s4t_falloc(nu, FSENTINEL), malloc(ws), ws, S4_OK};
         assert_int_equal(pthread_create(&tid[i], NULL, exec_thread, &jobs[i]), 0);
     }
     for (int i = 0; i < JOBS; i++) {
@@ -738,10 +730,10 @@ static void test_thread_counts(void **state)
             const size_t nu = (size_t)B * 3 * (size_t)L, ny = (size_t)B * (size_t)F * (size_t)L;
             const size_t np = (size_t)B * 3 * (size_t)cfgs[k].channels *
                               (cfgs[k].act == S4_ACT_GLU ? 2 : 1) * (size_t)L;
-            float *u = falloc(nu, 0.0f);
+            float *u = s4t_falloc(nu, 0.0f);
             for (size_t i = 0; i < nu; i++)
                 u[i] = (float)(2.0 * sin(0.37 * (double)i) + 0.5 * cos(0.011 * (double)i));
-            float *y1 = falloc(ny, FSENTINEL), *p1 = falloc(np, FSENTINEL);
+            float *y1 = s4t_falloc(ny, FSENTINEL), *p1 = s4t_falloc(np, FSENTINEL);
             s4_forward_options opt = {.rate = 1.0, .planner = S4_PLANNER_ESTIMATE, .threads = 1};
             s4_forward *ref = forward_or_fail(layer, B, L, &opt, "threads = 1");
             execute_or_fail(ref, u, y1, p1, NULL, 0, "threads = 1");
@@ -751,7 +743,7 @@ static void test_thread_counts(void **state)
                 const size_t ws = s4_forward_workspace_size(plan);
                 unsigned char *work = malloc(ws);
                 assert_non_null(work);
-                float *yt = falloc(ny, FSENTINEL), *pt = falloc(np, FSENTINEL);
+                float *yt = s4t_falloc(ny, FSENTINEL), *pt = s4t_falloc(np, FSENTINEL);
                 for (int with_pre = 0; with_pre <= 1; with_pre++) {
                     memset(yt, 0xCD, ny * sizeof *yt);
                     execute_or_fail(plan, u, yt, with_pre ? pt : NULL, work, ws, "threads");
@@ -956,7 +948,7 @@ static void test_forward_invalid(void **state)
     const int64_t L = 16;
     s4_forward *p = forward_or_fail(layer, B, L, NULL, "execute_invalid");
     const size_t n = (size_t)B * 3 * (size_t)L, ws = s4_forward_workspace_size(p);
-    float *u = falloc(n, 0.5f), *y = falloc(n, FSENTINEL), *pre = falloc(n, FSENTINEL);
+    float *u = s4t_falloc(n, 0.5f), *y = s4t_falloc(n, FSENTINEL), *pre = s4t_falloc(n, FSENTINEL);
     unsigned char *work = malloc(ws);
     assert_fails(S4_ERR_INVALID_ARGUMENT, s4_forward_execute(NULL, u, y, pre, NULL, 0));
     assert_fails(S4_ERR_INVALID_ARGUMENT, s4_forward_execute(p, NULL, y, pre, NULL, 0));

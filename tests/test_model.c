@@ -1244,56 +1244,8 @@ static void test_tensors_api(void **state)
 
 /* ---- S4D (mode diag) ------------------------------------------------------------------------ */
 
-/* The cases of tests/data/s4d/cases.json (S4D, with two S4 ones recorded beside them), in
- * the form mc_cases_load gives the S4 cases. */
-static mc_case *s4d_cases_load(int *count)
-{
-    char path[S4T_PATH_MAX];
-    s4t_path(path, "s4d/cases.json");
-    char *text = mc_read_text(path);
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    assert_non_null(root);
-    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");
-    assert_true(cJSON_IsArray(cases));
-    const int n = cJSON_GetArraySize(cases);
-    mc_case *out = calloc((size_t)n, sizeof *out);
-    assert_non_null(out);
-    int k = 0;
-    for (const cJSON *c = cases->child; c; c = c->next, k++) {
-        mc_case *m = &out[k];
-        snprintf(m->name, sizeof m->name, "%s", mc_str(c, "name"));
-        const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(c, "config");
-        m->bidirectional = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "bidirectional"));
-        const cJSON *files = cJSON_GetObjectItemCaseSensitive(c, "files");
-        s4t_path(m->config, "s4d/%s", mc_str(files, "config"));
-        s4t_path(m->params[0], "s4d/%s", mc_str(files, "params_init"));
-        mc_label(mc_str(files, "params_init"), m->params_label[0], sizeof m->params_label[0]);
-        m->n_params = 1;
-        const cJSON *stages = cJSON_GetObjectItemCaseSensitive(c, "stages");
-        assert_true(cJSON_IsArray(stages) && cJSON_GetArraySize(stages) >= 1);
-        for (const cJSON *s = stages->child; s; s = s->next) {
-            const cJSON *sf = cJSON_GetObjectItemCaseSensitive(s, "files");
-            const char *keys[2] = {"params_after_f32", "params_after_f64"};
-            for (int i = 0; i < 2; i++) {
-                assert_true(m->n_params < MC_MAX_PARAMS);
-                const char *rel = mc_str(sf, keys[i]);
-                s4t_path(m->params[m->n_params], "s4d/%s", rel);
-                mc_label(rel, m->params_label[m->n_params], sizeof m->params_label[0]);
-                m->n_params++;
-            }
-            if (!s->next) {
-                m->L = (int64_t)cJSON_GetObjectItemCaseSensitive(s, "L")->valuedouble;
-                s4t_path(m->u, "s4d/%s", mc_str(sf, "u"));
-                s4t_path(m->y_f64, "s4d/%s", mc_str(sf, "y_f64"));
-                s4t_path(m->K_f64, "s4d/%s", mc_str(sf, "K_f64"));
-            }
-        }
-    }
-    cJSON_Delete(root);
-    *count = n;
-    return out;
-}
+/* The cases of tests/data/s4d/cases.json (S4D, with two S4 ones recorded beside them). */
+static mc_case *s4d_cases_load(int *count) { return mc_cases_load_dir("s4d/", count); }
 
 /* The string value of `key` in a JSON file, copied to out. */
 static void json_file_string(const char *path, const char *key, char *out, size_t cap)

@@ -68,31 +68,10 @@ static struct {
     int dplr_diag_refused, stream_dss_unsupported;
 } fig;
 
-static void worst(double *w, double e)
-{
-    if (e > *w || isnan(e))
-        *w = e;
-}
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static float *falloc(size_t n, float v)
-{
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = v;
-    return x;
-}
 
-static double *dalloc(size_t n, double v)
-{
-    double *x = malloc((n ? n : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = v;
-    return x;
-}
 
 /* max|a - b| / max|b| of two float arrays. */
 static double frel(const float *a, const float *b, size_t n)
@@ -461,13 +440,13 @@ static float *step_run(const s4_step *p, const float *u, int64_t T, size_t ny, d
                        size_t nx, const char *what)
 {
     void *xs = state_alloc(p);
-    float *y = falloc(ny, FSENTINEL);
+    float *y = s4t_falloc(ny, FSENTINEL);
     s4_status st = s4_step_run(p, xs, u, T, y, NULL, 0);
     if (st != S4_OK)
         fail_msg("%s: s4_step_run(T = %lld): %s: %s", what, (long long)T, s4_status_str(st),
                  s4_last_error());
     if (x) {
-        *x = dalloc(nx, DSENTINEL);
+        *x = s4t_dalloc(nx, DSENTINEL);
         assert_int_equal(s4_step_state_get(p, xs, *x), S4_OK);
     }
     free(xs);
@@ -502,8 +481,8 @@ static void stream_chunks(const s4_stream *plan, int B, int H, int F, int64_t L,
     int64_t cmax = 1;
     for (int i = 0; i < nsizes; i++)
         cmax = sizes[i] > cmax ? sizes[i] : cmax;
-    float *uc = falloc((size_t)B * H * (size_t)cmax, 0.0f);
-    float *yc = falloc((size_t)B * F * (size_t)cmax, 0.0f);
+    float *uc = s4t_falloc((size_t)B * H * (size_t)cmax, 0.0f);
+    float *yc = s4t_falloc((size_t)B * F * (size_t)cmax, 0.0f);
     int64_t t0 = 0;
     for (int i = 0; t0 < L; i = (i + 1) % nsizes) {
         const int64_t T = sizes[i] < L - t0 ? sizes[i] : L - t0;
@@ -529,7 +508,7 @@ static float *load_u(const char *rel, int B, int H, int64_t L)
 {
     const size_t n = (size_t)B * H * (size_t)L;
     double *u = s4t_npy3(rel, B, H, L);
-    float *uf = falloc(n, 0.0f);
+    float *uf = s4t_falloc(n, 0.0f);
     s4t_d2f(u, uf, n);
     /* The inputs are float32 data: the conversion must be exact. */
     for (size_t i = 0; i < n; i++)
@@ -549,8 +528,8 @@ static float *stage_forward(s4_layer *layer, const d_case *dc, int s, float **pr
     assert_int_equal(s4_layer_get_config(layer, &cfg), S4_OK);
     const int Fp = cfg.channels * (cfg.activation == S4_ACT_GLU ? 2 : 1) * dc->H;
     float *u = load_u(st->u, dc->B, dc->H, st->L);
-    float *y = falloc((size_t)dc->B * F * (size_t)st->L, FSENTINEL);
-    float *p = pre ? falloc((size_t)dc->B * Fp * (size_t)st->L, FSENTINEL) : NULL;
+    float *y = s4t_falloc((size_t)dc->B * F * (size_t)st->L, FSENTINEL);
+    float *p = pre ? s4t_falloc((size_t)dc->B * Fp * (size_t)st->L, FSENTINEL) : NULL;
     s4_forward *plan = forward_or_fail(layer, dc->B, st->L, st->rate, dc->name);
     s4_status stt = s4_forward_execute(plan, u, y, p, NULL, 0);
     if (stt != S4_OK)
@@ -576,7 +555,7 @@ static double *fast_kernel(const s4_ssm *ssm, int64_t l, double rate, int rows, 
     assert_int_equal(s4_kernel_length(plan), l);
     assert_int_equal(s4_kernel_rows(plan), rows);
     const size_t n = (size_t)rows * (size_t)H * (size_t)l;
-    float *K = falloc(n, FSENTINEL);
+    float *K = s4t_falloc(n, FSENTINEL);
     st = s4_kernel_execute(plan, ssm, K, (size_t)l, NULL, 0);
     if (st != S4_OK)
         fail_msg("%s: s4_kernel_execute: %s: %s", what, s4_status_str(st), s4_last_error());
@@ -591,8 +570,8 @@ static double *power_kernel(const s4_ssm *ssm, int64_t l, double rate, int rows,
                             const char *what)
 {
     const size_t L = (size_t)l;
-    double *K = dalloc((size_t)rows * (size_t)H * L, DSENTINEL);
-    double *Kh = dalloc((size_t)rows * L, DSENTINEL);
+    double *K = s4t_dalloc((size_t)rows * (size_t)H * L, DSENTINEL);
+    double *Kh = s4t_dalloc((size_t)rows * L, DSENTINEL);
     for (int h = 0; h < H; h++) {
         s4_status st = s4_kernel_reference(ssm, h, l, rate, Kh, L);
         if (st != S4_OK)
@@ -631,8 +610,8 @@ static double check_discretize(const d_case *dc, const s4_ssm *ssm)
     const int diag = dc->mode == S4_MODE_DIAG;
     assert_int_equal(nA, diag ? H * Nh * 2 : H * N * N * 2);
     assert_int_equal(nB, diag ? H * Nh * 2 : H * N * 2);
-    double *dA = dalloc(N * N * 2, DSENTINEL), *dB = dalloc(N * 2, DSENTINEL);
-    double *wA = dalloc(N * N * 2, 0.0), *wB = dalloc(N * 2, 0.0);
+    double *dA = s4t_dalloc(N * N * 2, DSENTINEL), *dB = s4t_dalloc(N * 2, DSENTINEL);
+    double *wA = s4t_dalloc(N * N * 2, 0.0), *wB = s4t_dalloc(N * 2, 0.0);
     double e = 0.0;
     for (size_t h = 0; h < H; h++) {
         s4_status st = s4_ssm_discretize(ssm, (int)h, 1.0, dA, dB);
@@ -656,8 +635,8 @@ static double check_discretize(const d_case *dc, const s4_ssm *ssm)
             memcpy(wA, dA_ref + h * N * N * 2, N * N * 2 * sizeof *wA);
             memcpy(wB, dB_ref + h * N * 2, N * 2 * sizeof *wB);
         }
-        worst(&e, s4t_max_rel_err(dA, wA, N * N * 2));
-        worst(&e, s4t_max_rel_err(dB, wB, N * 2));
+        s4t_worst(&e, s4t_max_rel_err(dA, wA, N * N * 2));
+        s4t_worst(&e, s4t_max_rel_err(dB, wB, N * 2));
     }
     free(dA), free(dB), free(wA), free(wB), free(dA_ref), free(dB_ref);
     return e;
@@ -678,7 +657,7 @@ static void test_golden(void **state)
         assert_int_equal(s4_ssm_param_size(ssm, S4_PARAM_P), 0);
 
     const double e_disc = check_discretize(dc, ssm);
-    worst(&fig.disc, e_disc);
+    s4t_worst(&fig.disc, e_disc);
     assert_rel_err(e_disc, TOL_DISC, "s4_ssm_discretize vs the reference's dA, dB");
 
     for (int s = 0; s < dc->n_stages; s++) {
@@ -734,12 +713,12 @@ static void test_golden(void **state)
             print_message("%-36s   dss: the reference's own float32 kernel is %.2e off "
                           "K_f64\n",
                           dc->name, st->ref_K_f32_rel);
-        worst(dss ? &fig.K_dss : &fig.K, eK);
-        worst(&fig.y, ey);
-        worst(&fig.pre, ep);
+        s4t_worst(dss ? &fig.K_dss : &fig.K, eK);
+        s4t_worst(&fig.y, ey);
+        s4t_worst(&fig.pre, ep);
         if ((diag || st->rate == 1.0) && !dss)
-            worst(&fig.K_ref, eKp);
-        worst(&fig.ctilde, eC);
+            s4t_worst(&fig.K_ref, eKp);
+        s4t_worst(&fig.ctilde, eC);
         assert_rel_err(eK, dss ? TOL_KERNEL_DSS : TOL_KERNEL, "kernel vs K_f64");
         assert_rel_err(ey, TOL_GOLDEN, "y vs y_f64");
         assert_rel_err(ep, TOL_GOLDEN, "pre vs ssm_f64");
@@ -816,7 +795,7 @@ static void test_step(void **state)
     if (st->kernel_length == L && st->rate == 1.0) {
         s4_layer *again = replayed_layer(dc, &cfg);
         s4_forward *f = forward_or_fail(again, B, L, st->rate, "conv for step");
-        y_conv = falloc(ny, FSENTINEL);
+        y_conv = s4t_falloc(ny, FSENTINEL);
         assert_int_equal(s4_forward_execute(f, u, y_conv, NULL, NULL, 0), S4_OK);
         s4_forward_destroy(f);
         s4_layer_destroy(again);
@@ -847,11 +826,11 @@ static void test_step(void **state)
          * well conditioned in double). */
         const double tol = TOL_GOLDEN;
         if (diag) {
-            worst(&fig.step_s4d, e);
+            s4t_worst(&fig.step_s4d, e);
             if (y_conv)
-                worst(&fig.step_s4d_conv, ec);
+                s4t_worst(&fig.step_s4d_conv, ec);
         } else {
-            worst(&fig.step_dplr[m], e);
+            s4t_worst(&fig.step_dplr[m], e);
         }
         assert_rel_err(e, tol, "step vs the reference's float64 step");
         if (y_conv)
@@ -882,9 +861,9 @@ static void test_forward_state(void **state)
     float *u = load_u(dc->fs_u, B, H, L);
 
     s4_stream *plan = stream_or_fail(layer, B, L, 1.0, dc->name);
-    double *x = dalloc(nx, 0.0);
+    double *x = s4t_dalloc(nx, 0.0);
     memcpy(x, x0, nx * sizeof *x);
-    float *y = falloc(ny, FSENTINEL);
+    float *y = s4t_falloc(ny, FSENTINEL);
     const int64_t whole[1] = {L};
     stream_chunks(plan, B, H, F, L, u, whole, 1, y, x);
     double *yd = s4t_f2d_alloc(y, ny);
@@ -893,9 +872,9 @@ static void test_forward_state(void **state)
     /* The reference's chunking of the same call (its `chunks`), from the same x0. */
     double ecy = NAN, ecx = NAN;
     if (dc->n_fs_chunks > 0) {
-        double *xc = dalloc(nx, 0.0);
+        double *xc = s4t_dalloc(nx, 0.0);
         memcpy(xc, x0, nx * sizeof *xc);
-        float *yc = falloc(ny, FSENTINEL);
+        float *yc = s4t_falloc(ny, FSENTINEL);
         stream_chunks(plan, B, H, F, L, u, dc->fs_chunks, dc->n_fs_chunks, yc, xc);
         ecy = frel(yc, y, ny);
         ecx = s4t_max_rel_err(xc, x, nx);
@@ -904,10 +883,10 @@ static void test_forward_state(void **state)
     print_message("%-36s forward_state L %lld: y %.2e  next state %.2e;  reference chunking: "
                   "y %.2e  state %.2e\n",
                   dc->name, (long long)L, ey, ex, ecy, ecx);
-    worst(&fig.fs_y, ey);
-    worst(&fig.fs_state, ex);
-    worst(&fig.fs_chunk, ecy);
-    worst(&fig.fs_chunk_state, ecx);
+    s4t_worst(&fig.fs_y, ey);
+    s4t_worst(&fig.fs_state, ex);
+    s4t_worst(&fig.fs_chunk, ecy);
+    s4t_worst(&fig.fs_chunk_state, ecx);
     assert_rel_err(ey, TOL_GOLDEN, "forward_state y vs fs_y_f64");
     assert_rel_err(ex, TOL_STATE, "forward_state next state vs fs_next_state_f64");
     if (dc->n_fs_chunks > 0) {
@@ -971,8 +950,8 @@ static void test_stream(void **state)
         if (stt != S4_OK || !whole)
             fail_msg("%s stage %d: s4_stream_create(max_chunk = %lld, rate %g): %s: %s",
                      dc->name, s, (long long)L, st->rate, s4_status_str(stt), s4_last_error());
-        float *yw = falloc(ny, FSENTINEL);
-        double *xw = dalloc(nx, 0.0);
+        float *yw = s4t_falloc(ny, FSENTINEL);
+        double *xw = s4t_dalloc(nx, 0.0);
         const int64_t all[1] = {L};
         stream_chunks(whole, B, H, F, L, u, all, 1, yw, xw);
         double e_y = frel(yw, y_fwd, ny), e_x = 0.0;
@@ -994,8 +973,8 @@ static void test_stream(void **state)
                 cmax = sizes[k][i] > cmax ? sizes[k][i] : cmax;
             }
             s4_stream *p = stream_or_fail(layer, B, cmax, st->rate, dc->name);
-            float *yc = falloc(ny, FSENTINEL);
-            double *xc = dalloc(nx, 0.0);
+            float *yc = s4t_falloc(ny, FSENTINEL);
+            double *xc = s4t_dalloc(nx, 0.0);
             stream_chunks(p, B, H, F, L, u, sizes[k], ns[k], yc, xc);
             const double ey = frel(yc, y_fwd, ny), ex = s4t_max_rel_err(xc, xw, nx);
             if (!(ey <= TOL_CHUNK) || !(ex <= TOL_STATE))
@@ -1003,8 +982,8 @@ static void test_stream(void **state)
                          "state vs one chunk %.3e (bound %.0e)",
                          dc->name, s, (long long)sizes[k][0], ns[k] > 1 ? " (mix)" : "", ey,
                          TOL_CHUNK, ex, TOL_STATE);
-            worst(&e_y, ey);
-            worst(&e_x, ex);
+            s4t_worst(&e_y, ey);
+            s4t_worst(&e_x, ex);
             free(yc), free(xc);
             s4_stream_destroy(p);
         }
@@ -1022,10 +1001,10 @@ static void test_stream(void **state)
         print_message("%-36s stage %d rate %.2f L %4lld: stream vs forward %.2e, states "
                       "chunks vs whole %.2e, whole vs step %.2e\n",
                       dc->name, s, st->rate, (long long)L, e_y, e_x, e_step);
-        worst(&fig.stream, e_y);
-        worst(&fig.stream_state, e_x);
+        s4t_worst(&fig.stream, e_y);
+        s4t_worst(&fig.stream_state, e_x);
         if (!dss)
-            worst(&fig.stream_step_state, e_step);
+            s4t_worst(&fig.stream_step_state, e_step);
         assert_rel_err(e_y, TOL_CHUNK, "stream vs s4_forward");
         if (!dss)
             assert_rel_err(e_step, TOL_STATE, "stream state vs step state");
@@ -1082,13 +1061,13 @@ static void test_rate_step(void **state)
                         : cfg.final_act == S4_FINAL_IDENTITY ? (size_t)H : 0;
     double *W = NULL, *b = NULL;
     if (Flin > 0) {
-        W = dalloc(Flin * Fa, 0.0);
-        b = dalloc(Flin, 0.0);
+        W = s4t_dalloc(Flin * Fa, 0.0);
+        b = s4t_dalloc(Flin, 0.0);
         assert_int_equal(s4_layer_get_output_linear(layer, W, Flin * Fa, b, Flin), S4_OK);
     }
-    double *inv2 = dalloc((size_t)H, 0.0);
-    double *dA1 = dalloc((size_t)N * N * 2, 0.0), *dB1 = dalloc((size_t)N * 2, 0.0);
-    double *dA2 = dalloc((size_t)N * N * 2, 0.0), *dB2 = dalloc((size_t)N * 2, 0.0);
+    double *inv2 = s4t_dalloc((size_t)H, 0.0);
+    double *dA1 = s4t_dalloc((size_t)N * N * 2, 0.0), *dB1 = s4t_dalloc((size_t)N * 2, 0.0);
+    double *dA2 = s4t_dalloc((size_t)N * N * 2, 0.0), *dB2 = s4t_dalloc((size_t)N * 2, 0.0);
     const double rates[] = {0.5, 2.0, 3.7, 1.0 / 3.0};
     for (size_t k = 0; k < sizeof rates / sizeof rates[0]; k++) {
         const double r = rates[k];
@@ -1105,14 +1084,14 @@ static void test_rate_step(void **state)
         double *dt2 = s4t_get_param(s4_layer_ssm(scaled), S4_PARAM_DT, NULL);
         double e_dt = 0.0;
         for (int h = 0; h < H; h++)
-            worst(&e_dt, fabs(dt2[h] - r * dt[h]) / (r * dt[h]));
+            s4t_worst(&e_dt, fabs(dt2[h] - r * dt[h]) / (r * dt[h]));
         /* Discretizations. */
         double e_disc = 0.0;
         for (int h = 0; h < H; h++) {
             assert_int_equal(s4_ssm_discretize(ssm, h, r, dA1, dB1), S4_OK);
             assert_int_equal(s4_ssm_discretize(s4_layer_ssm(scaled), h, 1.0, dA2, dB2), S4_OK);
-            worst(&e_disc, s4t_max_rel_err(dA1, dA2, (size_t)N * N * 2));
-            worst(&e_disc, s4t_max_rel_err(dB1, dB2, (size_t)N * 2));
+            s4t_worst(&e_disc, s4t_max_rel_err(dA1, dA2, (size_t)N * N * 2));
+            s4t_worst(&e_disc, s4t_max_rel_err(dB1, dB2, (size_t)N * 2));
         }
         /* Steps. */
         s4_step *p1 = step_or_fail(layer, S4_STEP_DIAGONAL, B, r, "at rate r");
@@ -1133,9 +1112,9 @@ static void test_rate_step(void **state)
                       e_dt, e_changed);
         fig.rate_runs++;
         fig.rate_bitwise += bitwise;
-        worst(&fig.rate_y, ey);
-        worst(&fig.rate_state, ex);
-        worst(&fig.rate_disc, e_disc);
+        s4t_worst(&fig.rate_y, ey);
+        s4t_worst(&fig.rate_state, ex);
+        s4t_worst(&fig.rate_disc, e_disc);
         assert_rel_err(ey, TOL_RATE, "step at rate r vs dt scaled by hand: outputs");
         assert_rel_err(ex, TOL_RATE, "step at rate r vs dt scaled by hand: state");
         assert_rel_err(e_disc, TOL_RATE, "discretize at rate r vs dt scaled by hand");
@@ -1235,8 +1214,8 @@ static void test_init(void **state)
     double *B_ref = s4t_load_tensor(path, "layer.kernel.B", &m);
     assert_int_equal(m, nB);
     const size_t SN = nL / 2;
-    double *re = dalloc(SN, 0.0), *im = dalloc(SN, 0.0), *re_ref = dalloc(SN, 0.0),
-           *im_ref = dalloc(SN, 0.0);
+    double *re = s4t_dalloc(SN, 0.0), *im = s4t_dalloc(SN, 0.0), *re_ref = s4t_dalloc(SN, 0.0),
+           *im_ref = s4t_dalloc(SN, 0.0);
     for (size_t i = 0; i < SN; i++) {
         re[i] = Lam[2 * i];
         im[i] = Lam[2 * i + 1];
@@ -1269,7 +1248,7 @@ static void test_init(void **state)
         double *Bn = s4t_load_tensor(hpath, "B_nplr", &nb);
         assert_int_equal(nw, 2 * Nh);
         assert_int_equal(nb, 2 * Nh);
-        double *wt = dalloc(nL, 0.0), *Bt = dalloc(nB, 0.0);
+        double *wt = s4t_dalloc(nL, 0.0), *Bt = s4t_dalloc(nB, 0.0);
         for (size_t c = 0; c < S; c++) {
             memcpy(wt + c * 2 * Nh, w, 2 * Nh * sizeof *wt);
             memcpy(Bt + c * 2 * Nh, Bn, 2 * Nh * sizeof *Bt);
@@ -1307,9 +1286,9 @@ static void test_init(void **state)
                       "reference's double nplr (hippo/): Lambda %.2e  B %.2e; its params_init "
                       "B noise %.2e (B bound %.2e)\n",
                       dc->name, flips, SN, e_hw, e_hB, ref_noise, tol_B);
-    worst(&fig.init, e_re / tol_re * TOL_INIT);
-    worst(&fig.init, e_im);
-    worst(&fig.init, e_B / tol_B * TOL_INIT);
+    s4t_worst(&fig.init, e_re / tol_re * TOL_INIT);
+    s4t_worst(&fig.init, e_im);
+    s4t_worst(&fig.init, e_B / tol_B * TOL_INIT);
     assert_rel_err(e_re, tol_re, "Re Lambda of the init vs params_init");
     assert_rel_err(e_im, TOL_INIT, "Im Lambda of the init vs params_init");
     assert_rel_err(e_B, tol_B, "B of the init vs params_init");
@@ -1410,7 +1389,7 @@ static void test_vandermonde(void **state)
     print_message("%s: %d combinations (L up to 65536), worst %.2e (%s); fast %.2f s, "
                   "reference %.2f s, total %.2f s\n",
                   DISC_NAME[disc], combo, w, worst_what, t_fast, t_ref, now() - t0);
-    worst(&fig.vander[disc], w);
+    s4t_worst(&fig.vander[disc], w);
     if (fails)
         print_message("%s: %d combinations above %.0e\n", DISC_NAME[disc], fails,
                       TOL_VANDERMONDE);
@@ -1467,7 +1446,7 @@ static void test_vandermonde_dss_posreal(void **state)
         s4_ssm_destroy(made);
     }
     print_message("dss with growing modes: worst %.2e (%s)\n", w, worst_what);
-    worst(&fig.vander_posreal, w);
+    s4t_worst(&fig.vander_posreal, w);
     assert_rel_err(w, TOL_VANDERMONDE, worst_what);
 }
 

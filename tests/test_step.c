@@ -53,31 +53,10 @@ static struct {
     double diag_worst_accepted;
 } fig;
 
-static void worst(double *w, double e)
-{
-    if (e > *w || isnan(e))
-        *w = e;
-}
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static float *falloc(size_t n, float v)
-{
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = v;
-    return x;
-}
 
-static double *dalloc(size_t n, double v)
-{
-    double *x = malloc((n ? n : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = v;
-    return x;
-}
 
 static int fall_equal(const float *x, size_t n, float v)
 {
@@ -118,7 +97,7 @@ static double urand(void)
 
 static float *frand(size_t n)
 {
-    float *x = falloc(n, 0.0f);
+    float *x = s4t_falloc(n, 0.0f);
     for (size_t i = 0; i < n; i++)
         x[i] = (float)urand();
     return x;
@@ -224,7 +203,7 @@ static void run_or_fail(const s4_step *p, void *state, const float *u, int64_t T
 /* The reference form x [B x H x N/2 x 2] of a step state. */
 static double *state_x(const s4_step *p, const void *state, size_t nx)
 {
-    double *x = dalloc(nx, DSENTINEL);
+    double *x = s4t_dalloc(nx, DSENTINEL);
     assert_int_equal(s4_step_state_get(p, state, x), S4_OK);
     return x;
 }
@@ -263,7 +242,7 @@ static s4_layer *replayed_layer(const step_case *sc, const s4_layer_config *cfg,
         const int64_t L = c->stages[s].L;
         double *u = s4t_npy3(sc->u[s], B, H, L);
         const size_t nu = (size_t)B * H * (size_t)L, ny = (size_t)B * Fo * (size_t)L;
-        float *uf = falloc(nu, 0.0f), *y = falloc(ny, FSENTINEL);
+        float *uf = s4t_falloc(nu, 0.0f), *y = s4t_falloc(ny, FSENTINEL);
         s4t_d2f(u, uf, nu);
         s4_forward *plan = forward_or_fail(layer, B, L, c->name);
         assert_int_equal(s4_forward_execute(plan, uf, y, NULL, NULL, 0), S4_OK);
@@ -285,7 +264,7 @@ static float *last_u(const step_case *sc)
     const int64_t L = c->stages[c->n_stages - 1].L;
     const size_t nu = (size_t)sc->B * c->H * (size_t)L;
     double *u = s4t_npy3(sc->u[c->n_stages - 1], sc->B, c->H, L);
-    float *uf = falloc(nu, 0.0f);
+    float *uf = s4t_falloc(nu, 0.0f);
     s4t_d2f(u, uf, nu);
     free(u);
     return uf;
@@ -334,7 +313,7 @@ static void test_golden(void **state)
             fail_msg("%s: s4_step_create(%s): %s: %s", c->name, MODE_NAME[m], s4_status_str(st),
                      s4_last_error());
         void *xs = state_alloc(p);
-        float *y = falloc(ny, FSENTINEL);
+        float *y = s4t_falloc(ny, FSENTINEL);
         run_or_fail(p, xs, u, L, y, c->name);
         const double tc = now();
         double *yd = s4t_f2d_alloc(y, ny);
@@ -344,7 +323,7 @@ static void test_golden(void **state)
         if (twin) {
             s4_step *pt = step_or_fail(twin, (s4_step_mode)m, B, 1.0, "(c h) twin");
             void *xt = state_alloc(pt);
-            float *yt = falloc(ny, FSENTINEL);
+            float *yt = s4t_falloc(ny, FSENTINEL);
             run_or_fail(pt, xt, u, L, yt, "(c h) twin");
             double *ytd = s4t_f2d_alloc(yt, ny);
             e_gold = s4t_max_rel_err(ytd, ref, ny);
@@ -359,11 +338,11 @@ static void test_golden(void **state)
                       "(create %.3f s, run %.3f s)\n",
                       c->name, MODE_NAME[m], B, (long long)L, e_gold, e_conv,
                       twin ? " (ref via the (c h) twin)" : "", tb - ta, tc - tb);
-        worst(&fig.gold[m], e_gold);
-        worst(&fig.conv[m], e_conv);
+        s4t_worst(&fig.gold[m], e_gold);
+        s4t_worst(&fig.conv[m], e_conv);
         if (m == S4_STEP_DIAGONAL) {
             fig.diag_accepted++;
-            worst(&fig.diag_worst_accepted, e_gold);
+            s4t_worst(&fig.diag_worst_accepted, e_gold);
         }
         const double tol = m == S4_STEP_DIAGONAL ? TOL_DIAG : TOL_GOLDEN;
         assert_rel_err(e_gold, tol, "step vs the reference's float64 step");
@@ -377,7 +356,7 @@ static void test_golden(void **state)
     for (int m = 1; m < 3; m++)
         if (x_modes[m]) {
             const double e = s4t_max_rel_err(x_modes[m], x_modes[0], nx);
-            worst(&fig.state_modes, e);
+            s4t_worst(&fig.state_modes, e);
             assert_rel_err(e, m == S4_STEP_DIAGONAL ? TOL_DIAG : TOL_STATE,
                            "final state vs dense mode's");
         }
@@ -409,7 +388,7 @@ static void test_params_after(void **state)
         s4_step *pa = step_or_fail(after, (s4_step_mode)m, B, 1.0, "params_after");
         s4_step *pr = step_or_fail(replayed, (s4_step_mode)m, B, 1.0, "replayed");
         void *xa = state_alloc(pa), *xr = state_alloc(pr);
-        float *ya = falloc(ny, FSENTINEL), *yr = falloc(ny, FSENTINEL);
+        float *ya = s4t_falloc(ny, FSENTINEL), *yr = s4t_falloc(ny, FSENTINEL);
         run_or_fail(pa, xa, u, L, ya, "params_after");
         run_or_fail(pr, xr, u, L, yr, "replayed");
         double *ref = s4t_npy3(sc->step[m], B, Fo, L);
@@ -418,7 +397,7 @@ static void test_params_after(void **state)
         print_message("%-28s %-8s from params_after_f64 (l_kernel %lld): vs ref %.2e, "
                       "vs replayed layer %.2e\n",
                       c->name, MODE_NAME[m], (long long)last->l_kernel_after, e_gold, e_same);
-        worst(&fig.after_gold, e_gold);
+        s4t_worst(&fig.after_gold, e_gold);
         assert_rel_err(e_gold, TOL_GOLDEN, "params_after step vs the reference");
         assert_rel_err(e_same, TOL_SAME, "params_after step vs the replayed layer's");
         free(ref), free(yd), free(ya), free(yr), free(xa), free(xr);
@@ -443,8 +422,8 @@ static void stream_chunks(const s4_stream *plan, int transposed, int B, int H, i
     for (int i = 0; i < nsizes; i++)
         if (sizes[i] > cmax)
             cmax = sizes[i];
-    float *uc = falloc((size_t)B * H * (size_t)cmax, 0.0f);
-    float *yc = falloc((size_t)B * Fo * (size_t)cmax, 0.0f);
+    float *uc = s4t_falloc((size_t)B * H * (size_t)cmax, 0.0f);
+    float *yc = s4t_falloc((size_t)B * Fo * (size_t)cmax, 0.0f);
     int64_t t0 = 0;
     for (int i = 0; t0 < L; i = (i + 1) % nsizes) {
         const int64_t T = sizes[i] < L - t0 ? sizes[i] : L - t0;
@@ -493,31 +472,31 @@ static void test_stream(void **state)
     double t0 = now();
     s4_stream *whole = stream_or_fail(layer, B, L, 1.0, c->name);
     assert_int_equal(s4_ssm_l_kernel(s4_layer_ssm(layer)), lk); /* already long enough */
-    float *yw = falloc(ny, FSENTINEL);
-    double *xw = dalloc(nx, 0.0);
+    float *yw = s4t_falloc(ny, FSENTINEL);
+    double *xw = s4t_dalloc(nx, 0.0);
     const int64_t all[1] = {L};
     stream_chunks(whole, 1, B, H, Fo, L, u, all, 1, yw, xw, nx);
     const double t_whole = now() - t0;
     const double e_conv = frel(yw, y_conv, ny);
-    worst(&fig.whole_conv, e_conv);
+    s4t_worst(&fig.whole_conv, e_conv);
     assert_rel_err(e_conv, TOL_CHUNK, "stream (one chunk) vs conv forward");
 
     /* Step mode (linear) on the same input ends in the same state. */
     s4_step *sp = step_or_fail(layer, S4_STEP_LINEAR, B, 1.0, c->name);
     void *ss = state_alloc(sp);
-    float *ys = falloc(ny, FSENTINEL);
+    float *ys = s4t_falloc(ny, FSENTINEL);
     run_or_fail(sp, ss, u, L, ys, c->name);
     double *xs = state_x(sp, ss, nx);
     const double e_state = s4t_max_rel_err(xw, xs, nx);
-    worst(&fig.state_stream, e_state);
+    s4t_worst(&fig.state_stream, e_state);
     assert_rel_err(e_state, TOL_STATE, "stream state vs step state");
     assert_rel_err(frel(yw, ys, ny), TOL_CONV, "stream vs step outputs");
 
     /* Chunk sizes 1, 7, 64, 1000 and a seeded random mix. */
     const int64_t fixed[4] = {1, 7, 64, 1000};
     double e_chunk = 0.0, e_cstate = 0.0;
-    float *yc = falloc(ny, FSENTINEL);
-    double *xc = dalloc(nx, 0.0);
+    float *yc = s4t_falloc(ny, FSENTINEL);
+    double *xc = s4t_dalloc(nx, 0.0);
     t0 = now();
     for (int k = 0; k < 5; k++) {
         int64_t sizes[16];
@@ -550,8 +529,8 @@ static void test_stream(void **state)
         s4_stream_destroy(p);
     }
     const double t_chunks = now() - t0;
-    worst(&fig.chunk, e_chunk);
-    worst(&fig.state_stream, e_cstate);
+    s4t_worst(&fig.chunk, e_chunk);
+    s4t_worst(&fig.state_stream, e_cstate);
     print_message("%-28s stream: whole vs conv %.2e, state vs step %.2e; chunks vs whole %.2e, "
                   "state %.2e  (whole %.3f s, 5 chunkings %.3f s)\n",
                   c->name, e_conv, e_state, e_chunk, e_cstate, t_whole, t_chunks);
@@ -562,7 +541,7 @@ static void test_stream(void **state)
     s4_layer *lt = replayed_layer(sc, &ct, NULL);
     s4_stream *pt = stream_or_fail(lt, B, 7 < L ? 7 : L, 1.0, "transposed = 0");
     float *ut = s4t_transpose_batch(u, (size_t)B, (size_t)H, (size_t)L);
-    float *yt = falloc(ny, FSENTINEL);
+    float *yt = s4t_falloc(ny, FSENTINEL);
     const int64_t seven[1] = {7};
     stream_chunks(pt, 0, B, H, Fo, L, ut, seven, 1, yt, xc, nx);
     float *yt2 = s4t_transpose_batch(yt, (size_t)B, (size_t)L, (size_t)Fo);
@@ -611,7 +590,7 @@ static float *run_mode(const s4_layer *layer, s4_step_mode m, int B, double rate
     s4_step *p = step_or_fail(layer, m, B, rate, "run_mode");
     void *xs = state_alloc(p);
     const size_t ny = (size_t)B * (size_t)s4_layer_output_features(layer) * (size_t)T;
-    float *y = falloc(ny, FSENTINEL);
+    float *y = s4t_falloc(ny, FSENTINEL);
     run_or_fail(p, xs, u, T, y, "run_mode");
     if (x_out) {
         s4_layer_config cfg;
@@ -722,7 +701,7 @@ static void test_swap(void **state)
         float *u = frand((size_t)B * H * (size_t)L);
         const size_t ny = (size_t)B * H * (size_t)L;
         s4_forward *f = forward_or_fail(layer, B, L, "swap");
-        float *yc = falloc(ny, FSENTINEL);
+        float *yc = s4t_falloc(ny, FSENTINEL);
         assert_int_equal(s4_forward_execute(f, u, yc, NULL, NULL, 0), S4_OK);
         for (int m = 0; m < 2; m++) {
             float *ys = run_mode(layer, (s4_step_mode)m, B, 1.0, u, L, NULL);
@@ -813,7 +792,7 @@ static void test_state_roundtrip(void **state)
     /* Reference: dense for T1 + T2 steps. */
     s4_step *pd = step_or_fail(layer, S4_STEP_DENSE, B, 1.0, "dense");
     void *sd = state_alloc(pd);
-    float *yd1 = falloc((size_t)B * H * (size_t)T1, 0.0f), *yd2 = falloc(ny2, 0.0f);
+    float *yd1 = s4t_falloc((size_t)B * H * (size_t)T1, 0.0f), *yd2 = s4t_falloc(ny2, 0.0f);
     run_or_fail(pd, sd, u1, T1, yd1, "dense part 1");
     double *x_mid = state_x(pd, sd, nx);
     run_or_fail(pd, sd, u2, T2, yd2, "dense part 2");
@@ -826,7 +805,7 @@ static void test_state_roundtrip(void **state)
         assert_int_equal(s4_step_state_set(p, s, x_mid), S4_OK);
         double *back = state_x(p, s, nx);
         assert_rel_err(s4t_max_rel_err(back, x_mid, nx), 1e-12, "state set/get round trip");
-        float *y = falloc(ny2, FSENTINEL);
+        float *y = s4t_falloc(ny2, FSENTINEL);
         run_or_fail(p, s, u2, T2, y, "roundtrip continue");
         double *xe = state_x(p, s, nx);
         print_message("dense -> %-8s continue: outputs %.2e, state %.2e\n", MODE_NAME[m],
@@ -837,11 +816,11 @@ static void test_state_roundtrip(void **state)
         s4_step_destroy(p);
     }
     s4_stream *st = stream_or_fail(layer, B, 32, 1.0, "roundtrip stream");
-    double *xs = dalloc(nx, 0.0);
+    double *xs = s4t_dalloc(nx, 0.0);
     memcpy(xs, x_mid, nx * sizeof *xs);
-    float *y = falloc(ny2, FSENTINEL);
+    float *y = s4t_falloc(ny2, FSENTINEL);
     /* stream_chunks starts from zero; run by hand from x_mid in chunks of 32. */
-    float *uc = falloc((size_t)B * H * 32, 0.0f), *yc = falloc((size_t)B * H * 32, 0.0f);
+    float *uc = s4t_falloc((size_t)B * H * 32, 0.0f), *yc = s4t_falloc((size_t)B * H * 32, 0.0f);
     for (int64_t t0 = 0; t0 < T2; t0 += 32) {
         const int64_t T = T2 - t0 < 32 ? T2 - t0 : 32;
         for (int bh = 0; bh < B * H; bh++)
@@ -890,8 +869,8 @@ static void test_rate(void **state)
         assert_true(frel(y1, yd, ny) > 1e-3);
         s4_stream *w = stream_or_fail(layer, B, L, rates[i], "rate whole");
         s4_stream *c = stream_or_fail(layer, B, 13, rates[i], "rate chunks");
-        float *yw = falloc(ny, FSENTINEL), *yc = falloc(ny, FSENTINEL);
-        double *xw = dalloc(nx, 0.0), *xc = dalloc(nx, 0.0);
+        float *yw = s4t_falloc(ny, FSENTINEL), *yc = s4t_falloc(ny, FSENTINEL);
+        double *xw = s4t_dalloc(nx, 0.0), *xc = s4t_dalloc(nx, 0.0);
         const int64_t all[1] = {L}, thirteen[1] = {13};
         stream_chunks(w, 1, B, H, H, L, u, all, 1, yw, xw, nx);
         stream_chunks(c, 1, B, H, H, L, u, thirteen, 1, yc, xc, nx);
@@ -929,7 +908,7 @@ static void test_batch_layout_workspace(void **state)
         /* Each sequence alone. */
         s4_step *p1 = step_or_fail(layer, (s4_step_mode)m, 1, 1.0, "B = 1");
         void *s1 = state_alloc(p1);
-        float *y1 = falloc((size_t)H * (size_t)T, FSENTINEL);
+        float *y1 = s4t_falloc((size_t)H * (size_t)T, FSENTINEL);
         for (int b = 0; b < B; b += 37) {
             assert_int_equal(s4_step_state_reset(p1, s1), S4_OK);
             run_or_fail(p1, s1, u + (size_t)b * H * (size_t)T, T, y1, "B = 1");
@@ -947,8 +926,8 @@ static void test_batch_layout_workspace(void **state)
         const size_t ws = s4_step_workspace_size(p);
         assert_true(ws > 0);
         unsigned char *work = malloc(ws + 1);
-        float *ub = falloc((size_t)B * H, 0.0f), *yb = falloc((size_t)B * H, FSENTINEL);
-        float *ye = falloc(ny, FSENTINEL);
+        float *ub = s4t_falloc((size_t)B * H, 0.0f), *yb = s4t_falloc((size_t)B * H, FSENTINEL);
+        float *ye = s4t_falloc(ny, FSENTINEL);
         for (int64_t t = 0; t < T; t++) {
             for (int bh = 0; bh < B * H; bh++)
                 ub[bh] = u[(size_t)bh * (size_t)T + (size_t)t];
@@ -977,8 +956,8 @@ static void test_stream_workspace(void **state)
     assert_true(ws > 0);
     rng_state = 4;
     float *u = frand((size_t)B * H * 20);
-    float *y1 = falloc((size_t)B * H * 20, FSENTINEL), *y2 = falloc((size_t)B * H * 20, FSENTINEL);
-    double *x1 = dalloc(nx, 0.0), *x2 = dalloc(nx, 0.0);
+    float *y1 = s4t_falloc((size_t)B * H * 20, FSENTINEL), *y2 = s4t_falloc((size_t)B * H * 20, FSENTINEL);
+    double *x1 = s4t_dalloc(nx, 0.0), *x2 = s4t_dalloc(nx, 0.0);
     unsigned char *work = malloc(ws + 3);
     for (int k = 0; k < 3; k++) {
         assert_int_equal(s4_stream_execute(p, x1, u, 20 - k, y1, NULL, 0), S4_OK);
@@ -1043,13 +1022,13 @@ static void test_stream_lengths(void **state)
     float *u = frand((size_t)2 * (size_t)L);
     const size_t ny = (size_t)2 * (size_t)L, nx = (size_t)2 * 8;
     s4_forward *f = forward_or_fail(layer, 1, L, "l_max 16");
-    float *yc = falloc(ny, FSENTINEL);
+    float *yc = s4t_falloc(ny, FSENTINEL);
     assert_int_equal(s4_forward_execute(f, u, yc, NULL, NULL, 0), S4_OK);
     double *xs = NULL;
     float *ys = run_mode(layer, S4_STEP_LINEAR, 1, 1.0, u, L, &xs);
     s4_stream *sp = stream_or_fail(layer, 1, 64, 1.0, "l_max 16");
-    float *yst = falloc(ny, FSENTINEL);
-    double *xst = dalloc(nx, 0.0);
+    float *yst = s4t_falloc(ny, FSENTINEL);
+    double *xst = s4t_dalloc(nx, 0.0);
     const int64_t sizes[2] = {64, 23};
     stream_chunks(sp, 1, 1, 2, 2, L, u, sizes, 2, yst, xst, nx);
     const double e_step = frel(yst, ys, ny), e_conv = frel(yst, yc, ny);
@@ -1118,10 +1097,10 @@ static void test_step_invalid(void **state)
         p = step_or_fail(layer, (s4_step_mode)m, B, 1.0, "invalid");
         const size_t nsb = s4_step_state_size(p), nd = nsb / sizeof(double);
         assert_int_equal(nsb, (size_t)B * H * N * sizeof(double) * (m == 2 ? 2 : 1));
-        double *s = dalloc(nd + 1, DSENTINEL);
+        double *s = s4t_dalloc(nd + 1, DSENTINEL);
         const size_t nx = (size_t)B * H * N, ws = s4_step_workspace_size(p);
-        double *x = dalloc(nx, DSENTINEL);
-        float *u = falloc((size_t)B * H * 4, 0.25f), *y = falloc((size_t)B * H * 4, FSENTINEL);
+        double *x = s4t_dalloc(nx, DSENTINEL);
+        float *u = s4t_falloc((size_t)B * H * 4, 0.25f), *y = s4t_falloc((size_t)B * H * 4, FSENTINEL);
         unsigned char *work = malloc(ws);
         void *mis = (unsigned char *)s + 4; /* not aligned to a double */
 
@@ -1134,7 +1113,7 @@ static void test_step_invalid(void **state)
         assert_fails(S4_ERR_INVALID_ARGUMENT, s4_step_state_get(p, s, NULL));
         assert_fails(S4_ERR_INVALID_ARGUMENT, s4_step_state_get(p, mis, x));
         assert_true(dall_equal(x, nx, DSENTINEL));
-        double *xs = dalloc(nx, 0.5);
+        double *xs = s4t_dalloc(nx, 0.5);
         assert_fails(S4_ERR_INVALID_ARGUMENT, s4_step_state_set(NULL, s, xs));
         assert_fails(S4_ERR_INVALID_ARGUMENT, s4_step_state_set(p, NULL, xs));
         assert_fails(S4_ERR_INVALID_ARGUMENT, s4_step_state_set(p, s, NULL));
@@ -1208,9 +1187,9 @@ static void test_stream_invalid(void **state)
     p = stream_or_fail(layer, B, Lc, 1.0, "stream invalid");
     assert_int_equal(s4_ssm_l_kernel(s4_layer_ssm(layer)), Lc); /* as s4_forward_create */
     const size_t nx = (size_t)B * H * N, ws = s4_stream_workspace_size(p);
-    double *x = dalloc(nx + 1, 0.125);
-    float *u = falloc((size_t)B * H * (size_t)(Lc + 1), 0.25f);
-    float *y = falloc((size_t)B * H * (size_t)(Lc + 1), FSENTINEL);
+    double *x = s4t_dalloc(nx + 1, 0.125);
+    float *u = s4t_falloc((size_t)B * H * (size_t)(Lc + 1), 0.25f);
+    float *y = s4t_falloc((size_t)B * H * (size_t)(Lc + 1), FSENTINEL);
     unsigned char *work = malloc(ws);
     double *mis = (double *)(void *)((unsigned char *)x + 4);
     assert_fails(S4_ERR_INVALID_ARGUMENT, s4_stream_execute(NULL, x, u, 3, y, NULL, 0));

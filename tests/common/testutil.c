@@ -483,3 +483,29 @@ void s4t_assert_failed_(s4_status got, s4_status want, const char *call, const c
         fail_at(file, line, "%s failed with %s but left no message of its own (\"%s\")",
                 call, s4_status_str(got), msg ? msg : "(null)");
 }
+
+float *s4t_falloc(size_t n, float v)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    if (!x)
+        fail_at(__FILE__, __LINE__, "out of memory for %zu floats", n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = v;
+    return x;
+}
+
+double *s4t_dalloc(size_t n, double v)
+{
+    double *x = malloc((n ? n : 1) * sizeof *x);
+    if (!x)
+        fail_at(__FILE__, __LINE__, "out of memory for %zu doubles", n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = v;
+    return x;
+}
+
+void s4t_worst(double *w, double e)
+{
+    if (e > *w || isnan(e))
+        *w = e;
+}

@@ -48,6 +48,12 @@ void s4t_assert_rel_(double err, double tol, const char *what, const char *file,
 
 void s4t_f2d(const float *x, double *out, size_t n);
 double *s4t_f2d_alloc(const float *x, size_t n);
+/* n floats (doubles) set to v, malloc'ed (fails the test when out of memory; n = 0 gives a
+ * valid one-element block). */
+float *s4t_falloc(size_t n, float v);
+double *s4t_dalloc(size_t n, double v);
+/* *w = max(*w, e), NaN sticking: the running worst error of a test family. */
+void s4t_worst(double *w, double e);
 void s4t_d2f(const double *x, float *out, size_t n);
 
 /* ---- golden data ---------------------------------------------------------------- */
