@@ -873,6 +873,28 @@ static void run_linear(const s4_step *p, double *st0, const float *u, size_t Tz,
     }
 }
 
+/* out [Fo x (bb tt)] rows o0 .. o1 - 1 -> y [b][o][t] (transposed) or y [b][t][o]. */
+static void scatter_rows(const s4_step *p, const float *out, size_t ncols, size_t b0, size_t bb,
+                         size_t t0, size_t tt, size_t Tz, float *y, size_t o0, size_t o1)
+{
+    const size_t Fo = (size_t)p->Fo;
+    for (size_t bi = 0; bi < bb; bi++) {
+        const size_t b = b0 + bi;
+        for (size_t o = o0; o < o1; o++) {
+            const float *src = out + o * ncols + bi * tt;
+            if (p->transposed && tt > 1) {
+                memcpy(y + (b * Fo + o) * Tz + t0, src, tt * sizeof *y);
+            } else if (p->transposed) {
+                y[(b * Fo + o) * Tz + t0] = src[0]; /* one step: no call per float */
+            } else {
+                float *dst = y + (b * Tz + t0) * Fo + o;
+                for (size_t t = 0; t < tt; t++)
+                    dst[t * Fo] = src[t];
+            }
+        }
+    }
+}
+
 /* Steps t0 .. t0 + tt - 1 of batch elements b0 .. b0 + bb - 1, features h0 .. h1 - 1, into
  * pre [rows x bb tt]; tmp: 2N doubles of this thread's. */
 static void advance_features(const s4_step *p, double *st0, const float *u, size_t Tz,
@@ -947,20 +969,9 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
                                  ws.tmp + 2 * (size_t)p->N * T0, H * T0 / NT, H * (T0 + 1) / NT);
 #pragma omp barrier
                 s4__head_apply_split(&p->head, ws.pre, (int64_t)ncols, ws.out, ws.head, tid, nt);
-            }
-            /* out [Fo x (bb tt)] -> y [b][o][t] (transposed) or y [b][t][o]. */
-            for (size_t bi = 0; bi < bb; bi++) {
-                const size_t b = (size_t)b0 + bi;
-                for (size_t o = 0; o < Fo; o++) {
-                    const float *src = ws.out + o * ncols + bi * tt;
-                    if (p->transposed) {
-                        memcpy(y + (b * Fo + o) * Tz + (size_t)t0, src, tt * sizeof *y);
-                    } else {
-                        float *dst = y + (b * Tz + (size_t)t0) * Fo + o;
-                        for (size_t t = 0; t < tt; t++)
-                            dst[t * Fo] = src[t];
-                    }
-                }
+                /* Each thread scatters the output rows it computed (the split's o range). */
+                scatter_rows(p, ws.out, ncols, (size_t)b0, bb, (size_t)t0, tt, Tz, y, Fo * T0 / NT,
+                             Fo * (T0 + 1) / NT);
             }
         }
     }
