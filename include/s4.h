@@ -549,13 +549,18 @@ S4_NODISCARD s4_status s4_step_run(const s4_step *plan, void *state, const float
                                    int64_t T, float *y, void *work, size_t work_size);
 
 /* ------------------------------------------------------------------------------ */
-/* Streaming: convolution mode chunk by chunk with a carried state (DESIGN.md 9)    */
+/* Streaming: chunk by chunk with a carried state (DESIGN.md 9)                     */
 
 /* Opaque plan for chunks of up to max_chunk steps: each chunk's output is the convolution
- * with the kernel plus the contribution of the incoming state, and the outgoing state is
- * returned, so concatenated chunks equal the whole-sequence output. The state is the
- * reference form x [B x H x N/2 x 2] doubles (s4_step_state_get/set convert). Like
- * s4_forward_create, creation may set up or double the layer's C-tilde. Causal layers only. */
+ * with the untruncated kernel plus the contribution of the incoming state (the reference's
+ * forward(u, state=x)), and the outgoing state is returned, so concatenated chunks equal the
+ * whole-sequence output. Computed by the exact recurrence at dt * rate (S4_STEP_LINEAR for
+ * S4, the diagonal step for S4D, options->threads splitting the features): the outgoing
+ * state costs O(N T) per chunk and feature in any method, and the recurrence gives the
+ * outputs with it (src/stream.c has the measurements). The state is the reference form
+ * x [B x H x N/2 x 2] doubles (s4_step_state_get/set convert). Like s4_forward_create,
+ * creation may set up or double the layer's C-tilde. Causal layers only; an S4D layer with
+ * disc dss has no recurrence (S4_ERR_UNSUPPORTED). */
 typedef struct s4_stream s4_stream;
 
 S4_NODISCARD s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,

@@ -45,12 +45,4 @@ size_t s4__vand_work_bytes(const s4_vand *v);
 bool s4__vand_eval(const s4_vand *v, const double complex *lz, const double *shift,
                    const double complex *c, float *K, size_t ldk, void *work);
 
-/* The transposed product, in double (the reference's log_vandermonde_transpose, which
- * carries a state across a chunk): S_n = sum_{k<L} u[(L-1-k) us] exp(lz_n k), n < Nh,
- * with the blocks of v (L = v->L) and exact block factors. work: s4__vand_transpose_bytes,
- * 64-byte aligned. */
-size_t s4__vand_transpose_bytes(const s4_vand *v);
-void s4__vand_transpose(const s4_vand *v, const double complex *lz, const float *u, size_t us,
-                        double complex *S, void *work);
-
 #endif
