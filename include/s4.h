@@ -523,8 +523,9 @@ S4_NODISCARD s4_status s4_step_create_with_options(const s4_layer *layer, s4_ste
 void s4_step_destroy(s4_step *plan);
 
 /* Bytes of a recurrent state for the plan's B sequences (caller-allocated, 8-byte aligned;
- * the diagonal mode keeps N complex values per sequence and feature, the others N reals or
- * N/2 complex), and bytes of scratch for one concurrent call. In every step and stream call
+ * the diagonal mode of an S4 layer keeps N complex values per sequence and feature, the
+ * others, and an S4D layer's diagonal step, N reals), and bytes of scratch for one
+ * concurrent call. In every step and stream call
  * below, work may be NULL to use the plan's own scratch (then calls on one plan must not
  * overlap). Step and stream follow the exact recurrence at dt * rate, untruncated: they
  * equal s4_forward when l_max is 0 or >= the input length and rate is 1. */
