@@ -73,26 +73,7 @@ static struct {
 
 
 
-/* max|a - b| / max|b| of two float arrays. */
-static double frel(const float *a, const float *b, size_t n)
-{
-    double *ad = s4t_f2d_alloc(a, n), *bd = s4t_f2d_alloc(b, n);
-    const double e = s4t_max_rel_err(ad, bd, n);
-    free(ad);
-    free(bd);
-    return e;
-}
 
-/* Deterministic uniform numbers in [-1, 1) (splitmix64). */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static double urand(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-52 - 1.0;
-}
 
 /* Python's round (half to even): the reference's round(l_max / rate). */
 static int64_t round_even(double x)
@@ -412,34 +393,13 @@ static s4_forward *forward_or_fail(s4_layer *layer, int B, int64_t L, double rat
     return plan;
 }
 
-static s4_step *step_or_fail(const s4_layer *layer, s4_step_mode mode, int B, double rate,
-                             const char *what)
-{
-    s4_step *p = NULL;
-    s4_status st = s4_step_create(layer, mode, B, rate, &p);
-    if (st != S4_OK || !p)
-        fail_msg("%s: s4_step_create(%s, B = %d, rate = %g): %s: %s", what, MODE_NAME[mode], B,
-                 rate, s4_status_str(st), s4_last_error());
-    return p;
-}
-
-static void *state_alloc(const s4_step *p)
-{
-    const size_t n = s4_step_state_size(p);
-    assert_true(n > 0);
-    void *s = malloc(n);
-    assert_non_null(s);
-    memset(s, 0x5a, n);
-    assert_int_equal(s4_step_state_reset(p, s), S4_OK);
-    return s;
-}
 
 /* Runs T steps from zero state: y [B x F x T]; *x (optional) the final state in reference
  * form [B x H x N/2 x 2]. */
 static float *step_run(const s4_step *p, const float *u, int64_t T, size_t ny, double **x,
                        size_t nx, const char *what)
 {
-    void *xs = state_alloc(p);
+    void *xs = s4t_state_alloc(p);
     float *y = s4t_falloc(ny, FSENTINEL);
     s4_status st = s4_step_run(p, xs, u, T, y, NULL, 0);
     if (st != S4_OK)
@@ -816,7 +776,7 @@ static void test_step(void **state)
         double *yd = s4t_f2d_alloc(y, ny);
         double *ref = s4t_npy3(dc->step[m], B, F, L);
         const double e = s4t_max_rel_err(yd, ref, ny);
-        const double ec = y_conv ? frel(y, y_conv, ny) : NAN;
+        const double ec = y_conv ? s4t_frel(y, y_conv, ny) : NAN;
         print_message("%-36s %-8s B %d L %4lld: vs reference f64 step %.2e  vs conv %.2e%s "
                       "(%.3f s)\n",
                       dc->name, MODE_NAME[m], B, (long long)L, e, ec,
@@ -876,7 +836,7 @@ static void test_forward_state(void **state)
         memcpy(xc, x0, nx * sizeof *xc);
         float *yc = s4t_falloc(ny, FSENTINEL);
         stream_chunks(plan, B, H, F, L, u, dc->fs_chunks, dc->n_fs_chunks, yc, xc);
-        ecy = frel(yc, y, ny);
+        ecy = s4t_frel(yc, y, ny);
         ecx = s4t_max_rel_err(xc, x, nx);
         free(xc), free(yc);
     }
@@ -954,17 +914,17 @@ static void test_stream(void **state)
         double *xw = s4t_dalloc(nx, 0.0);
         const int64_t all[1] = {L};
         stream_chunks(whole, B, H, F, L, u, all, 1, yw, xw);
-        double e_y = frel(yw, y_fwd, ny), e_x = 0.0;
+        double e_y = s4t_frel(yw, y_fwd, ny), e_x = 0.0;
         /* Chunkings. */
         int64_t sizes[6][16];
         int ns[6];
         const int64_t fixed[5] = {1, 2, 3, 5, 7};
         for (int k = 0; k < 5; k++)
             sizes[k][0] = fixed[k], ns[k] = 1;
-        rng_state = 4242u + (uint64_t)L + (uint64_t)s;
+        s4t_urand_seed(4242u + (uint64_t)L + (uint64_t)s);
         ns[5] = 16;
         for (int i = 0; i < 16; i++)
-            sizes[5][i] = 1 + (int64_t)((urand() + 1.0) * 0.5 * (double)L);
+            sizes[5][i] = 1 + (int64_t)((s4t_urand() + 1.0) * 0.5 * (double)L);
         for (int k = 0; k < 6; k++) {
             int64_t cmax = 1;
             for (int i = 0; i < ns[k]; i++) {
@@ -976,7 +936,7 @@ static void test_stream(void **state)
             float *yc = s4t_falloc(ny, FSENTINEL);
             double *xc = s4t_dalloc(nx, 0.0);
             stream_chunks(p, B, H, F, L, u, sizes[k], ns[k], yc, xc);
-            const double ey = frel(yc, y_fwd, ny), ex = s4t_max_rel_err(xc, xw, nx);
+            const double ey = s4t_frel(yc, y_fwd, ny), ex = s4t_max_rel_err(xc, xw, nx);
             if (!(ey <= TOL_CHUNK) || !(ex <= TOL_STATE))
                 fail_msg("%s stage %d: chunks of %lld%s: y vs s4_forward %.3e (bound %.0e), "
                          "state vs one chunk %.3e (bound %.0e)",
@@ -990,7 +950,7 @@ static void test_stream(void **state)
         /* The carried state is step mode's. */
         double e_step = NAN;
         if (!dss) {
-            s4_step *sp = step_or_fail(layer, diag ? S4_STEP_DIAGONAL : S4_STEP_LINEAR, B,
+            s4_step *sp = s4t_step_or_fail(layer, diag ? S4_STEP_DIAGONAL : S4_STEP_LINEAR, B,
                                        st->rate, dc->name);
             double *xs = NULL;
             float *ys = step_run(sp, u, L, ny, &xs, nx, dc->name);
@@ -1094,18 +1054,18 @@ static void test_rate_step(void **state)
             s4t_worst(&e_disc, s4t_max_rel_err(dB1, dB2, (size_t)N * 2));
         }
         /* Steps. */
-        s4_step *p1 = step_or_fail(layer, S4_STEP_DIAGONAL, B, r, "at rate r");
-        s4_step *p2 = step_or_fail(scaled, S4_STEP_DIAGONAL, B, 1.0, "dt scaled, rate 1");
+        s4_step *p1 = s4t_step_or_fail(layer, S4_STEP_DIAGONAL, B, r, "at rate r");
+        s4_step *p2 = s4t_step_or_fail(scaled, S4_STEP_DIAGONAL, B, 1.0, "dt scaled, rate 1");
         double *x1 = NULL, *x2 = NULL;
         float *y1 = step_run(p1, u, L, ny, &x1, nx, "at rate r");
         float *y2 = step_run(p2, u, L, ny, &x2, nx, "dt scaled");
         const int bitwise = memcmp(y1, y2, ny * sizeof *y1) == 0;
-        const double ey = frel(y1, y2, ny), ex = s4t_max_rel_err(x1, x2, nx);
+        const double ey = s4t_frel(y1, y2, ny), ex = s4t_max_rel_err(x1, x2, nx);
         /* ... and rate really changes the system. */
         float *y0 = step_run(p1, u, L, ny, NULL, 0, "again");
-        s4_step *p0 = step_or_fail(layer, S4_STEP_DIAGONAL, B, 1.0, "at rate 1");
+        s4_step *p0 = s4t_step_or_fail(layer, S4_STEP_DIAGONAL, B, 1.0, "at rate 1");
         float *yr1 = step_run(p0, u, L, ny, NULL, 0, "at rate 1");
-        const double e_changed = frel(yr1, y1, ny);
+        const double e_changed = s4t_frel(yr1, y1, ny);
         print_message("%-36s rate %.3f: step y %s (%.2e), state %.2e, dA/dB %.2e (dt %.1e "
                       "off r dt); vs rate 1 %.2e\n",
                       dc->name, r, bitwise ? "bitwise equal" : "differs", ey, ex, e_disc,

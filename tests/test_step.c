@@ -74,32 +74,13 @@ static int dall_equal(const double *x, size_t n, double v)
     return 1;
 }
 
-/* max|a - b| / max|b| of two float arrays. */
-static double frel(const float *a, const float *b, size_t n)
-{
-    double *ad = s4t_f2d_alloc(a, n), *bd = s4t_f2d_alloc(b, n);
-    const double e = s4t_max_rel_err(ad, bd, n);
-    free(ad);
-    free(bd);
-    return e;
-}
 
-/* Deterministic uniform numbers in [-1, 1) (splitmix64). */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static double urand(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-52 - 1.0;
-}
 
 static float *frand(size_t n)
 {
     float *x = s4t_falloc(n, 0.0f);
     for (size_t i = 0; i < n; i++)
-        x[i] = (float)urand();
+        x[i] = (float)s4t_urand();
     return x;
 }
 
@@ -169,27 +150,6 @@ static step_case *step_cases_load(const s4t_case *cases, int count)
 
 /* ---- library wrappers that fail the test --------------------------------------------- */
 
-static s4_step *step_or_fail(const s4_layer *layer, s4_step_mode mode, int B, double rate,
-                             const char *what)
-{
-    s4_step *p = NULL;
-    s4_status st = s4_step_create(layer, mode, B, rate, &p);
-    if (st != S4_OK || !p)
-        fail_msg("%s: s4_step_create(%s, B = %d, rate = %g): %s: %s", what, MODE_NAME[mode], B,
-                 rate, s4_status_str(st), s4_last_error());
-    return p;
-}
-
-static void *state_alloc(const s4_step *p)
-{
-    const size_t n = s4_step_state_size(p);
-    assert_true(n > 0);
-    void *s = malloc(n);
-    assert_non_null(s);
-    memset(s, 0x5a, n);
-    assert_int_equal(s4_step_state_reset(p, s), S4_OK);
-    return s;
-}
 
 static void run_or_fail(const s4_step *p, void *state, const float *u, int64_t T, float *y,
                         const char *what)
@@ -312,17 +272,17 @@ static void test_golden(void **state)
         if (st != S4_OK)
             fail_msg("%s: s4_step_create(%s): %s: %s", c->name, MODE_NAME[m], s4_status_str(st),
                      s4_last_error());
-        void *xs = state_alloc(p);
+        void *xs = s4t_state_alloc(p);
         float *y = s4t_falloc(ny, FSENTINEL);
         run_or_fail(p, xs, u, L, y, c->name);
         const double tc = now();
         double *yd = s4t_f2d_alloc(y, ny);
         double *ref = s4t_npy3(sc->step[m], B, Fo, L);
-        const double e_conv = frel(y, y_conv, ny);
+        const double e_conv = s4t_frel(y, y_conv, ny);
         double e_gold;
         if (twin) {
-            s4_step *pt = step_or_fail(twin, (s4_step_mode)m, B, 1.0, "(c h) twin");
-            void *xt = state_alloc(pt);
+            s4_step *pt = s4t_step_or_fail(twin, (s4_step_mode)m, B, 1.0, "(c h) twin");
+            void *xt = s4t_state_alloc(pt);
             float *yt = s4t_falloc(ny, FSENTINEL);
             run_or_fail(pt, xt, u, L, yt, "(c h) twin");
             double *ytd = s4t_f2d_alloc(yt, ny);
@@ -385,15 +345,15 @@ static void test_params_after(void **state)
     const size_t ny = (size_t)B * Fo * (size_t)L;
     float *u = last_u(sc);
     for (int m = 0; m < 2; m++) {
-        s4_step *pa = step_or_fail(after, (s4_step_mode)m, B, 1.0, "params_after");
-        s4_step *pr = step_or_fail(replayed, (s4_step_mode)m, B, 1.0, "replayed");
-        void *xa = state_alloc(pa), *xr = state_alloc(pr);
+        s4_step *pa = s4t_step_or_fail(after, (s4_step_mode)m, B, 1.0, "params_after");
+        s4_step *pr = s4t_step_or_fail(replayed, (s4_step_mode)m, B, 1.0, "replayed");
+        void *xa = s4t_state_alloc(pa), *xr = s4t_state_alloc(pr);
         float *ya = s4t_falloc(ny, FSENTINEL), *yr = s4t_falloc(ny, FSENTINEL);
         run_or_fail(pa, xa, u, L, ya, "params_after");
         run_or_fail(pr, xr, u, L, yr, "replayed");
         double *ref = s4t_npy3(sc->step[m], B, Fo, L);
         double *yd = s4t_f2d_alloc(ya, ny);
-        const double e_gold = s4t_max_rel_err(yd, ref, ny), e_same = frel(ya, yr, ny);
+        const double e_gold = s4t_max_rel_err(yd, ref, ny), e_same = s4t_frel(ya, yr, ny);
         print_message("%-28s %-8s from params_after_f64 (l_kernel %lld): vs ref %.2e, "
                       "vs replayed layer %.2e\n",
                       c->name, MODE_NAME[m], (long long)last->l_kernel_after, e_gold, e_same);
@@ -477,20 +437,20 @@ static void test_stream(void **state)
     const int64_t all[1] = {L};
     stream_chunks(whole, 1, B, H, Fo, L, u, all, 1, yw, xw, nx);
     const double t_whole = now() - t0;
-    const double e_conv = frel(yw, y_conv, ny);
+    const double e_conv = s4t_frel(yw, y_conv, ny);
     s4t_worst(&fig.whole_conv, e_conv);
     assert_rel_err(e_conv, TOL_CHUNK, "stream (one chunk) vs conv forward");
 
     /* Step mode (linear) on the same input ends in the same state. */
-    s4_step *sp = step_or_fail(layer, S4_STEP_LINEAR, B, 1.0, c->name);
-    void *ss = state_alloc(sp);
+    s4_step *sp = s4t_step_or_fail(layer, S4_STEP_LINEAR, B, 1.0, c->name);
+    void *ss = s4t_state_alloc(sp);
     float *ys = s4t_falloc(ny, FSENTINEL);
     run_or_fail(sp, ss, u, L, ys, c->name);
     double *xs = state_x(sp, ss, nx);
     const double e_state = s4t_max_rel_err(xw, xs, nx);
     s4t_worst(&fig.state_stream, e_state);
     assert_rel_err(e_state, TOL_STATE, "stream state vs step state");
-    assert_rel_err(frel(yw, ys, ny), TOL_CONV, "stream vs step outputs");
+    assert_rel_err(s4t_frel(yw, ys, ny), TOL_CONV, "stream vs step outputs");
 
     /* Chunk sizes 1, 7, 64, 1000 and a seeded random mix. */
     const int64_t fixed[4] = {1, 7, 64, 1000};
@@ -505,9 +465,9 @@ static void test_stream(void **state)
             sizes[0] = fixed[k] < L ? fixed[k] : L;
         } else {
             ns = 16;
-            rng_state = 1234567u + (uint64_t)L;
+            s4t_urand_seed(1234567u + (uint64_t)L);
             for (int i = 0; i < ns; i++)
-                sizes[i] = 1 + (int64_t)((urand() + 1.0) * 0.5 * (double)(L < 300 ? L : 300));
+                sizes[i] = 1 + (int64_t)((s4t_urand() + 1.0) * 0.5 * (double)(L < 300 ? L : 300));
             for (int i = 0; i < ns; i++)
                 if (sizes[i] > L)
                     sizes[i] = L;
@@ -517,7 +477,7 @@ static void test_stream(void **state)
             cmax = sizes[i] > cmax ? sizes[i] : cmax;
         s4_stream *p = stream_or_fail(layer, B, cmax, 1.0, c->name);
         stream_chunks(p, 1, B, H, Fo, L, u, sizes, ns, yc, xc, nx);
-        const double e = frel(yc, yw, ny), es = s4t_max_rel_err(xc, xw, nx);
+        const double e = s4t_frel(yc, yw, ny), es = s4t_max_rel_err(xc, xw, nx);
         if (e > e_chunk || isnan(e))
             e_chunk = e;
         if (es > e_cstate || isnan(es))
@@ -545,7 +505,7 @@ static void test_stream(void **state)
     const int64_t seven[1] = {7};
     stream_chunks(pt, 0, B, H, Fo, L, ut, seven, 1, yt, xc, nx);
     float *yt2 = s4t_transpose_batch(yt, (size_t)B, (size_t)L, (size_t)Fo);
-    assert_rel_err(frel(yt2, yw, ny), TOL_CHUNK, "stream (B, L, H) vs (B, H, L)");
+    assert_rel_err(s4t_frel(yt2, yw, ny), TOL_CHUNK, "stream (B, L, H) vs (B, H, L)");
     assert_rel_err(s4t_max_rel_err(xc, xw, nx), TOL_STATE, "stream (B, L, H) state");
     free(ut), free(yt), free(yt2);
     s4_stream_destroy(pt);
@@ -587,8 +547,8 @@ static s4_layer *make_layer(s4_init init, int H, int N, int rank, s4_activation 
 static float *run_mode(const s4_layer *layer, s4_step_mode m, int B, double rate,
                        const float *u, int64_t T, double **x_out)
 {
-    s4_step *p = step_or_fail(layer, m, B, rate, "run_mode");
-    void *xs = state_alloc(p);
+    s4_step *p = s4t_step_or_fail(layer, m, B, rate, "run_mode");
+    void *xs = s4t_state_alloc(p);
     const size_t ny = (size_t)B * (size_t)s4_layer_output_features(layer) * (size_t)T;
     float *y = s4t_falloc(ny, FSENTINEL);
     run_or_fail(p, xs, u, T, y, "run_mode");
@@ -624,7 +584,7 @@ static void test_diagonal(void **state)
         print_message("diagonal refused (init %d, N = %d): %s\n", (int)bad[i].init, bad[i].N,
                       s4_last_error());
         /* The other modes are fine on the same layer. */
-        s4_step *q = step_or_fail(layer, S4_STEP_LINEAR, 1, 1.0, "linear next to refused");
+        s4_step *q = s4t_step_or_fail(layer, S4_STEP_LINEAR, 1, 1.0, "linear next to refused");
         s4_step_destroy(q);
         s4_layer_destroy(layer);
     }
@@ -638,13 +598,13 @@ static void test_diagonal(void **state)
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         s4_layer *layer = make_layer(good[i].init, 3, good[i].N, 1, S4_ACT_IDENTITY,
                                      S4_FINAL_NONE, 2, 0, 1, 11);
-        rng_state = 99;
+        s4t_urand_seed(99);
         float *u = frand((size_t)2 * 3 * (size_t)T);
         double *xd = NULL, *xg = NULL;
         float *yd = run_mode(layer, S4_STEP_DENSE, 2, 1.0, u, T, &xd);
         float *yg = run_mode(layer, S4_STEP_DIAGONAL, 2, 1.0, u, T, &xg);
         const size_t ny = (size_t)2 * 6 * (size_t)T, nx = (size_t)2 * 3 * (size_t)good[i].N;
-        const double e = frel(yg, yd, ny), es = s4t_max_rel_err(xg, xd, nx);
+        const double e = s4t_frel(yg, yd, ny), es = s4t_max_rel_err(xg, xd, nx);
         print_message("diagonal accepted (init %d, N = %d): vs dense %.2e, state %.2e\n",
                       (int)good[i].init, good[i].N, e, es);
         assert_rel_err(e, good[i].tol, "diagonal vs dense outputs");
@@ -667,11 +627,11 @@ static void test_diagonal(void **state)
         if (st == S4_OK) {
             accepted++;
             s4_step_destroy(p);
-            rng_state = seed;
+            s4t_urand_seed(seed);
             float *u = frand((size_t)2 * 1000);
             float *yd = run_mode(layer, S4_STEP_DENSE, 1, 1.0, u, 1000, NULL);
             float *yg = run_mode(layer, S4_STEP_DIAGONAL, 1, 1.0, u, 1000, NULL);
-            assert_rel_err(frel(yg, yd, (size_t)2 * 1000), TOL_DIAG,
+            assert_rel_err(s4t_frel(yg, yd, (size_t)2 * 1000), TOL_DIAG,
                            "accepted borderline diagonal vs dense");
             free(u), free(yd), free(yg);
         } else {
@@ -697,7 +657,7 @@ static void test_swap(void **state)
     for (int swap = 0; swap < 2; swap++) {
         s4_layer *layer =
             make_layer(S4_INIT_LEGS, H, 16, 1, S4_ACT_GELU, S4_FINAL_GLU, 3, swap, 1, 21);
-        rng_state = 5;
+        s4t_urand_seed(5);
         float *u = frand((size_t)B * H * (size_t)L);
         const size_t ny = (size_t)B * H * (size_t)L;
         s4_forward *f = forward_or_fail(layer, B, L, "swap");
@@ -705,7 +665,7 @@ static void test_swap(void **state)
         assert_int_equal(s4_forward_execute(f, u, yc, NULL, NULL, 0), S4_OK);
         for (int m = 0; m < 2; m++) {
             float *ys = run_mode(layer, (s4_step_mode)m, B, 1.0, u, L, NULL);
-            assert_rel_err(frel(ys, yc, ny), TOL_CONV, "step vs conv (swap_channels)");
+            assert_rel_err(s4t_frel(ys, yc, ny), TOL_CONV, "step vs conv (swap_channels)");
             free(ys);
         }
         free(u), free(yc);
@@ -742,7 +702,7 @@ static void test_linear_variants(void **state)
                                      cases[i].swap, cases[i].transposed, 40 + (uint64_t)i);
         const int B = cases[i].B;
         const int64_t T = cases[i].T;
-        rng_state = 300 + i;
+        s4t_urand_seed(300 + i);
         float *u = frand((size_t)B * (size_t)cases[i].H * (size_t)T);
         const size_t ny = (size_t)B * (size_t)s4_layer_output_features(layer) * (size_t)T;
         const size_t nx = (size_t)B * (size_t)cases[i].H * (size_t)cases[i].N;
@@ -754,7 +714,7 @@ static void test_linear_variants(void **state)
             assert_int_equal(setenv("S4_STEP_VARIANT", names[v], 1), 0);
             double *x = NULL;
             float *y = run_mode(layer, S4_STEP_LINEAR, B, 1.0, u, T, &x);
-            const double ey = frel(y, yd, ny), ex = s4t_max_rel_err(x, xd, nx);
+            const double ey = s4t_frel(y, yd, ny), ex = s4t_max_rel_err(x, xd, nx);
             print_message("linear %-8s N = %3d rank %d C' %d B %d: vs dense outputs %.2e, "
                           "state %.2e\n",
                           names[v], cases[i].N, cases[i].rank, cases[i].channels, B, ey, ex);
@@ -764,7 +724,7 @@ static void test_linear_variants(void **state)
                 x0 = x, y0 = y;
                 continue;
             }
-            assert_rel_err(frel(y, y0, ny), TOL_SAME, "variant vs portable outputs");
+            assert_rel_err(s4t_frel(y, y0, ny), TOL_SAME, "variant vs portable outputs");
             assert_rel_err(s4t_max_rel_err(x, x0, nx), 1e-12, "variant vs portable state");
             free(x), free(y);
         }
@@ -785,13 +745,13 @@ static void test_state_roundtrip(void **state)
     const int B = 2, H = 3, N = 16;
     const int64_t T1 = 50, T2 = 70;
     s4_layer *layer = make_layer(S4_INIT_FOUT, H, N, 1, S4_ACT_GELU, S4_FINAL_GLU, 1, 0, 1, 3);
-    rng_state = 17;
+    s4t_urand_seed(17);
     float *u1 = frand((size_t)B * H * (size_t)T1), *u2 = frand((size_t)B * H * (size_t)T2);
     const size_t nx = (size_t)B * H * N, ny2 = (size_t)B * H * (size_t)T2;
 
     /* Reference: dense for T1 + T2 steps. */
-    s4_step *pd = step_or_fail(layer, S4_STEP_DENSE, B, 1.0, "dense");
-    void *sd = state_alloc(pd);
+    s4_step *pd = s4t_step_or_fail(layer, S4_STEP_DENSE, B, 1.0, "dense");
+    void *sd = s4t_state_alloc(pd);
     float *yd1 = s4t_falloc((size_t)B * H * (size_t)T1, 0.0f), *yd2 = s4t_falloc(ny2, 0.0f);
     run_or_fail(pd, sd, u1, T1, yd1, "dense part 1");
     double *x_mid = state_x(pd, sd, nx);
@@ -800,8 +760,8 @@ static void test_state_roundtrip(void **state)
 
     /* get from dense, set into each mode (and the stream), continue: same outputs/state. */
     for (int m = 0; m < 3; m++) {
-        s4_step *p = step_or_fail(layer, (s4_step_mode)m, B, 1.0, "roundtrip");
-        void *s = state_alloc(p);
+        s4_step *p = s4t_step_or_fail(layer, (s4_step_mode)m, B, 1.0, "roundtrip");
+        void *s = s4t_state_alloc(p);
         assert_int_equal(s4_step_state_set(p, s, x_mid), S4_OK);
         double *back = state_x(p, s, nx);
         assert_rel_err(s4t_max_rel_err(back, x_mid, nx), 1e-12, "state set/get round trip");
@@ -809,8 +769,8 @@ static void test_state_roundtrip(void **state)
         run_or_fail(p, s, u2, T2, y, "roundtrip continue");
         double *xe = state_x(p, s, nx);
         print_message("dense -> %-8s continue: outputs %.2e, state %.2e\n", MODE_NAME[m],
-                      frel(y, yd2, ny2), s4t_max_rel_err(xe, x_end, nx));
-        assert_rel_err(frel(y, yd2, ny2), TOL_SAME, "continued outputs");
+                      s4t_frel(y, yd2, ny2), s4t_max_rel_err(xe, x_end, nx));
+        assert_rel_err(s4t_frel(y, yd2, ny2), TOL_SAME, "continued outputs");
         assert_rel_err(s4t_max_rel_err(xe, x_end, nx), TOL_STATE, "continued state");
         free(back), free(y), free(xe), free(s);
         s4_step_destroy(p);
@@ -831,9 +791,9 @@ static void test_state_roundtrip(void **state)
             memcpy(y + (size_t)bh * (size_t)T2 + (size_t)t0, yc + (size_t)bh * (size_t)T,
                    (size_t)T * 4);
     }
-    print_message("dense -> stream   continue: outputs %.2e, state %.2e\n", frel(y, yd2, ny2),
+    print_message("dense -> stream   continue: outputs %.2e, state %.2e\n", s4t_frel(y, yd2, ny2),
                   s4t_max_rel_err(xs, x_end, nx));
-    assert_rel_err(frel(y, yd2, ny2), TOL_CHUNK, "stream continued from a step state");
+    assert_rel_err(s4t_frel(y, yd2, ny2), TOL_CHUNK, "stream continued from a step state");
     assert_rel_err(s4t_max_rel_err(xs, x_end, nx), TOL_STATE, "stream state from a step state");
     free(uc), free(yc), free(y), free(xs);
     s4_stream_destroy(st);
@@ -856,17 +816,17 @@ static void test_rate(void **state)
         /* A C-tilde, so the raw C is recovered (at the trained dt). */
         s4_forward *f = forward_or_fail(layer, 1, 64, "rate setup");
         s4_forward_destroy(f);
-        rng_state = 77;
+        s4t_urand_seed(77);
         float *u = frand((size_t)B * H * (size_t)L);
         const size_t ny = (size_t)B * H * (size_t)L, nx = (size_t)B * H * N;
         double *xd = NULL, *xl = NULL;
         float *yd = run_mode(layer, S4_STEP_DENSE, B, rates[i], u, L, &xd);
         float *yl = run_mode(layer, S4_STEP_LINEAR, B, rates[i], u, L, &xl);
-        assert_rel_err(frel(yl, yd, ny), TOL_SAME, "linear vs dense at rate");
+        assert_rel_err(s4t_frel(yl, yd, ny), TOL_SAME, "linear vs dense at rate");
         assert_rel_err(s4t_max_rel_err(xl, xd, nx), TOL_STATE, "linear vs dense state at rate");
         /* rate really changes the system */
         float *y1 = run_mode(layer, S4_STEP_DENSE, B, 1.0, u, L, NULL);
-        assert_true(frel(y1, yd, ny) > 1e-3);
+        assert_true(s4t_frel(y1, yd, ny) > 1e-3);
         s4_stream *w = stream_or_fail(layer, B, L, rates[i], "rate whole");
         s4_stream *c = stream_or_fail(layer, B, 13, rates[i], "rate chunks");
         float *yw = s4t_falloc(ny, FSENTINEL), *yc = s4t_falloc(ny, FSENTINEL);
@@ -876,10 +836,10 @@ static void test_rate(void **state)
         stream_chunks(c, 1, B, H, H, L, u, thirteen, 1, yc, xc, nx);
         print_message("rate %.3f: linear vs dense %.2e; stream whole vs step %.2e, chunks vs "
                       "whole %.2e, state %.2e\n",
-                      rates[i], frel(yl, yd, ny), frel(yw, yd, ny), frel(yc, yw, ny),
+                      rates[i], s4t_frel(yl, yd, ny), s4t_frel(yw, yd, ny), s4t_frel(yc, yw, ny),
                       s4t_max_rel_err(xc, xd, nx));
-        assert_rel_err(frel(yw, yd, ny), TOL_CONV, "stream vs step at rate");
-        assert_rel_err(frel(yc, yw, ny), TOL_CHUNK, "stream chunks vs whole at rate");
+        assert_rel_err(s4t_frel(yw, yd, ny), TOL_CONV, "stream vs step at rate");
+        assert_rel_err(s4t_frel(yc, yw, ny), TOL_CHUNK, "stream chunks vs whole at rate");
         assert_rel_err(s4t_max_rel_err(xw, xd, nx), TOL_STATE, "stream state at rate");
         assert_rel_err(s4t_max_rel_err(xc, xd, nx), TOL_STATE, "stream chunk state at rate");
         free(u), free(yd), free(yl), free(xd), free(xl), free(y1), free(yw), free(yc);
@@ -900,29 +860,29 @@ static void test_batch_layout_workspace(void **state)
     s4_layer *layer = make_layer(S4_INIT_LEGS, H, N, 1, S4_ACT_GELU, S4_FINAL_GLU, 2, 1, 1, 41);
     s4_layer *layer_t =
         make_layer(S4_INIT_LEGS, H, N, 1, S4_ACT_GELU, S4_FINAL_GLU, 2, 1, 0, 41);
-    rng_state = 3;
+    s4t_urand_seed(3);
     float *u = frand((size_t)B * H * (size_t)T);
     const size_t ny = (size_t)B * H * (size_t)T;
     for (int m = 0; m < 3; m++) {
         float *y = run_mode(layer, (s4_step_mode)m, B, 1.0, u, T, NULL);
         /* Each sequence alone. */
-        s4_step *p1 = step_or_fail(layer, (s4_step_mode)m, 1, 1.0, "B = 1");
-        void *s1 = state_alloc(p1);
+        s4_step *p1 = s4t_step_or_fail(layer, (s4_step_mode)m, 1, 1.0, "B = 1");
+        void *s1 = s4t_state_alloc(p1);
         float *y1 = s4t_falloc((size_t)H * (size_t)T, FSENTINEL);
         for (int b = 0; b < B; b += 37) {
             assert_int_equal(s4_step_state_reset(p1, s1), S4_OK);
             run_or_fail(p1, s1, u + (size_t)b * H * (size_t)T, T, y1, "B = 1");
-            assert_rel_err(frel(y1, y + (size_t)b * H * (size_t)T, (size_t)H * (size_t)T),
+            assert_rel_err(s4t_frel(y1, y + (size_t)b * H * (size_t)T, (size_t)H * (size_t)T),
                            TOL_SAME, "batch element vs alone");
         }
         /* (B, L, H) layout: transposed arrays. */
         float *ut = s4t_transpose_batch(u, (size_t)B, (size_t)H, (size_t)T);
         float *yt = run_mode(layer_t, (s4_step_mode)m, B, 1.0, ut, T, NULL);
         float *yt2 = s4t_transpose_batch(yt, (size_t)B, (size_t)T, (size_t)H);
-        assert_rel_err(frel(yt2, y, ny), TOL_SAME, "(B, L, H) step layout");
+        assert_rel_err(s4t_frel(yt2, y, ny), TOL_SAME, "(B, L, H) step layout");
         /* T executes == one run; with a caller workspace at an odd address. */
-        s4_step *p = step_or_fail(layer, (s4_step_mode)m, B, 1.0, "execute");
-        void *s = state_alloc(p);
+        s4_step *p = s4t_step_or_fail(layer, (s4_step_mode)m, B, 1.0, "execute");
+        void *s = s4t_state_alloc(p);
         const size_t ws = s4_step_workspace_size(p);
         assert_true(ws > 0);
         unsigned char *work = malloc(ws + 1);
@@ -935,7 +895,7 @@ static void test_batch_layout_workspace(void **state)
             for (int bh = 0; bh < B * H; bh++)
                 ye[(size_t)bh * (size_t)T + (size_t)t] = yb[bh];
         }
-        assert_rel_err(frel(ye, y, ny), TOL_SAME, "T executes vs one run");
+        assert_rel_err(s4t_frel(ye, y, ny), TOL_SAME, "T executes vs one run");
         free(work), free(ub), free(yb), free(ye), free(s), free(ut), free(yt), free(yt2);
         free(y), free(y1), free(s1);
         s4_step_destroy(p);
@@ -954,7 +914,7 @@ static void test_stream_workspace(void **state)
     s4_stream *p = stream_or_fail(layer, B, 20, 1.0, "stream workspace");
     const size_t ws = s4_stream_workspace_size(p), nx = (size_t)B * H * 16;
     assert_true(ws > 0);
-    rng_state = 4;
+    s4t_urand_seed(4);
     float *u = frand((size_t)B * H * 20);
     float *y1 = s4t_falloc((size_t)B * H * 20, FSENTINEL), *y2 = s4t_falloc((size_t)B * H * 20, FSENTINEL);
     double *x1 = s4t_dalloc(nx, 0.0), *x2 = s4t_dalloc(nx, 0.0);
@@ -1018,7 +978,7 @@ static void test_stream_lengths(void **state)
      * stream follows the recurrence: stream == step, not conv. */
     const int64_t L = 200;
     s4_layer *layer = lmax_layer(16, 9);
-    rng_state = 11;
+    s4t_urand_seed(11);
     float *u = frand((size_t)2 * (size_t)L);
     const size_t ny = (size_t)2 * (size_t)L, nx = (size_t)2 * 8;
     s4_forward *f = forward_or_fail(layer, 1, L, "l_max 16");
@@ -1031,7 +991,7 @@ static void test_stream_lengths(void **state)
     double *xst = s4t_dalloc(nx, 0.0);
     const int64_t sizes[2] = {64, 23};
     stream_chunks(sp, 1, 1, 2, 2, L, u, sizes, 2, yst, xst, nx);
-    const double e_step = frel(yst, ys, ny), e_conv = frel(yst, yc, ny);
+    const double e_step = s4t_frel(yst, ys, ny), e_conv = s4t_frel(yst, yc, ny);
     print_message("l_max 16 < L 200: stream vs step %.2e, stream vs (truncated) conv %.2e\n",
                   e_step, e_conv);
     assert_rel_err(e_step, TOL_CONV, "stream vs step with l_max < L");
@@ -1094,7 +1054,7 @@ static void test_step_invalid(void **state)
 
     const int B = 2, H = 3, N = 8;
     for (int m = 0; m < 3; m++) {
-        p = step_or_fail(layer, (s4_step_mode)m, B, 1.0, "invalid");
+        p = s4t_step_or_fail(layer, (s4_step_mode)m, B, 1.0, "invalid");
         const size_t nsb = s4_step_state_size(p), nd = nsb / sizeof(double);
         assert_int_equal(nsb, (size_t)B * H * N * sizeof(double) * (m == 2 ? 2 : 1));
         double *s = s4t_dalloc(nd + 1, DSENTINEL);

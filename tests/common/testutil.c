@@ -509,3 +509,50 @@ void s4t_worst(double *w, double e)
     if (e > *w || isnan(e))
         *w = e;
 }
+
+s4_step *s4t_step_or_fail(const s4_layer *layer, s4_step_mode mode, int B, double rate,
+                          const char *what)
+{
+    static const char *const names[3] = {"dense", "linear", "diagonal"};
+    s4_step *p = NULL;
+    const s4_status st = s4_step_create(layer, mode, B, rate, &p);
+    if (st != S4_OK || !p)
+        fail_at(__FILE__, __LINE__, "%s: s4_step_create(%s, B = %d, rate = %g): %s: %s", what,
+                (unsigned)mode < 3 ? names[mode] : "?", B, rate, s4_status_str(st),
+                s4_last_error());
+    return p;
+}
+
+void *s4t_state_alloc(const s4_step *p)
+{
+    const size_t n = s4_step_state_size(p);
+    void *s = n ? malloc(n) : NULL;
+    if (!s)
+        fail_at(__FILE__, __LINE__, "state of %zu bytes: out of memory", n);
+    memset(s, 0x5a, n);
+    if (s4_step_state_reset(p, s) != S4_OK)
+        fail_at(__FILE__, __LINE__, "s4_step_state_reset: %s", s4_last_error());
+    return s;
+}
+
+double s4t_frel(const float *a, const float *b, size_t n)
+{
+    double *ad = s4t_f2d_alloc(a, n), *bd = s4t_f2d_alloc(b, n);
+    const double e = s4t_max_rel_err(ad, bd, n);
+    free(ad);
+    free(bd);
+    return e;
+}
+
+static uint64_t urand_state = 0x9e3779b97f4a7c15ull;
+
+void s4t_urand_seed(uint64_t seed) { urand_state = seed; }
+
+double s4t_urand(void)
+{
+    uint64_t z = (urand_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-52 - 1.0;
+}

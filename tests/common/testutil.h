@@ -54,6 +54,17 @@ float *s4t_falloc(size_t n, float v);
 double *s4t_dalloc(size_t n, double v);
 /* *w = max(*w, e), NaN sticking: the running worst error of a test family. */
 void s4t_worst(double *w, double e);
+/* s4_step_create, failing the test with `what` and the library's message; and a state
+ * for the plan (malloc'ed, filled with garbage, then s4_step_state_reset). */
+s4_step *s4t_step_or_fail(const s4_layer *layer, s4_step_mode mode, int B, double rate,
+                          const char *what);
+void *s4t_state_alloc(const s4_step *p);
+/* max|a - b| / max|b| of two float arrays. */
+double s4t_frel(const float *a, const float *b, size_t n);
+/* Deterministic uniform numbers in [-1, 1) (splitmix64; one stream per process, restarted
+ * by s4t_urand_seed). */
+double s4t_urand(void);
+void s4t_urand_seed(uint64_t seed);
 void s4t_d2f(const double *x, float *out, size_t n);
 
 /* ---- golden data ---------------------------------------------------------------- */
