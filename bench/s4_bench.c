@@ -18,6 +18,7 @@
  *   s4-bench step --mode linear|dense|diagonal --B 1 --H 256 --N 64 [--L steps] [--json]
  * times s4_step_execute on the same default layer, one time step for B sequences per call,
  * and reports steps per second (and sequence-steps per second = B x steps/s).
+ * forward and step take --ssm diag for an S4D layer (S4D-LegS, zoh; its step is diagonal).
  *   s4-bench peak [--threads t] [--json]
  * measures this machine's float32 FMA throughput on one core and on t threads (default all).
  *   s4-bench kernel --sweep [--json] runs L = 2^10..2^20 for N in {16, 64, 256}
@@ -40,7 +41,7 @@ typedef struct options {
     int B, H, N, rank, channels, repeat, json, threads, sweep;
     long long L;
     unsigned long long seed;
-    const char *mode, *disc, *init;
+    const char *mode, *disc, *init, *ssm;
 } options;
 
 static double now(void)
@@ -77,10 +78,12 @@ static int usage(void)
             "                       [--channels c] [--disc zoh|bilinear|dss] [--init name]\n"
             "                       [--repeat k] [--seed s] [--threads t] [--json]\n"
             "       s4-bench kernel [--mode dplr|diag] --sweep [--threads t] [--json]\n"
-            "       s4-bench forward [--B b] [--H n] [--N n] [--L n] [--channels c]\n"
-            "                        [--repeat k] [--seed s] [--threads t] [--json]\n"
-            "       s4-bench step --mode linear|dense|diagonal [--B b] [--H n] [--N n]\n"
-            "                     [--L steps] [--repeat k] [--threads t] [--json]\n"
+            "       s4-bench forward [--ssm dplr|diag] [--B b] [--H n] [--N n] [--L n]\n"
+            "                        [--channels c] [--repeat k] [--seed s] [--threads t]\n"
+            "                        [--json]\n"
+            "       s4-bench step [--ssm dplr|diag] --mode linear|dense|diagonal [--B b]\n"
+            "                     [--H n] [--N n] [--L steps] [--repeat k] [--threads t]\n"
+            "                     [--json]\n"
             "       s4-bench peak [--threads t] [--json]\n");
     return 2;
 }
@@ -98,6 +101,11 @@ static int parse(int argc, char **argv, options *o)
             return -1;
         if (!strcmp(a, "--mode") || !strcmp(a, "--disc") || !strcmp(a, "--init")) {
             *(a[2] == 'm' ? &o->mode : a[2] == 'd' ? &o->disc : &o->init) = v;
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--ssm")) {
+            o->ssm = v;
             i++;
             continue;
         }
@@ -266,10 +274,24 @@ static int bench_kernel(const options *o)
     return 0;
 }
 
+/* --ssm dplr (default) | diag: an S4 or an S4D (S4D-LegS, zoh) layer; -1 if unknown. */
+static int layer_ssm(const options *o, s4_layer_config *cfg)
+{
+    if (!o->ssm || !strcmp(o->ssm, "dplr") || !strcmp(o->ssm, "s4"))
+        return 0;
+    if (strcmp(o->ssm, "diag") && strcmp(o->ssm, "s4d"))
+        return -1;
+    cfg->ssm.mode = S4_MODE_DIAG;
+    cfg->ssm.disc = S4_DISC_ZOH;
+    return 1;
+}
+
 static int bench_forward(const options *o)
 {
     s4_layer_config cfg;
     s4_layer_config_default(&cfg);
+    if (layer_ssm(o, &cfg) < 0)
+        return usage();
     cfg.ssm.H = o->H;
     cfg.ssm.N = o->N;
     cfg.ssm.rank = o->rank;
@@ -308,17 +330,18 @@ static int bench_forward(const options *o)
     const double tokens = (double)o->B * (double)o->L / median;
     const double work_mb = (double)s4_forward_workspace_size(plan) / 1048576.0;
     if (o->json)
-        printf("{\"bench\": \"forward\", \"B\": %d, \"H\": %d, \"N\": %d, \"L\": %lld, "
-               "\"channels\": %d, \"repeat\": %d, \"median_s\": %.6g, \"min_s\": %.6g, "
-               "\"tokens_per_s\": %.4g, \"peak_rss_mb\": %.1f, \"workspace_mb\": %.1f, "
-               "\"create_s\": %.6g}\n",
-               o->B, o->H, o->N, o->L, o->channels, o->repeat, median, times[0], tokens,
-               peak_rss_mb(), work_mb, create_s);
+        printf("{\"bench\": \"forward\", \"ssm\": \"%s\", \"B\": %d, \"H\": %d, \"N\": %d, "
+               "\"L\": %lld, \"channels\": %d, \"repeat\": %d, \"median_s\": %.6g, "
+               "\"min_s\": %.6g, \"tokens_per_s\": %.4g, \"peak_rss_mb\": %.1f, "
+               "\"workspace_mb\": %.1f, \"create_s\": %.6g}\n",
+               cfg.ssm.mode == S4_MODE_DIAG ? "diag" : "dplr", o->B, o->H, o->N, o->L,
+               o->channels, o->repeat, median, times[0], tokens, peak_rss_mb(), work_mb,
+               create_s);
     else
-        printf("forward B=%d H=%d N=%d L=%lld channels=%d  median %.4f s  (min %.4f)  "
+        printf("forward %s B=%d H=%d N=%d L=%lld channels=%d  median %.4f s  (min %.4f)  "
                "%.3g tokens/s  peak RSS %.1f MB (workspace %.1f MB)  create %.3f s\n",
-               o->B, o->H, o->N, o->L, o->channels, median, times[0], tokens, peak_rss_mb(),
-               work_mb, create_s);
+               cfg.ssm.mode == S4_MODE_DIAG ? "diag" : "dplr", o->B, o->H, o->N, o->L,
+               o->channels, median, times[0], tokens, peak_rss_mb(), work_mb, create_s);
     free(u);
     free(y);
     free(times);
@@ -362,8 +385,15 @@ static int bench_kernel_sweep(const options *o)
 
 static int bench_step(const options *o)
 {
+    s4_layer_config cfg;
+    s4_layer_config_default(&cfg);
+    const int diag = layer_ssm(o, &cfg);
+    if (diag < 0)
+        return usage();
     s4_step_mode mode;
-    if (!o->mode || !strcmp(o->mode, "linear"))
+    if (diag && !o->mode)
+        mode = S4_STEP_DIAGONAL; /* an S4D layer's one step */
+    else if (!o->mode || !strcmp(o->mode, "linear"))
         mode = S4_STEP_LINEAR;
     else if (!strcmp(o->mode, "dense"))
         mode = S4_STEP_DENSE;
@@ -373,8 +403,6 @@ static int bench_step(const options *o)
         return usage();
     const char *mode_name = mode == S4_STEP_LINEAR ? "linear" : mode == S4_STEP_DENSE ? "dense"
                                                                                  : "diagonal";
-    s4_layer_config cfg;
-    s4_layer_config_default(&cfg);
     cfg.ssm.H = o->H;
     cfg.ssm.N = o->N;
     cfg.ssm.rank = o->rank;
@@ -417,16 +445,17 @@ static int bench_step(const options *o)
     const double median = median_of(times, o->repeat);
     const double steps_per_s = (double)steps / median;
     if (o->json)
-        printf("{\"bench\": \"step\", \"mode\": \"%s\", \"B\": %d, \"H\": %d, \"N\": %d, "
-               "\"steps\": %lld, \"repeat\": %d, \"median_s\": %.6g, \"steps_per_s\": %.6g, "
-               "\"sequence_steps_per_s\": %.6g, \"peak_rss_mb\": %.1f, \"create_s\": %.6g}\n",
-               mode_name, o->B, o->H, o->N, steps, o->repeat, median, steps_per_s,
-               steps_per_s * o->B, peak_rss_mb(), create_s);
+        printf("{\"bench\": \"step\", \"ssm\": \"%s\", \"mode\": \"%s\", \"B\": %d, "
+               "\"H\": %d, \"N\": %d, \"steps\": %lld, \"repeat\": %d, \"median_s\": %.6g, "
+               "\"steps_per_s\": %.6g, \"sequence_steps_per_s\": %.6g, \"peak_rss_mb\": %.1f, "
+               "\"create_s\": %.6g}\n",
+               diag ? "diag" : "dplr", mode_name, o->B, o->H, o->N, steps, o->repeat, median,
+               steps_per_s, steps_per_s * o->B, peak_rss_mb(), create_s);
     else
-        printf("step %-8s B=%d H=%d N=%d  %lld steps in %.4f s  %.0f steps/s  "
+        printf("step %s %-8s B=%d H=%d N=%d  %lld steps in %.4f s  %.0f steps/s  "
                "(%.0f sequence-steps/s)  peak RSS %.1f MB  create %.3f s\n",
-               mode_name, o->B, o->H, o->N, steps, median, steps_per_s, steps_per_s * o->B,
-               peak_rss_mb(), create_s);
+               diag ? "diag" : "dplr", mode_name, o->B, o->H, o->N, steps, median, steps_per_s,
+               steps_per_s * o->B, peak_rss_mb(), create_s);
     free(state);
     free(u);
     free(y);
