@@ -11,35 +11,55 @@
 #include <immintrin.h>
 #endif
 
+/* Each variant in double (S4_CAUCHY_T double) and in float (the far pairs of the mixed
+ * kernel, see cauchy.h). */
+#define S4_CAUCHY_RECIP(x) (1 / (x))
+
 /* The portable variant: baseline x86-64 (SSE2) or whatever the target's default is. */
-#define S4_CAUCHY_NAME s4__cauchy_block_ref
 #define S4_CAUCHY_TARGET
 #define S4_CAUCHY_VB 16
 #define S4_CAUCHY_CV 1
-#define S4_CAUCHY_RECIP(x) (1.0 / (x))
+#define S4_CAUCHY_T double
+#define S4_CAUCHY_NAME s4__cauchy_block_ref
 #include "cauchy_impl.h"
 #undef S4_CAUCHY_NAME
+#undef S4_CAUCHY_T
+#define S4_CAUCHY_T float
+#define S4_CAUCHY_NAME s4__cauchy_block_ref_f
+#include "cauchy_impl.h"
+#undef S4_CAUCHY_NAME
+#undef S4_CAUCHY_T
 #undef S4_CAUCHY_TARGET
 #undef S4_CAUCHY_VB
 #undef S4_CAUCHY_CV
 
 #if S4_CAUCHY_X86
-#define S4_CAUCHY_NAME s4__cauchy_block_avx2
 #define S4_CAUCHY_TARGET __attribute__((target("avx2,fma")))
 #define S4_CAUCHY_VB 32
 #define S4_CAUCHY_CV 1
+#define S4_CAUCHY_T double
+#define S4_CAUCHY_NAME s4__cauchy_block_avx2
 #include "cauchy_impl.h"
 #undef S4_CAUCHY_NAME
+#undef S4_CAUCHY_T
+#define S4_CAUCHY_T float
+#define S4_CAUCHY_NAME s4__cauchy_block_avx2_f
+#include "cauchy_impl.h"
+#undef S4_CAUCHY_NAME
+#undef S4_CAUCHY_T
 #undef S4_CAUCHY_TARGET
 #undef S4_CAUCHY_VB
 #undef S4_CAUCHY_CV
 #undef S4_CAUCHY_RECIP
 
 /* AVX-512 divides 8 doubles in 16 cycles, which made phase 1 half the block's time. Its
- * 14-bit reciprocal estimate refined by two Newton steps r <- r + r (1 - x r) reaches full
- * double precision (2^-14 -> 2^-28 -> 2^-56, plus an ulp or two of rounding) in five
- * pipelined instructions. Denominators here are positive, finite and far from the
- * exponent limits (|y| <= 4 Ld / pi), where the estimate is defined. */
+ * 14-bit reciprocal estimate refined by Newton steps r <- r + r (1 - x r) reaches full
+ * precision (2^-14 -> 2^-28 -> 2^-56, plus an ulp or two of rounding: two steps in double,
+ * one in float) in a few pipelined instructions. Denominators here are positive, finite
+ * and far from the exponent limits (|y| <= 4 Ld / pi), where the estimate is defined. */
+#define S4_CAUCHY_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define S4_CAUCHY_VB 64
+#define S4_CAUCHY_CV 2
 #define S4_CAUCHY_RECIP(x)                                                                    \
     __extension__({                                                                           \
         const __m512d x_ = (__m512d)(x), one_ = _mm512_set1_pd(1.0);                          \
@@ -48,12 +68,24 @@
         r_ = _mm512_fmadd_pd(r_, _mm512_fnmadd_pd(x_, r_, one_), r_);                         \
         (vd) r_;                                                                              \
     })
+#define S4_CAUCHY_T double
 #define S4_CAUCHY_NAME s4__cauchy_block_avx512
-#define S4_CAUCHY_TARGET __attribute__((target("avx512f,avx2,fma")))
-#define S4_CAUCHY_VB 64
-#define S4_CAUCHY_CV 2
 #include "cauchy_impl.h"
 #undef S4_CAUCHY_NAME
+#undef S4_CAUCHY_T
+#undef S4_CAUCHY_RECIP
+#define S4_CAUCHY_RECIP(x)                                                                    \
+    __extension__({                                                                           \
+        const __m512 x_ = (__m512)(x), one_ = _mm512_set1_ps(1.0f);                           \
+        __m512 r_ = _mm512_rcp14_ps(x_);                                                      \
+        r_ = _mm512_fmadd_ps(r_, _mm512_fnmadd_ps(x_, r_, one_), r_);                         \
+        (vd) r_;                                                                              \
+    })
+#define S4_CAUCHY_T float
+#define S4_CAUCHY_NAME s4__cauchy_block_avx512_f
+#include "cauchy_impl.h"
+#undef S4_CAUCHY_NAME
+#undef S4_CAUCHY_T
 #undef S4_CAUCHY_TARGET
 #undef S4_CAUCHY_VB
 #undef S4_CAUCHY_CV
@@ -63,12 +95,12 @@
 static const struct {
     const char *name;
     s4_cauchy_block_fn fn;
-    int (*supported)(void);
+    s4_cauchy_block_f_fn fn_f;
 } variants[] = {
-    {"portable", s4__cauchy_block_ref, NULL},
+    {"portable", s4__cauchy_block_ref, s4__cauchy_block_ref_f},
 #if S4_CAUCHY_X86
-    {"avx2", s4__cauchy_block_avx2, NULL},
-    {"avx512", s4__cauchy_block_avx512, NULL},
+    {"avx2", s4__cauchy_block_avx2, s4__cauchy_block_avx2_f},
+    {"avx512", s4__cauchy_block_avx512, s4__cauchy_block_avx512_f},
 #endif
 };
 
@@ -89,10 +121,17 @@ int s4__cauchy_variant_count(void) { return (int)(sizeof variants / sizeof varia
 
 const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn)
 {
+    return s4__cauchy_variant2(i, fn, NULL);
+}
+
+const char *s4__cauchy_variant2(int i, s4_cauchy_block_fn *fn, s4_cauchy_block_f_fn *fn_f)
+{
     if (i < 0 || i >= s4__cauchy_variant_count() || !cpu_has(i))
         return NULL;
     if (fn)
         *fn = variants[i].fn;
+    if (fn_f)
+        *fn_f = variants[i].fn_f;
     return variants[i].name;
 }
 
@@ -100,6 +139,11 @@ const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn)
  * benchmarking a given path). Chosen when a plan is made; the result is a plain function
  * pointer, so executes never touch cpuid. */
 s4_cauchy_block_fn s4__cauchy_select(const char **name)
+{
+    return s4__cauchy_select2(name, NULL);
+}
+
+s4_cauchy_block_fn s4__cauchy_select2(const char **name, s4_cauchy_block_f_fn *fn_f)
 {
     const char *want = getenv("S4_CAUCHY_VARIANT");
     int best = 0;
@@ -115,5 +159,7 @@ s4_cauchy_block_fn s4__cauchy_select(const char **name)
     }
     if (name)
         *name = variants[best].name;
+    if (fn_f)
+        *fn_f = variants[best].fn_f;
     return variants[best].fn;
 }

@@ -5,12 +5,15 @@
 
 #include <stddef.h>
 
-/* Precision: double. In float32 the per-sum coefficients are rounded independently, which
+/* Precision. All in float32 the per-sum coefficients are rounded independently, which
  * breaks the exact cancellation of a pole's residues inside the Woodbury combination
  * (DESIGN.md 7.4): for LegT/FouT poles (Re Lambda = -1e-4) a node that lands within a
  * relative distance delta of a pole leaves an error of eps_f32 / delta in k; measured
  * 1.8e-4 relative for LegT N = 64 against the power method. In double the same sweep is
- * 2.3e-7 (the final float32 rounding of K).
+ * 2.3e-7 (the final float32 rounding of K). The kernel's default is mixed (kernel.c): the
+ * pairs within a relative distance rho of their pole in double, all others by the float
+ * block below, so that eps_f32 / rho bounds the float part's error (S4_CAUCHY_PRECISION=
+ * double selects the all-double block).
  *
  * Nodes per block: the accumulators of one sum over one block stay in registers. */
 enum { S4_CAUCHY_BLOCK = 32 };
@@ -27,10 +30,21 @@ enum { S4_CAUCHY_BLOCK = 32 };
  * geo  [Nh x 2]          |a_n|^2, c_n^2
  * coef [nsum x Nh x 4]   alpha c, beta, beta c, alpha of sum s at state n
  * y2   [S4_CAUCHY_BLOCK] squared node ordinates of the block
+ * skip [Nh x 2] or NULL  block-local nodes [skip[2n], skip[2n+1]) left out for state n
  * gw   [Nh x 2 x BLOCK]  scratch
  * acc  [nsum x 4 x BLOCK] output: S0..S3 of every sum, every node of the block. */
 typedef void (*s4_cauchy_block_fn)(int Nh, int nsum, const double *geo, const double *coef,
-                                   const double *y2, double *gw, double *acc);
+                                   const double *y2, const int *skip, double *gw,
+                                   double *acc);
+
+/* The same block in float: the kernel's mixed precision evaluates in float every
+ * (n, node) pair farther than a relative distance S4_CAUCHY_RHO from its pole, where a
+ * pair's float error eps32 |term| stays within eps32 / rho of the sum, and adds the few
+ * pairs nearer than that in double, where float would break the pole-residue cancellation
+ * described above (kernel.c). skip [Nh x 2] (or NULL): block-local node range [skip[2n],
+ * skip[2n+1]) of state n left out of the sums (its g and p g zeroed between the phases). */
+typedef void (*s4_cauchy_block_f_fn)(int Nh, int nsum, const float *geo, const float *coef,
+                                     const float *y2, const int *skip, float *gw, float *acc);
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define S4_CAUCHY_X86 1
@@ -42,9 +56,11 @@ typedef void (*s4_cauchy_block_fn)(int Nh, int nsum, const double *geo, const do
  * function, or NULL when variant i does not exist or this CPU cannot run it. */
 int s4__cauchy_variant_count(void);
 const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn);
+const char *s4__cauchy_variant2(int i, s4_cauchy_block_fn *fn, s4_cauchy_block_f_fn *fn_f);
 
 /* The widest variant the CPU runs (or the one named by the environment variable
  * S4_CAUCHY_VARIANT: "portable", "avx2", "avx512"); *name receives its name. */
 s4_cauchy_block_fn s4__cauchy_select(const char **name);
+s4_cauchy_block_fn s4__cauchy_select2(const char **name, s4_cauchy_block_f_fn *fn_f);
 
 #endif

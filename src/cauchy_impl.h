@@ -1,7 +1,7 @@
-/* Body of the Cauchy-sum block (see cauchy.h), included once per instruction set by
- * cauchy.c with S4_CAUCHY_NAME, S4_CAUCHY_TARGET, S4_CAUCHY_VB (vector bytes), S4_CAUCHY_CV
- * (vectors of nodes per accumulator chunk) and S4_CAUCHY_RECIP (a vector reciprocal)
- * defined: one source, every variant.
+/* Body of the Cauchy-sum block (see cauchy.h), included once per instruction set and
+ * precision by cauchy.c with S4_CAUCHY_NAME, S4_CAUCHY_T (double or float), S4_CAUCHY_TARGET,
+ * S4_CAUCHY_VB (vector bytes), S4_CAUCHY_CV (vectors of nodes per accumulator chunk) and
+ * S4_CAUCHY_RECIP (a vector reciprocal) defined: one source, every variant.
  *
  * Written on explicit vectors (GNU vector extension) so that the accumulators of a chunk
  * are named registers: 4 accumulators x CV vectors per sum must fit the register file with
@@ -9,16 +9,20 @@
  * SPDX-License-Identifier: Apache-2.0 */
 
 static S4_CAUCHY_TARGET
-void S4_CAUCHY_NAME(int Nh, int nsum, const double *restrict geo, const double *restrict coef,
-                    const double *restrict y2, double *restrict gw, double *restrict acc)
+void S4_CAUCHY_NAME(int Nh, int nsum, const S4_CAUCHY_T *restrict geo,
+                    const S4_CAUCHY_T *restrict coef, const S4_CAUCHY_T *restrict y2,
+                    const int *restrict skip, S4_CAUCHY_T *restrict gw,
+                    S4_CAUCHY_T *restrict acc)
 {
-    typedef double vd __attribute__((vector_size(S4_CAUCHY_VB), aligned(8), may_alias));
-    enum { B = S4_CAUCHY_BLOCK, V = S4_CAUCHY_VB / (int)sizeof(double), CV = S4_CAUCHY_CV };
+    typedef S4_CAUCHY_T vd
+        __attribute__((vector_size(S4_CAUCHY_VB), aligned(sizeof(S4_CAUCHY_T)), may_alias));
+    typedef S4_CAUCHY_T real;
+    enum { B = S4_CAUCHY_BLOCK, V = S4_CAUCHY_VB / (int)sizeof(real), CV = S4_CAUCHY_CV };
     _Static_assert(B % (V * CV) == 0, "a block is a whole number of chunks");
     /* Phase 1: the shared reciprocal g and p g of every (n, node). */
     for (int n = 0; n < Nh; n++) {
-        const double a2 = geo[2 * n], c2 = geo[2 * n + 1];
-        double *restrict g = gw + (size_t)n * 2 * B, *restrict w = g + B;
+        const real a2 = geo[2 * n], c2 = geo[2 * n + 1];
+        real *restrict g = gw + (size_t)n * 2 * B, *restrict w = g + B;
         for (int j = 0; j < B; j += V) {
             const vd yy = *(const vd *)(y2 + j);
             const vd p = a2 - yy;
@@ -26,6 +30,10 @@ void S4_CAUCHY_NAME(int Nh, int nsum, const double *restrict geo, const double *
             *(vd *)(g + j) = gj;
             *(vd *)(w + j) = p * gj;
         }
+        /* Pairs [skip[2n], skip[2n+1]) of the block are left out (added elsewhere). */
+        if (skip)
+            for (int j = skip[2 * n]; j < skip[2 * n + 1]; j++)
+                g[j] = w[j] = 0;
     }
     /* Phase 2: per chunk of CV vectors of nodes and per sum, four accumulators held in
      * registers across n; n ascending in every variant, so they differ from the portable
@@ -38,9 +46,9 @@ void S4_CAUCHY_NAME(int Nh, int nsum, const double *restrict geo, const double *
 #pragma GCC unroll 4
             for (int v = 0; v < CV; v++)
                 a0[v] = a1[v] = a2[v] = a3[v] = b0[v] = b1[v] = b2[v] = b3[v] = (vd){0};
-            const double *restrict ka = coef + (size_t)s * Nh * 4, *restrict kb = ka + Nh * 4;
+            const real *restrict ka = coef + (size_t)s * Nh * 4, *restrict kb = ka + Nh * 4;
             for (int n = 0; n < Nh; n++) {
-                const double *restrict g = gw + (size_t)n * 2 * B + j0, *restrict w = g + B;
+                const real *restrict g = gw + (size_t)n * 2 * B + j0, *restrict w = g + B;
 #pragma GCC unroll 4
                 for (int v = 0; v < CV; v++) {
                     const vd gv = *(const vd *)(g + v * V), wv = *(const vd *)(w + v * V);
@@ -54,7 +62,7 @@ void S4_CAUCHY_NAME(int Nh, int nsum, const double *restrict geo, const double *
                     b3[v] += kb[4 * n + 3] * wv;
                 }
             }
-            double *restrict oa = acc + (size_t)s * 4 * B + j0, *restrict ob = oa + 4 * B;
+            real *restrict oa = acc + (size_t)s * 4 * B + j0, *restrict ob = oa + 4 * B;
 #pragma GCC unroll 4
             for (int v = 0; v < CV; v++) {
                 *(vd *)(oa + v * V) = a0[v];
@@ -72,9 +80,9 @@ void S4_CAUCHY_NAME(int Nh, int nsum, const double *restrict geo, const double *
 #pragma GCC unroll 4
             for (int v = 0; v < CV; v++)
                 s0[v] = s1[v] = s2[v] = s3[v] = (vd){0};
-            const double *restrict k = coef + (size_t)s * Nh * 4;
+            const real *restrict k = coef + (size_t)s * Nh * 4;
             for (int n = 0; n < Nh; n++) {
-                const double *restrict g = gw + (size_t)n * 2 * B + j0, *restrict w = g + B;
+                const real *restrict g = gw + (size_t)n * 2 * B + j0, *restrict w = g + B;
 #pragma GCC unroll 4
                 for (int v = 0; v < CV; v++) {
                     const vd gv = *(const vd *)(g + v * V), wv = *(const vd *)(w + v * V);
@@ -84,7 +92,7 @@ void S4_CAUCHY_NAME(int Nh, int nsum, const double *restrict geo, const double *
                     s3[v] += k[4 * n + 3] * wv;
                 }
             }
-            double *restrict out = acc + (size_t)s * 4 * B + j0;
+            real *restrict out = acc + (size_t)s * 4 * B + j0;
 #pragma GCC unroll 4
             for (int v = 0; v < CV; v++) {
                 *(vd *)(out + v * V) = s0[v];

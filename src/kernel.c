@@ -32,8 +32,11 @@ struct s4_kernel {
     size_t spec_ld;  /* spectrum row stride in complex entries (keeps rows aligned) */
     double *y;       /* [nblock x BLK] node ordinates y_k = 2 tan(pi k / Ld); 0 padded */
     double *y2;       /* [nblock x BLK] y_k^2 rounded once */
+    float *y2f;       /* [nblock x BLK] y_k^2 in float, for the mixed-precision block */
     fftwf_plan c2r;
     s4_cauchy_block_fn cauchy; /* SIMD variant chosen at plan time */
+    s4_cauchy_block_f_fn cauchy_f; /* the same in float (far pairs) */
+    bool mixed;       /* float far pairs + double near pairs (S4_CAUCHY_PRECISION) */
     int threads;      /* OpenMP threads of one execute (1: run on the caller's thread) */
     size_t work_one;  /* bytes of one thread's workspace */
     size_t work_size; /* threads * work_one + alignment slack */
@@ -43,6 +46,9 @@ struct s4_kernel {
 /* Workspace layout, every region aligned to ALIGN bytes. */
 typedef struct workspace {
     double *geo, *coef, *gw, *acc;
+    float *geof, *coeff, *gwf, *accf; /* the mixed path's float copies */
+    int64_t *near;                    /* [Nh x 2] node range of each state's near pairs */
+    int *skip;                        /* [Nh x 2] the same, local to the current block */
     fftwf_complex *spec;
     float *out;
 } workspace;
@@ -63,6 +69,12 @@ static size_t carve(const s4_kernel *p, unsigned char *base, workspace *w)
     REGION(coef, double, (size_t)p->nsum * (size_t)p->Nh * 4);
     REGION(gw, double, (size_t)p->Nh * 2 * BLK);
     REGION(acc, double, (size_t)p->nsum * 4 * BLK);
+    REGION(geof, float, 2 * (size_t)p->Nh);
+    REGION(coeff, float, (size_t)p->nsum * (size_t)p->Nh * 4);
+    REGION(gwf, float, (size_t)p->Nh * 2 * BLK);
+    REGION(accf, float, (size_t)p->nsum * 4 * BLK);
+    REGION(near, int64_t, 2 * (size_t)p->Nh);
+    REGION(skip, int, 2 * (size_t)p->Nh);
     REGION(spec, fftwf_complex, (size_t)p->rows * p->spec_ld);
     REGION(out, float, (size_t)p->Ld);
 #undef REGION
@@ -80,6 +92,7 @@ static void plan_free(s4_kernel *p)
     }
     s4__free(p->y);
     s4__free(p->y2);
+    s4__free(p->y2f);
     s4__free(p->own_work);
     s4__free(p);
 }
@@ -180,12 +193,15 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     const size_t nnode = (size_t)p->nblock * BLK;
     p->y = s4__calloc(nnode, sizeof *p->y);
     p->y2 = s4__calloc(nnode, sizeof *p->y2);
-    p->cauchy = s4__cauchy_select(NULL);
+    p->y2f = s4__calloc(nnode, sizeof *p->y2f);
+    p->cauchy = s4__cauchy_select2(NULL, &p->cauchy_f);
+    const char *prec = getenv("S4_CAUCHY_PRECISION"); /* "double": the all-double path */
+    p->mixed = !(prec && !strcmp(prec, "double"));
     p->threads = plan_threads(options, p->H);
     p->work_one = carve(p, NULL, NULL);
     p->work_size = (size_t)p->threads * p->work_one + ALIGN; /* slack to align a pointer */
     p->own_work = s4__malloc(p->work_size);
-    if (!p->y || !p->y2 || !p->own_work) {
+    if (!p->y || !p->y2 || !p->y2f || !p->own_work) {
         plan_free(p);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for L = %lld", fn,
                         (long long)L);
@@ -203,6 +219,7 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
         }
         p->y[k] = y;
         p->y2[k] = y * y;
+        p->y2f[k] = (float)(y * y);
     }
     workspace w;
     carve(p, (unsigned char *)p->own_work, &w);
@@ -399,14 +416,103 @@ static bool finish_block(const s4_kernel *p, int64_t b, const double *acc, fftwf
 
 /* Kernel rows of feature h into K (DESIGN.md 7.2-7.6). Returns 0, or 1 when Woodbury is
  * singular at a node, 2 when the result is not finite (*at says where). */
+/* Mixed precision (cauchy.h): a pair (n, node) is near when the node lies within a
+ * relative distance RHO of state n's pole, |i y - conj a_n| < RHO |a_n|; such pairs run in
+ * double, all others in float, whose error per pair, eps32 |term|, is then at most
+ * eps32 / RHO of the pole's far-field size: about 1e-6 with RHO = 1/16. */
+#define RHO 0.0625
+/* Below this |a_n| float denominators (RHO |a|)^4 could leave the normal float range:
+ * such a feature runs all in double. */
+#define MIXED_MIN_A 1e-6
+
+/* Float copies of the coefficients and each state's near node range [near[2n],
+ * near[2n+1]) (node k has y_k = 2 tan(pi k / Ld), so k = Ld/pi atan(y/2); one node of
+ * margin each side against rounding: a near set too large only costs time). False when
+ * the feature must stay in double. */
+static bool mixed_setup(const s4_kernel *p, const s4_ssm *ssm, int h, double dt, workspace *w)
+{
+    const int Nh = p->Nh, k = s4__copy_of(ssm, h);
+    const double complex *Lam = ssm->Lambda + (size_t)k * Nh;
+    const double scale = (double)p->Ld / S4_PI;
+    for (int n = 0; n < Nh; n++) {
+        const double complex a = dt * Lam[n];
+        const double a2 = w->geo[2 * n], re = creal(a);
+        if (!(sqrt(a2) >= MIXED_MIN_A))
+            return false;
+        const double d2 = RHO * RHO * a2 - re * re; /* near: (y - |Im a|)^2 < d2 */
+        int64_t lo = 0, hi = 0;
+        if (d2 > 0.0) {
+            const double yc = fabs(cimag(a)), d = sqrt(d2);
+            const double ylo = yc - d > 0.0 ? yc - d : 0.0;
+            lo = (int64_t)floor(scale * atan(0.5 * ylo)) - 1;
+            hi = (int64_t)ceil(scale * atan(0.5 * (yc + d))) + 2;
+            lo = lo < 0 ? 0 : lo;
+            hi = hi > p->ncauchy ? p->ncauchy : hi;
+        }
+        w->near[2 * n] = lo;
+        w->near[2 * n + 1] = hi > lo ? hi : lo;
+    }
+    for (size_t i = 0; i < 2 * (size_t)Nh; i++)
+        w->geof[i] = (float)w->geo[i];
+    for (size_t i = 0; i < (size_t)p->nsum * (size_t)Nh * 4; i++)
+        w->coeff[i] = (float)w->coef[i];
+    return true;
+}
+
+/* Block b: the far pairs by the float block, converted, plus the near pairs in double --
+ * the same four accumulators per sum as the double block (cauchy.h). */
+static void mixed_block(const s4_kernel *p, int64_t b, workspace *w)
+{
+    const int Nh = p->Nh, nsum = p->nsum;
+    const int64_t k0 = b * BLK;
+    for (int n = 0; n < Nh; n++) {
+        const int64_t lo = w->near[2 * n] - k0, hi = w->near[2 * n + 1] - k0;
+        w->skip[2 * n] = (int)(lo < 0 ? 0 : lo > BLK ? BLK : lo);
+        w->skip[2 * n + 1] = (int)(hi < 0 ? 0 : hi > BLK ? BLK : hi);
+    }
+    p->cauchy_f(Nh, nsum, w->geof, w->coeff, p->y2f + k0, w->skip, w->gwf, w->accf);
+    for (size_t i = 0; i < (size_t)nsum * 4 * BLK; i++)
+        w->acc[i] = (double)w->accf[i];
+    /* Near pairs: contiguous nodes per state, so each loop below runs over j and
+     * vectorises. */
+    double g[BLK], pg[BLK];
+    const double *restrict y2 = p->y2 + k0;
+    for (int n = 0; n < Nh; n++) {
+        const int j0 = w->skip[2 * n], j1 = w->skip[2 * n + 1];
+        if (j0 >= j1)
+            continue;
+        const double a2 = w->geo[2 * n], c2 = w->geo[2 * n + 1];
+        for (int j = j0; j < j1; j++) {
+            const double pp = a2 - y2[j];
+            g[j] = 1.0 / (pp * pp + c2 * y2[j]);
+            pg[j] = pp * g[j];
+        }
+        for (int s = 0; s < nsum; s++) {
+            const double *c = w->coef + ((size_t)s * Nh + (size_t)n) * 4;
+            double *restrict a0 = w->acc + (size_t)s * 4 * BLK, *restrict a1 = a0 + BLK;
+            double *restrict a2s = a1 + BLK, *restrict a3 = a2s + BLK;
+            for (int j = j0; j < j1; j++) {
+                a0[j] += c[0] * g[j];
+                a1[j] += c[1] * pg[j];
+                a2s[j] += c[2] * g[j];
+                a3[j] += c[3] * pg[j];
+            }
+        }
+    }
+}
+
 static int feature_kernel(const s4_kernel *p, const s4_ssm *ssm, int h, workspace *w,
                           float *K, size_t ldk, int64_t *at)
 {
     const double dt = ssm->dt[h] * p->rate;
     const float scale = (float)(1.0 / (double)p->Ld);
     feature_coefficients(p, ssm, h, dt, w);
+    const bool mixed = p->mixed && mixed_setup(p, ssm, h, dt, w);
     for (int64_t b = 0; b < p->nblock; b++) {
-        p->cauchy(p->Nh, p->nsum, w->geo, w->coef, p->y2 + b * BLK, w->gw, w->acc);
+        if (mixed)
+            mixed_block(p, b, w);
+        else
+            p->cauchy(p->Nh, p->nsum, w->geo, w->coef, p->y2 + b * BLK, NULL, w->gw, w->acc);
         if (!finish_block(p, b, w->acc, w->spec)) {
             *at = b * BLK;
             return 1;
@@ -427,14 +533,15 @@ static int feature_kernel(const s4_kernel *p, const s4_ssm *ssm, int h, workspac
     }
     for (int c = 0; c < p->rows; c++) {
         fftwf_execute_dft_c2r(p->c2r, w->spec + (size_t)c * p->spec_ld, w->out);
-        float *dst = K + ((size_t)c * (size_t)p->H + (size_t)h) * ldk;
-        for (int64_t l = 0; l < p->L; l++) {
-            const float v = w->out[l] * scale;
-            if (!isfinite(v)) {
-                *at = l;
-                return 2;
-            }
-            dst[l] = v;
+        float *restrict dst = K + ((size_t)c * (size_t)p->H + (size_t)h) * ldk;
+        const float *restrict src = w->out;
+        /* Scale first (a loop without exits vectorises), then look for a non-finite value. */
+        for (int64_t l = 0; l < p->L; l++)
+            dst[l] = src[l] * scale;
+        const size_t bad = s4__first_nonfinite_f(dst, (size_t)p->L);
+        if (bad < (size_t)p->L) {
+            *at = (int64_t)bad;
+            return 2;
         }
     }
     return 0;
