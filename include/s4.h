@@ -203,8 +203,9 @@ typedef struct s4_ssm s4_ssm;
 /* A fresh bank initialised like the reference: Lambda, P, B from the init (tiled over the
  * S copies), inv_dt from the seeded generator, C complex standard normal (raw, l_kernel 0),
  * D standard normal. A diagonal bank takes Lambda and B of any init (HiPPO inits: the NPLR
- * Lambda and B of DPLR mode, P dropped -- S4D-LegS for legs). The same seed gives the same parameters on every platform (the integer
- * stream is exact; floating values are within libm's last-ulp differences). */
+ * Lambda and B of DPLR mode, P dropped -- S4D-LegS for legs). The same seed gives the same
+ * parameters on every platform (the integer stream is exact; floating values are within
+ * libm's last-ulp differences). */
 S4_NODISCARD s4_status s4_ssm_create(const s4_ssm_config *config, s4_ssm **out);
 
 /* Caller arrays in the reference's stored form (DESIGN.md section 4), all [.. x 2] complex
@@ -225,8 +226,9 @@ typedef struct s4_ssm_arrays {
  * mode, disc and transforms; its init, dt range and seed are ignored. Non-finite values, a
  * dt that maps to a non-positive value, and (DPLR) a non-negative Re(Lambda) are refused.
  * A diagonal bank accepts Re(Lambda) >= 0, as the reference's DSS does (its kernel
- * normalises growing modes); with zoh or bilinear such a mode grows, and a kernel or step
- * whose values would overflow fails with S4_ERR_NUMERICAL. */
+ * normalises growing modes); with zoh or bilinear such a mode grows: a kernel whose values
+ * would leave the float range fails with S4_ERR_NUMERICAL, and a step follows the growing
+ * recurrence as the reference's does. */
 S4_NODISCARD s4_status s4_ssm_create_from_arrays(const s4_ssm_config *config,
                                                  const s4_ssm_arrays *arrays, s4_ssm **out);
 

@@ -296,8 +296,8 @@ static bool woodbury_solve(int r, double complex *M, double complex *b)
     return true;
 }
 
-/* Per-state coefficients of every Cauchy sum of feature h (cauchy.h). Sum index s = x (1 + rank) + y over X in {C-tilde rows, Q rows} and
- * Y in {B, P rows}. */
+/* Per-state coefficients of every Cauchy sum of feature h (cauchy.h). Sum index
+ * s = x (1 + rank) + y over X in {C-tilde rows, Q rows} and Y in {B, P rows}. */
 static void feature_coefficients(const s4_kernel *p, const s4_ssm *ssm, int h, double dt,
                                  workspace *w)
 {
@@ -334,9 +334,11 @@ static void feature_coefficients(const s4_kernel *p, const s4_ssm *ssm, int h, d
  * holds X in {C rows, Q rows}, Y in {B, P rows}; its value at node j is
  * (y^2 S0 - S1) + i y (S2 + S3) (cauchy.h). */
 /* Sum s at node j of a block in real form: r = (y^2 S0 - S1) + i y (S2 + S3). */
-#define SUM_RE(acc, s, j, yy) ((yy) * (acc)[(size_t)(s) * 4 * BLK + (j)] - (acc)[(size_t)(s) * 4 * BLK + BLK + (j)])
+#define SUM_RE(acc, s, j, yy)                                                                 \
+    ((yy) * (acc)[(size_t)(s) * 4 * BLK + (j)] - (acc)[(size_t)(s) * 4 * BLK + BLK + (j)])
 #define SUM_IM(acc, s, j, y)                                                                  \
-    ((y) * ((acc)[(size_t)(s) * 4 * BLK + 2 * BLK + (j)] + (acc)[(size_t)(s) * 4 * BLK + 3 * BLK + (j)]))
+    ((y) * ((acc)[(size_t)(s) * 4 * BLK + 2 * BLK + (j)] +                                    \
+            (acc)[(size_t)(s) * 4 * BLK + 3 * BLK + (j)]))
 
 /* Rank 1, the common case: k = (r_CB - r_CP r_QB / (1 + r_QP)) (1 + i y / 2), one shared
  * quotient for all rows. Written in real arithmetic over the block's nodes, branch-free,
@@ -351,7 +353,8 @@ static bool finish_rank1(const s4_kernel *p, int64_t k0, int nj, const double *r
     bool ok = true;
     for (int j = 0; j < nj; j++) {
         const double y = yv[j], yy = y * y;
-        const double a = 1.0 + SUM_RE(acc, rows * 2 + 1, j, yy), b = SUM_IM(acc, rows * 2 + 1, j, y);
+        const double a = 1.0 + SUM_RE(acc, rows * 2 + 1, j, yy);
+        const double b = SUM_IM(acc, rows * 2 + 1, j, y);
         const bool big = fabs(a) >= fabs(b);
         const double num = big ? b : a, piv = big ? a : b;
         const double t = num / piv, inv = 1.0 / (piv + num * t);

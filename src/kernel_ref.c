@@ -25,7 +25,8 @@ static s4_status diag_reference(const char *fn, const s4_ssm *ssm, int h, int64_
         goto done;
     }
     const bool dss = ssm->cfg.disc == S4_DISC_DSS;
-    st = dss ? s4__diag_dss(ssm, h, rate, L, w, lz, shift) : s4__diag_modes(ssm, h, rate, NULL, lz, w);
+    st = dss ? s4__diag_dss(ssm, h, rate, L, w, lz, shift)
+             : s4__diag_modes(ssm, h, rate, NULL, lz, w);
     if (st != S4_OK)
         goto done;
     for (int c = 0; c < rows; c++) {

@@ -24,8 +24,8 @@ enum { HEAD_BLOCK = 256, FLOAT_ALIGN = 16 /* floats per 64 bytes */ };
 
 
 /* OpenBLAS's thread count while an execute runs (forward.c, step.c). The head's sgemm runs
- * on our threads (each on its own column blocks), so OpenBLAS must not start threads of its own under
- * them: libopenblas-pthread (Debian's default) ignores OpenMP -- it would give every
+ * on our threads (each on its own column blocks), so OpenBLAS must not start threads of
+ * its own under them: libopenblas-pthread (Debian's default) ignores OpenMP -- it would give every
  * concurrent call its whole thread pool and serialise the calls on its level-3 lock --
  * and its only control is the process-wide openblas_set_num_threads (0.3.21 has no
  * per-thread setting). So executes hold it at 1 with a process-wide count: the first

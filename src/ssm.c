@@ -94,7 +94,8 @@ static s4_status check_config(const char *fn, const s4_ssm_config *c, bool for_i
                         c->bidirectional);
     if (c->mode != S4_MODE_DPLR && c->mode != S4_MODE_DIAG)
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                        "%s: mode = %d is unknown (S4_MODE_DPLR or S4_MODE_DIAG)", fn, (int)c->mode);
+                        "%s: mode = %d is unknown (S4_MODE_DPLR or S4_MODE_DIAG)", fn,
+                        (int)c->mode);
     if (c->mode == S4_MODE_DIAG && c->disc != S4_DISC_ZOH && c->disc != S4_DISC_BILINEAR &&
         c->disc != S4_DISC_DSS)
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
@@ -628,7 +629,8 @@ s4_status s4__raw_C_feature(const s4_ssm *s, int h, double complex *C)
             T[(size_t)i * N + j] = (i == j ? 1.0 : 0.0) - M[(size_t)j * N + i];
     for (int c = 0; c < rows; c++)
         for (int n = 0; n < N; n++)
-            X[(size_t)n * rows + c] = n < Nh ? C[(size_t)c * Nh + n] : conj(C[(size_t)c * Nh + n - Nh]);
+            X[(size_t)n * rows + c] =
+                n < Nh ? C[(size_t)c * Nh + n] : conj(C[(size_t)c * Nh + n - Nh]);
     const lapack_int info =
         LAPACKE_zgesv(LAPACK_ROW_MAJOR, N, rows, T, N, ipiv, X, rows);
     if (info != 0) {

@@ -667,7 +667,8 @@ s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, 
     s4__free(dB);
     s4__free(C);
     s4__free(lin_mem);
-    s4__free(ds.A), s4__free(ds.M), s4__free(ds.Cf), s4__free(ds.ipiv), s4__free(ds.Ar), s4__free(ds.Br);
+    s4__free(ds.A), s4__free(ds.M), s4__free(ds.Cf), s4__free(ds.ipiv);
+    s4__free(ds.Ar), s4__free(ds.Br);
     s4__free(ds.Cr), s4__free(ds.r), s4__free(ds.r2), s4__free(ds.z);
     *out = p;
     return S4_OK;
@@ -677,7 +678,8 @@ fail:
     s4__free(dB);
     s4__free(C);
     s4__free(lin_mem);
-    s4__free(ds.A), s4__free(ds.M), s4__free(ds.Cf), s4__free(ds.ipiv), s4__free(ds.Ar), s4__free(ds.Br);
+    s4__free(ds.A), s4__free(ds.M), s4__free(ds.Cf), s4__free(ds.ipiv);
+    s4__free(ds.Ar), s4__free(ds.Br);
     s4__free(ds.Cr), s4__free(ds.r), s4__free(ds.r2), s4__free(ds.z);
     plan_free(p);
     return st;
@@ -858,9 +860,10 @@ static void run_linear(const s4_step *p, double *st0, const float *u, size_t Tz,
         for (size_t h = h0; h < h1; h++) {
             const lin_feat k = {p->Nh, p->Np, p->rank, p->Cp, p->lc + h * p->lstride,
                                 p->lm + h * (size_t)p->rank, p->D + h, H};
+            const float *ub = p->transposed ? u + (b * H + h) * Tz + t0 : u + (b * Tz + t0) * H + h;
             const lin_job jb = {st0 + (b * H + h) * p->per,
                                 H * p->per,
-                                p->transposed ? u + (b * H + h) * Tz + t0 : u + (b * Tz + t0) * H + h,
+                                ub,
                                 H * Tz,
                                 p->transposed ? 1 : H,
                                 pre + feat_row(p, 0, (int)h) * ncols + bc * tt,
