@@ -37,8 +37,8 @@
 
 enum { ALIGN = 64 };
 
-/* Flush-to-zero thresholds. Subnormal floats slow the tile down by two orders of magnitude
- * on x86 (a dss kernel took 9 ms instead of 0.05), so no product of a table entry
+/* Flush-to-zero thresholds. Arithmetic on subnormal floats takes microcode assists on x86
+ * (tens to hundreds of cycles each; not measured here), so no product of a table entry
  * (|Z| <= 1, kept when >= 2^-60) and a block factor (kept when >= 2^-40 of the largest
  * coefficient and >= 2^-60) may be subnormal: both are >= 2^-120 > FLT_MIN = 2^-126. A
  * dropped term is 2^-40 below the largest coefficient, far below float resolution. */
