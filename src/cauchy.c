@@ -119,12 +119,7 @@ static int cpu_has(int i)
 
 int s4__cauchy_variant_count(void) { return (int)(sizeof variants / sizeof variants[0]); }
 
-const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn)
-{
-    return s4__cauchy_variant2(i, fn, NULL);
-}
-
-const char *s4__cauchy_variant2(int i, s4_cauchy_block_fn *fn, s4_cauchy_block_f_fn *fn_f)
+const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn, s4_cauchy_block_f_fn *fn_f)
 {
     if (i < 0 || i >= s4__cauchy_variant_count() || !cpu_has(i))
         return NULL;
@@ -138,12 +133,7 @@ const char *s4__cauchy_variant2(int i, s4_cauchy_block_fn *fn, s4_cauchy_block_f
 /* The best variant the CPU runs, unless S4_CAUCHY_VARIANT names another (for testing and
  * benchmarking a given path). Chosen when a plan is made; the result is a plain function
  * pointer, so executes never touch cpuid. */
-s4_cauchy_block_fn s4__cauchy_select(const char **name)
-{
-    return s4__cauchy_select2(name, NULL);
-}
-
-s4_cauchy_block_fn s4__cauchy_select2(const char **name, s4_cauchy_block_f_fn *fn_f)
+s4_cauchy_block_fn s4__cauchy_select(const char **name, s4_cauchy_block_f_fn *fn_f)
 {
     const char *want = getenv("S4_CAUCHY_VARIANT");
     int best = 0;

@@ -52,15 +52,15 @@ typedef void (*s4_cauchy_block_f_fn)(int Nh, int nsum, const float *geo, const f
 #define S4_CAUCHY_X86 0
 #endif
 
-/* Variants compiled in (portable first, then wider instruction sets): i-th name and
- * function, or NULL when variant i does not exist or this CPU cannot run it. */
+/* Variants compiled in (portable first, then wider instruction sets): i-th name and its
+ * double and float blocks (either out-pointer may be NULL), or NULL when variant i does not
+ * exist or this CPU cannot run it. */
 int s4__cauchy_variant_count(void);
-const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn);
-const char *s4__cauchy_variant2(int i, s4_cauchy_block_fn *fn, s4_cauchy_block_f_fn *fn_f);
+const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn, s4_cauchy_block_f_fn *fn_f);
 
 /* The widest variant the CPU runs (or the one named by the environment variable
- * S4_CAUCHY_VARIANT: "portable", "avx2", "avx512"); *name receives its name. */
-s4_cauchy_block_fn s4__cauchy_select(const char **name);
-s4_cauchy_block_fn s4__cauchy_select2(const char **name, s4_cauchy_block_f_fn *fn_f);
+ * S4_CAUCHY_VARIANT: "portable", "avx2", "avx512"): its double block; *name receives its
+ * name and *fn_f its float block (either may be NULL). */
+s4_cauchy_block_fn s4__cauchy_select(const char **name, s4_cauchy_block_f_fn *fn_f);
 
 #endif

@@ -194,7 +194,7 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     p->y = s4__calloc(nnode, sizeof *p->y);
     p->y2 = s4__calloc(nnode, sizeof *p->y2);
     p->y2f = s4__calloc(nnode, sizeof *p->y2f);
-    p->cauchy = s4__cauchy_select2(NULL, &p->cauchy_f);
+    p->cauchy = s4__cauchy_select(NULL, &p->cauchy_f);
     const char *prec = getenv("S4_CAUCHY_PRECISION"); /* "double": the all-double path */
     p->mixed = !(prec && !strcmp(prec, "double"));
     p->threads = plan_threads(options, p->H);

@@ -59,7 +59,7 @@ void s4__vand_init(s4_vand *v, int Nh, int rows, int64_t L)
     v->T = (int)T;
     v->nb = (L + T - 1) / T;
     const char *isa = NULL;
-    (void)s4__cauchy_select(&isa);
+    (void)s4__cauchy_select(&isa, NULL);
     v->tile = vand_tile_ref;
 #if S4_CAUCHY_X86
     if (!strcmp(isa, "avx2"))

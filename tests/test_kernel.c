@@ -364,11 +364,11 @@ static void test_cauchy_variants(void **state)
     for (int j = 0; j < B; j++)
         y2[j] = (0.05 * j) * (0.05 * j) * 10.0;
     s4_cauchy_block_fn fn;
-    assert_non_null(s4__cauchy_variant(0, &fn));
+    assert_non_null(s4__cauchy_variant(0, &fn, NULL));
     fn(NH, NSUM, geo, coef, y2, NULL, gw, ref);
     int ran = 0;
     for (int v = 1; v < s4__cauchy_variant_count(); v++) {
-        const char *name = s4__cauchy_variant(v, &fn);
+        const char *name = s4__cauchy_variant(v, &fn, NULL);
         if (!name)
             continue;
         fn(NH, NSUM, geo, coef, y2, NULL, gw, got);
@@ -407,7 +407,7 @@ static void test_cauchy_variants(void **state)
         nskip += skip[2 * n + 1] - skip[2 * n];
     }
     double skipped[NSUM * 4 * B];
-    assert_non_null(s4__cauchy_variant(0, &fn));
+    assert_non_null(s4__cauchy_variant(0, &fn, NULL));
     fn(NH, NSUM, geo, coef, y2, skip, gw, skipped);
     /* ref - skipped = the skipped pairs' terms, recomputed here one by one. */
     double worst_skip = 0.0, mag = 0.0;
@@ -440,7 +440,7 @@ static void test_cauchy_variants(void **state)
         y2f[j] = (float)y2[j];
     for (int v = 0; v < s4__cauchy_variant_count(); v++) {
         s4_cauchy_block_f_fn fnf;
-        const char *name = s4__cauchy_variant2(v, NULL, &fnf);
+        const char *name = s4__cauchy_variant(v, NULL, &fnf);
         if (!name)
             continue;
         fnf(NH, NSUM, geof, coeff, y2f, skip, gwf, accf);
