@@ -274,9 +274,16 @@ static int bench_kernel(const options *o)
     return 0;
 }
 
-/* --ssm dplr (default) | diag: an S4 or an S4D (S4D-LegS, zoh) layer; -1 if unknown. */
-static int layer_ssm(const options *o, s4_layer_config *cfg)
+/* The default layer of forward and step at the options' sizes; --ssm dplr (default) |
+ * diag: an S4 or an S4D (S4D-LegS, zoh) layer. Returns 1 for S4D, 0 for S4, -1 if unknown. */
+static int layer_config(const options *o, s4_layer_config *cfg)
 {
+    s4_layer_config_default(cfg);
+    cfg->ssm.H = o->H;
+    cfg->ssm.N = o->N;
+    cfg->ssm.rank = o->rank;
+    cfg->ssm.seed = o->seed;
+    cfg->channels = o->channels;
     if (!o->ssm || !strcmp(o->ssm, "dplr") || !strcmp(o->ssm, "s4"))
         return 0;
     if (strcmp(o->ssm, "diag") && strcmp(o->ssm, "s4d"))
@@ -289,14 +296,8 @@ static int layer_ssm(const options *o, s4_layer_config *cfg)
 static int bench_forward(const options *o)
 {
     s4_layer_config cfg;
-    s4_layer_config_default(&cfg);
-    if (layer_ssm(o, &cfg) < 0)
+    if (layer_config(o, &cfg) < 0)
         return usage();
-    cfg.ssm.H = o->H;
-    cfg.ssm.N = o->N;
-    cfg.ssm.rank = o->rank;
-    cfg.ssm.seed = o->seed;
-    cfg.channels = o->channels;
     s4_layer *layer = NULL;
     s4_forward *plan = NULL;
     s4_status st = s4_layer_create(&cfg, &layer);
@@ -386,8 +387,7 @@ static int bench_kernel_sweep(const options *o)
 static int bench_step(const options *o)
 {
     s4_layer_config cfg;
-    s4_layer_config_default(&cfg);
-    const int diag = layer_ssm(o, &cfg);
+    const int diag = layer_config(o, &cfg);
     if (diag < 0)
         return usage();
     s4_step_mode mode;
@@ -403,11 +403,6 @@ static int bench_step(const options *o)
         return usage();
     const char *mode_name = mode == S4_STEP_LINEAR ? "linear" : mode == S4_STEP_DENSE ? "dense"
                                                                                  : "diagonal";
-    cfg.ssm.H = o->H;
-    cfg.ssm.N = o->N;
-    cfg.ssm.rank = o->rank;
-    cfg.ssm.seed = o->seed;
-    cfg.channels = o->channels;
     s4_layer *layer = NULL;
     s4_step *plan = NULL;
     s4_status st = s4_layer_create(&cfg, &layer);
