@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "io.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <float.h>
@@ -1424,18 +1425,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(tmp_dir);
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[512];
-        tmp_path(path, sizeof path, e->d_name);
-        remove(path);
-    }
-    closedir(d);
-    return rmdir(tmp_dir);
+    return s4t_rmdir_flat(tmp_dir);
 }
 
 int main(void)

@@ -1724,21 +1724,6 @@ static void test_s4d_fresh_roundtrip(void **state)
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
-static int remove_tmp_dir(void)
-{
-    DIR *d = opendir(tmp_dir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", tmp_dir, e->d_name);
-            remove(p);
-        }
-    closedir(d);
-    return rmdir(tmp_dir);
-}
 
 int main(int argc, char **argv)
 {
@@ -1795,6 +1780,6 @@ int main(int argc, char **argv)
     const int failed = s4t_suite_run(&s, "model", argc, argv);
     free(cases);
     free(s4d);
-    remove_tmp_dir();
+    s4t_rmdir_flat(tmp_dir);
     return failed ? 1 : 0;
 }

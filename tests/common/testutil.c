@@ -1,14 +1,17 @@
 /* Shared helpers of the libs4 tests (see testutil.h).
  * SPDX-License-Identifier: Apache-2.0 */
+#define _POSIX_C_SOURCE 200809L /* opendir, rmdir */
 #include "testutil.h"
 
 #include "io.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Fails the running test with a formatted message at file:line. */
 static void fail_at(const char *file, int line, const char *fmt, ...)
@@ -555,4 +558,19 @@ double s4t_urand(void)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
     return (double)(z >> 11) * 0x1.0p-52 - 1.0;
+}
+
+int s4t_rmdir_flat(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    char path[1024];
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            remove(path);
+        }
+    closedir(d);
+    return rmdir(dir);
 }

@@ -65,6 +65,8 @@ double s4t_frel(const float *a, const float *b, size_t n);
  * by s4t_urand_seed). */
 double s4t_urand(void);
 void s4t_urand_seed(uint64_t seed);
+/* Removes the files of a flat scratch directory, then the directory; 0 on success. */
+int s4t_rmdir_flat(const char *dir);
 void s4t_d2f(const double *x, float *out, size_t n);
 
 /* ---- golden data ---------------------------------------------------------------- */
