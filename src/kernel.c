@@ -99,6 +99,14 @@ static void plan_free(s4_kernel *p)
 
 void s4_kernel_destroy(s4_kernel *plan) { plan_free(plan); }
 
+/* The plan's own scratch: one work_one region per thread, plus slack to align a pointer. */
+static bool alloc_workspace(s4_kernel *p)
+{
+    return p->work_one > 0 && s4__mul_size((size_t)p->threads, p->work_one, &p->work_size) &&
+           s4__add_size(p->work_size, ALIGN, &p->work_size) &&
+           (p->own_work = s4__malloc(p->work_size)) != NULL;
+}
+
 static int plan_threads(const s4_kernel_options *options, int H)
 {
     const int t = options && options->threads > 0 ? options->threads : omp_get_max_threads();
@@ -127,9 +135,7 @@ static s4_status diag_create(const char *fn, const s4_ssm *ssm, int64_t L, doubl
     s4__vand_init(&p->vand, p->Nh, p->rows, L);
     p->threads = plan_threads(options, p->H);
     p->work_one = round_up(s4__kdiag_work_bytes(&p->vand), ALIGN);
-    if (p->work_one == 0 || !s4__mul_size((size_t)p->threads, p->work_one, &p->work_size) ||
-        !s4__add_size(p->work_size, ALIGN, &p->work_size) ||
-        !(p->own_work = s4__malloc(p->work_size))) {
+    if (!alloc_workspace(p)) {
         plan_free(p);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for L = %lld", fn,
                         (long long)L);
@@ -199,9 +205,7 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     p->mixed = !(prec && !strcmp(prec, "double"));
     p->threads = plan_threads(options, p->H);
     p->work_one = carve(p, NULL, NULL);
-    p->work_size = (size_t)p->threads * p->work_one + ALIGN; /* slack to align a pointer */
-    p->own_work = s4__malloc(p->work_size);
-    if (!p->y || !p->y2 || !p->y2f || !p->own_work) {
+    if (!p->y || !p->y2 || !p->y2f || !alloc_workspace(p)) {
         plan_free(p);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for L = %lld", fn,
                         (long long)L);
