@@ -66,6 +66,28 @@ const char *s4_status_str(s4_status status);
 const char *s4_last_error(void);
 
 /* ------------------------------------------------------------------------------ */
+/* Instruction sets                                                                */
+/*
+ * Every SIMD kernel is built for each instruction set below beside a portable reference,
+ * and one is chosen per process when the first plan is made: the widest this CPU runs, or
+ * a narrower one named by the environment variable S4_ISA ("portable", "avx2", "avx512";
+ * a name this CPU cannot run falls back to the widest it can, an unknown one is ignored).
+ * A plan keeps the kernels of its creation. On a given ISA every result is bitwise the same
+ * for any thread count; results of different ISAs agree to rounding.
+ */
+typedef enum s4_isa {
+    S4_ISA_PORTABLE = 0, /* the compiler's baseline (SSE2 on x86-64) */
+    S4_ISA_AVX2 = 1,     /* AVX2 and FMA */
+    S4_ISA_AVX512 = 2    /* AVX-512F, AVX2 and FMA */
+} s4_isa;
+
+/* The instruction set plans made now run on. */
+s4_isa s4_cpu_isa(void);
+
+/* Static name of an instruction set ("portable", "avx2", "avx512"; "unknown" otherwise). */
+const char *s4_isa_name(s4_isa isa);
+
+/* ------------------------------------------------------------------------------ */
 /* Memory                                                                          */
 /*
  * Every block libs4 allocates for its objects, plans, workspaces and returned arrays goes

@@ -92,64 +92,39 @@
 #undef S4_CAUCHY_RECIP
 #endif
 
+/* Indexed by s4_isa. */
 static const struct {
-    const char *name;
     s4_cauchy_block_fn fn;
     s4_cauchy_block_f_fn fn_f;
 } variants[] = {
-    {"portable", s4__cauchy_block_ref, s4__cauchy_block_ref_f},
+    {s4__cauchy_block_ref, s4__cauchy_block_ref_f},
 #if S4_CAUCHY_X86
-    {"avx2", s4__cauchy_block_avx2, s4__cauchy_block_avx2_f},
-    {"avx512", s4__cauchy_block_avx512, s4__cauchy_block_avx512_f},
+    {s4__cauchy_block_avx2, s4__cauchy_block_avx2_f},
+    {s4__cauchy_block_avx512, s4__cauchy_block_avx512_f},
 #endif
 };
-
-static int cpu_has(int i)
-{
-#if S4_CAUCHY_X86
-    __builtin_cpu_init();
-    if (!strcmp(variants[i].name, "avx2"))
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!strcmp(variants[i].name, "avx512"))
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-               __builtin_cpu_supports("fma");
-#endif
-    return i == 0;
-}
 
 int s4__cauchy_variant_count(void) { return (int)(sizeof variants / sizeof variants[0]); }
 
 const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn, s4_cauchy_block_f_fn *fn_f)
 {
-    if (i < 0 || i >= s4__cauchy_variant_count() || !cpu_has(i))
+    if (i < 0 || i >= s4__cauchy_variant_count() || !s4__cpu_runs((s4_isa)i))
         return NULL;
     if (fn)
         *fn = variants[i].fn;
     if (fn_f)
         *fn_f = variants[i].fn_f;
-    return variants[i].name;
+    return s4__cpu_isa_name((s4_isa)i);
 }
 
-/* The best variant the CPU runs, unless S4_CAUCHY_VARIANT names another (for testing and
- * benchmarking a given path). Chosen when a plan is made; the result is a plain function
- * pointer, so executes never touch cpuid. */
+/* The blocks of the dispatcher's ISA (cpu.h), chosen when a plan is made: plain function
+ * pointers, so executes never touch cpuid. */
 s4_cauchy_block_fn s4__cauchy_select(const char **name, s4_cauchy_block_f_fn *fn_f)
 {
-    const char *want = getenv("S4_CAUCHY_VARIANT");
-    int best = 0;
-    for (int i = 0; i < s4__cauchy_variant_count(); i++) {
-        if (!cpu_has(i))
-            continue;
-        if (want && !strcmp(want, variants[i].name)) {
-            best = i;
-            break;
-        }
-        if (!want)
-            best = i;
-    }
+    const int i = (int)s4__cpu_isa() < s4__cauchy_variant_count() ? (int)s4__cpu_isa() : 0;
     if (name)
-        *name = variants[best].name;
+        *name = s4__cpu_isa_name((s4_isa)i);
     if (fn_f)
-        *fn_f = variants[best].fn_f;
-    return variants[best].fn;
+        *fn_f = variants[i].fn_f;
+    return variants[i].fn;
 }

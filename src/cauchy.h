@@ -46,20 +46,17 @@ typedef void (*s4_cauchy_block_fn)(int Nh, int nsum, const double *geo, const do
 typedef void (*s4_cauchy_block_f_fn)(int Nh, int nsum, const float *geo, const float *coef,
                                      const float *y2, const int *skip, float *gw, float *acc);
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define S4_CAUCHY_X86 1
-#else
-#define S4_CAUCHY_X86 0
-#endif
+#include "cpu/cpu.h"
 
-/* Variants compiled in (portable first, then wider instruction sets): i-th name and its
- * double and float blocks (either out-pointer may be NULL), or NULL when variant i does not
- * exist or this CPU cannot run it. */
+#define S4_CAUCHY_X86 S4_CPU_X86
+
+/* Variants compiled in, indexed by s4_isa: i-th name and its double and float blocks
+ * (either out-pointer may be NULL), or NULL when variant i does not exist or this CPU
+ * cannot run it. */
 int s4__cauchy_variant_count(void);
 const char *s4__cauchy_variant(int i, s4_cauchy_block_fn *fn, s4_cauchy_block_f_fn *fn_f);
 
-/* The widest variant the CPU runs (or the one named by the environment variable
- * S4_CAUCHY_VARIANT: "portable", "avx2", "avx512"): its double block; *name receives its
+/* The variant of the dispatcher's ISA (s4__cpu_isa): its double block; *name receives its
  * name and *fn_f its float block (either may be NULL). */
 s4_cauchy_block_fn s4__cauchy_select(const char **name, s4_cauchy_block_f_fn *fn_f);
 

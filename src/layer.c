@@ -2,6 +2,7 @@
  * "head" that every mode shares -- activation, output linear, final GLU (DESIGN.md 4, 8).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "layer.h"
+#include "cpu/activation.h"
 #include "rng.h"
 
 #include <cblas.h>
@@ -97,6 +98,9 @@ static void head_sizes(s4_head *h, s4_activation act, s4_final_act fin, int H, i
     h->Fo = fin == S4_FINAL_NONE ? h->Fa : H;
     h->W = NULL;
     h->b = NULL;
+    h->isa = S4_ISA_PORTABLE;
+    h->Wp = NULL;
+    h->affine = NULL;
 }
 
 /* Validates what the layer adds to an s4_ssm_config and fills the bank's config (C' and
@@ -312,6 +316,9 @@ s4_status s4__head_copy(const s4_head *src, s4_head *dst)
     s4_head h = *src;
     h.W = NULL;
     h.b = NULL;
+    h.Wp = NULL;
+    h.isa = s4__cpu_isa();
+    h.affine = s4__affine_kernel(h.isa);
     if (src->Flin > 0) {
         const size_t nW = (size_t)src->Flin * (size_t)src->Fa;
         h.W = s4__alloc(nW, sizeof *h.W);
@@ -330,14 +337,32 @@ s4_status s4__head_copy(const s4_head *src, s4_head *dst)
     return S4_OK;
 }
 
+s4_status s4__head_pack(s4_head *head)
+{
+    if (head->Flin == 0)
+        return S4_OK;
+    const size_t n = s4__affine_packed_floats(head->Flin, head->Fa);
+    float *Wp = n ? s4__alloc(n, sizeof *Wp) : NULL;
+    if (!Wp)
+        return s4__fail(S4_ERR_OUT_OF_MEMORY,
+                        "s4__head_pack: out of memory for the packed output linear [%d x %d]",
+                        head->Flin, head->Fa);
+    s4__affine_pack(head->Flin, head->Fa, head->W, head->b, Wp);
+    s4__free(head->Wp);
+    head->Wp = Wp;
+    return S4_OK;
+}
+
 void s4__head_free(s4_head *head)
 {
     if (!head)
         return;
     s4__free(head->W);
     s4__free(head->b);
+    s4__free(head->Wp);
     head->W = NULL;
     head->b = NULL;
+    head->Wp = NULL;
 }
 
 /* Scratch layout for a block of nb columns: act [Fa x nb] (padded to 64 bytes), then
@@ -365,122 +390,23 @@ static inline float sigmoid(float x)
     return e / (1.0f + e);
 }
 
-/* ---- vectorisable GELU and GLU ------------------------------------------------------
- * The per-element functions below are branch-free (selects only) and call no libm, so
- * the row loops vectorise; they compute in double and round once to float, which keeps
- * them within about 1.5 float ulps (the activation tests' bound is 4 ulps plus the
- * argument's condition). Each row loop is compiled for AVX-512, AVX2 + FMA and the
- * baseline and picked by cpuid (house style, as cauchy.c), so the build needs no -march.
- * The choice is the same on every thread, so results do not depend on the thread count. */
-
-/* exp(a) for a <= 700 in double to ~1e-15 relative; below -700 it returns exp(-700)
- * (~1e-304, zero once rounded to float); NaN propagates. Cody-Waite reduction
- * a = k ln2 + r, |r| <= ln2 / 2, Taylor polynomial of degree 11, 2^k built in the
- * exponent bits (k in [-1010, 1010], always a normal double). */
-static inline __attribute__((always_inline)) double exp_d(double a)
-{
-    a = a < -700.0 ? -700.0 : a;
-    const double shift = 0x1.8p52; /* adding it rounds to an integer in the low bits */
-    const double kd = a * 0x1.71547652b82fep0 + shift;
-    const double k = kd - shift;
-    const double r = (a - k * 0x1.62e42fee00000p-1) - k * 0x1.a39ef35793c76p-33;
-    double p = 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    uint64_t bits;
-    memcpy(&bits, &kd, sizeof bits); /* low mantissa bits: 2^51 + k */
-    bits = (bits << 52) + ((uint64_t)1023 << 52);
-    double scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-/* GELU 0.5 x erfc(-x / sqrt2) with erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + |z| / 2),
- * for z >= 0 and 2 - erfc(-z) below: the Chebyshev fit of Press et al., Numerical Recipes
- * 6.2 (erfcc), fractional error below 1.2e-7 for every z >= 0, so the negative tail keeps
- * its relative accuracy like libm's erfcf. */
-static inline __attribute__((always_inline)) float gelu_v(float xf)
-{
-    const double x = xf, z = -x * S4_SQRT1_2, az = fabs(z);
-    const double t = 1.0 / (1.0 + 0.5 * az);
-    double q = 0.17087277;
-    q = q * t - 0.82215223;
-    q = q * t + 1.48851587;
-    q = q * t - 1.13520398;
-    q = q * t + 0.27886807;
-    q = q * t - 0.18628806;
-    q = q * t + 0.09678418;
-    q = q * t + 0.37409196;
-    q = q * t + 1.00002368;
-    q = q * t - 1.26551223;
-    const double e = t * exp_d(q - az * az);
-    const double erfc = z >= 0.0 ? e : 2.0 - e;
-    return (float)(0.5 * x * erfc);
-}
-
-/* a sigmoid(g) in double, rounded once: exp of a non-positive argument only. */
-static inline __attribute__((always_inline)) float glu_v(float af, float gf)
-{
-    const double g = gf, e = exp_d(-fabs(g)), s = 1.0 / (1.0 + e);
-    return (float)((double)af * (g >= 0.0 ? s : e * s));
-}
-
-#define S4_HEAD_ROWS(sfx, attr)                                                               \
-    static attr void gelu_row_##sfx(const float *restrict a, float *restrict d, size_t n)     \
-    {                                                                                         \
-        for (size_t j = 0; j < n; j++)                                                        \
-            d[j] = gelu_v(a[j]);                                                              \
-    }                                                                                         \
-    static attr void glu_row_##sfx(const float *restrict a, const float *restrict g,          \
-                                   float *restrict d, size_t n)                               \
-    {                                                                                         \
-        for (size_t j = 0; j < n; j++)                                                        \
-            d[j] = glu_v(a[j], g[j]);                                                         \
-    }
-S4_HEAD_ROWS(ref, )
-#if defined(__x86_64__) || defined(__i386__)
-S4_HEAD_ROWS(avx2, __attribute__((target("avx2,fma"))))
-S4_HEAD_ROWS(avx512, __attribute__((target("avx512f,avx2,fma"))))
-#endif
-#undef S4_HEAD_ROWS
-
 typedef struct head_rows {
-    void (*gelu)(const float *restrict, float *restrict, size_t);
-    void (*glu)(const float *restrict, const float *restrict, float *restrict, size_t);
+    s4_gelu_row_fn gelu;
+    s4_glu_row_fn glu;
 } head_rows;
 
-/* The row functions for this CPU. __builtin_cpu_supports reads flags that libgcc set at
- * start-up: cheap enough per block, and nothing to initialise or race on. */
-static head_rows rows_for_cpu(void)
+/* The row functions of the head's ISA (cpu/activation.h). */
+static head_rows rows_for(s4_isa isa)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma"))
-        return (head_rows){gelu_row_avx512, glu_row_avx512};
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return (head_rows){gelu_row_avx2, glu_row_avx2};
-#endif
-    return (head_rows){gelu_row_ref, glu_row_ref};
+    return (head_rows){s4__gelu_row(isa), s4__glu_row(isa)};
 }
 
-/* The reference's activations (models/s4/s4.py Activation). GELU uses erfc so that the
- * negative tail keeps its relative accuracy: 0.5 x (1 + erf(x / sqrt2)) =
- * 0.5 x erfc(-x / sqrt2) (gelu_v above). The tanh form uses 1 + tanh(z) = 2 sigmoid(2 z),
- * likewise. */
+/* The reference's activations (models/s4/s4.py Activation) other than GELU and GLU, which
+ * run as rows (cpu/activation.h). The tanh form of GELU uses 1 + tanh(z) = 2 sigmoid(2 z),
+ * so that its negative tail keeps its relative accuracy. */
 static inline float activate(s4_activation a, float x)
 {
     switch (a) {
-    case S4_ACT_GELU: return gelu_v(x);
     case S4_ACT_GELU_TANH: {
         const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
         return x * sigmoid(2.0f * k * (x + 0.044715f * x * x * x));
@@ -489,6 +415,7 @@ static inline float activate(s4_activation a, float x)
     case S4_ACT_SILU: return x * sigmoid(x);
     case S4_ACT_TANH: return tanhf(x);
     case S4_ACT_SIGMOID: return sigmoid(x);
+    case S4_ACT_GELU:     /* rows: activation_block */
     case S4_ACT_IDENTITY:
     case S4_ACT_GLU: return x; /* GLU pairs features: handled by the caller */
     }
@@ -501,6 +428,13 @@ static void activation_block(const s4_head *head, const head_rows *vr, const flo
                              size_t f0, size_t f1)
 {
     const size_t ld = (size_t)ncols;
+    if (ld == nb && ldd == nb && f1 > f0) {
+        /* Rows f0 .. f1 - 1 are one run in both arrays: one row call for all of them (the
+         * step's head has a column or a few per row; a call per row would cost more than
+         * its arithmetic). An output does not depend on its place in a row. */
+        nb *= f1 - f0;
+        f1 = f0 + 1;
+    }
     if (head->activation == S4_ACT_GLU) {
         /* GLU over the flattened feature axis: a[f] * sigmoid(a[f + Fp/2]). */
         const size_t half = (size_t)head->Fa;
@@ -549,7 +483,7 @@ void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, 
         j1 = ncols;
     if (j1 <= j0)
         return;
-    const head_rows vr = rows_for_cpu();
+    const head_rows vr = rows_for(head->isa);
     const size_t ld = (size_t)ncols;
     if (head->Flin == 0) {
         activation_block(head, &vr, pre, ncols, j0, (size_t)(j1 - j0), out + j0, ld, 0,
@@ -585,7 +519,7 @@ void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, 
 void s4__head_apply_split(const s4_head *head, const float *pre, int64_t ncols, float *out,
                           float *scratch, int part, int nparts)
 {
-    const head_rows vr = rows_for_cpu();
+    const head_rows vr = rows_for(head->isa);
     const size_t nb = (size_t)ncols, P = (size_t)part, NP = (size_t)nparts;
     const size_t Fa = (size_t)head->Fa, Fo = (size_t)head->Fo, Flin = (size_t)head->Flin;
     if (Flin == 0) {
@@ -595,24 +529,18 @@ void s4__head_apply_split(const s4_head *head, const float *pre, int64_t ncols, 
     float *act = scratch, *lin = scratch + act_floats(head, nb);
     activation_block(head, &vr, pre, ncols, 0, nb, act, nb, Fa * P / NP, Fa * (P + 1) / NP);
 #pragma omp barrier
-    /* Output rows o0 .. o1 - 1 need lin rows o (and o + Fo for GLU): one sgemm per range,
-     * each output element the same dot product over Fa as in the whole call. */
+    /* Output rows o0 .. o1 - 1 need lin rows o (and o + Fo for GLU). */
     const size_t o0 = Fo * P / NP, o1 = Fo * (P + 1) / NP;
     for (size_t r = 0; r < Flin / Fo && o1 > o0; r++) {
-        const size_t r0 = r * Fo + o0, nr = o1 - o0;
-        for (size_t o = r0; o < r0 + nr; o++)
-            for (size_t j = 0; j < nb; j++)
-                lin[o * nb + j] = head->b[o];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)nb, head->Fa,
-                    1.0f, head->W + r0 * Fa, head->Fa, act, (int)nb, 1.0f, lin + r0 * nb,
-                    (int)nb);
+        const size_t r0 = r * Fo + o0;
+        head->affine(head->Fa, head->Wp, (int)r0, (int)(r0 + o1 - o0), act, nb, (int)nb,
+                     lin + r0 * nb, nb);
     }
-    for (size_t o = o0; o < o1; o++) {
-        if (head->final_act == S4_FINAL_GLU)
-            vr.glu(lin + o * nb, lin + (o + Fo) * nb, out + o * nb, nb);
-        else
-            memcpy(out + o * nb, lin + o * nb, nb * sizeof *out);
-    }
+    /* Rows o0 .. o1 - 1 of lin and out are one run each (leading dimension nb). */
+    if (head->final_act == S4_FINAL_GLU)
+        vr.glu(lin + o0 * nb, lin + (o0 + Fo) * nb, out + o0 * nb, (o1 - o0) * nb);
+    else
+        memcpy(out + o0 * nb, lin + o0 * nb, (o1 - o0) * nb * sizeof *out);
 }
 
 void s4__head_apply(const s4_head *head, const float *pre, int64_t ncols, float *out,

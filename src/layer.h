@@ -3,6 +3,8 @@
 #ifndef S4_LAYER_INTERNAL_H
 #define S4_LAYER_INTERNAL_H
 
+#include "cpu/affine.h"
+#include "cpu/cpu.h"
 #include "ssm.h"
 
 /* Everything after the convolution (+ D u): activation, output linear, final GLU.
@@ -16,6 +18,9 @@ typedef struct s4_head {
     int Fo;   /* output features: H, or Fa when final_act is NONE */
     float *W; /* [Flin x Fa] row-major, NULL when Flin == 0 */
     float *b; /* [Flin] */
+    s4_isa isa;     /* of the activation rows and the affine kernel (s4__head_copy) */
+    float *Wp;          /* W and b packed for the affine kernel (s4__head_pack), or NULL */
+    s4_affine_fn affine;
 } s4_head;
 
 struct s4_layer {
@@ -25,8 +30,11 @@ struct s4_layer {
     double *W64, *b64;   /* stored form of the output linear, exactly as given */
 };
 
-/* Deep copy of a head into *dst (allocates W, b); frees with s4__head_free. */
+/* Deep copy of a head into *dst (allocates W, b; not Wp), its kernels those of the
+ * dispatcher's ISA now; frees with s4__head_free. */
 s4_status s4__head_copy(const s4_head *src, s4_head *dst);
+/* Packs the output linear for s4__head_apply_split (allocates Wp; nothing without one). */
+s4_status s4__head_pack(s4_head *head);
 void s4__head_free(s4_head *head);
 
 /* Floats of scratch s4__head_apply needs for ncols columns. */
@@ -48,8 +56,10 @@ void s4__head_apply_range(const s4_head *head, const float *pre, int64_t ncols, 
 
 /* The head of ncols <= s4__head_block_cols() columns computed by `nparts` threads of an
  * OpenMP parallel region (this is thread `part`; every thread must call it, it holds a
- * barrier): activation rows, then output rows split between them. scratch: one shared
- * s4__head_scratch(head, ncols) floats. */
+ * barrier): activation rows, then output rows split between them. The output linear runs
+ * on the packed affine kernel (s4__head_pack first), whose rounding depends on no split, so
+ * the result is the same for any nparts. scratch: one shared s4__head_scratch(head, ncols)
+ * floats. */
 void s4__head_apply_split(const s4_head *head, const float *pre, int64_t ncols, float *out,
                           float *scratch, int part, int nparts);
 

@@ -11,6 +11,7 @@
  * step ignores swap_channels, a defect libs4 does not copy, so step == conv here -- and the
  * layer's head (activation, output linear, final GLU) runs on the batch's columns.
  * SPDX-License-Identifier: Apache-2.0 */
+#include "cpu/cpu.h"
 #include "discretize.h"
 #include "layer.h"
 
@@ -77,11 +78,7 @@ typedef double lin_vec __attribute__((vector_size(S4_STEP_LANES * sizeof(double)
 #define LIN_LOAD(p) (*(const lin_vec *)(const void *)(p))
 #define LIN_STORE(p, v) (*(lin_vec *)(void *)(p) = (v))
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define S4_STEP_X86 1
-#else
-#define S4_STEP_X86 0
-#endif
+#define S4_STEP_X86 S4_CPU_X86
 
 /* The portable variant: baseline x86-64 (SSE2) or whatever the target's default is. */
 #define S4_STEP_NAME lin_step_ref
@@ -92,52 +89,30 @@ typedef double lin_vec __attribute__((vector_size(S4_STEP_LANES * sizeof(double)
 
 #if S4_STEP_X86
 #define S4_STEP_NAME lin_step_avx2
-#define S4_STEP_TARGET __attribute__((target("avx2,fma")))
+#define S4_STEP_TARGET S4_TARGET_AVX2
 #include "step_impl.h"
 #undef S4_STEP_NAME
 #undef S4_STEP_TARGET
 
 #define S4_STEP_NAME lin_step_avx512
-#define S4_STEP_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define S4_STEP_TARGET S4_TARGET_AVX512
 #include "step_impl.h"
 #undef S4_STEP_NAME
 #undef S4_STEP_TARGET
 #endif
 
-/* The widest variant the CPU runs, unless S4_STEP_VARIANT names another ("portable",
- * "avx2", "avx512"; for testing and benchmarking a given path). Chosen at create, so
- * executes never touch cpuid. */
+/* The variant of the dispatcher's ISA (cpu/cpu.h), chosen at create, so executes never
+ * touch cpuid. */
 static lin_fn lin_select(void)
 {
-    static const struct {
-        const char *name;
-        lin_fn fn;
-    } v[] = {
-        {"portable", lin_step_ref},
 #if S4_STEP_X86
-        {"avx2", lin_step_avx2},
-        {"avx512", lin_step_avx512},
-#endif
-    };
-    const char *want = getenv("S4_STEP_VARIANT");
-    int best = 0;
-    for (int i = 0; i < (int)(sizeof v / sizeof v[0]); i++) {
-        int ok = i == 0;
-#if S4_STEP_X86
-        __builtin_cpu_init();
-        if (!strcmp(v[i].name, "avx2"))
-            ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        if (!strcmp(v[i].name, "avx512"))
-            ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-                 __builtin_cpu_supports("fma");
-#endif
-        if (!ok)
-            continue;
-        if (want && !strcmp(want, v[i].name))
-            return v[i].fn;
-        best = i;
+    switch (s4__cpu_isa()) {
+    case S4_ISA_AVX512: return lin_step_avx512;
+    case S4_ISA_AVX2: return lin_step_avx2;
+    default: break;
     }
-    return v[best].fn;
+#endif
+    return lin_step_ref;
 }
 
 /* Diagonal-mode acceptance (see diag_feature): relative output error allowed against the
@@ -586,7 +561,8 @@ s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, 
     double complex *dA = NULL, *dB = NULL, *C = NULL, *lin_mem = NULL;
     s4_linear_step lin = {0};
     diag_scratch ds = {0};
-    if ((st = s4__head_copy(&layer->head, &p->head)) != S4_OK)
+    if ((st = s4__head_copy(&layer->head, &p->head)) != S4_OK ||
+        (st = s4__head_pack(&p->head)) != S4_OK)
         goto fail;
     const size_t NN = (size_t)N * (size_t)N;
     st = plan_arrays(p);

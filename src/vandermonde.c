@@ -35,6 +35,18 @@
 #undef S4_VAND_VB
 #endif
 
+s4_vand_tile_fn s4__vand_tile(s4_isa isa)
+{
+#if S4_CAUCHY_X86
+    if (isa == S4_ISA_AVX512)
+        return vand_tile_avx512;
+    if (isa == S4_ISA_AVX2)
+        return vand_tile_avx2;
+#endif
+    (void)isa;
+    return vand_tile_ref;
+}
+
 enum { ALIGN = 64 };
 
 /* Flush-to-zero thresholds. Arithmetic on subnormal floats takes microcode assists on x86
@@ -58,15 +70,7 @@ void s4__vand_init(s4_vand *v, int Nh, int rows, int64_t L)
     T = T < S4_VAND_JB ? S4_VAND_JB : T > 1024 ? 1024 : T;
     v->T = (int)T;
     v->nb = (L + T - 1) / T;
-    const char *isa = NULL;
-    (void)s4__cauchy_select(&isa, NULL);
-    v->tile = vand_tile_ref;
-#if S4_CAUCHY_X86
-    if (!strcmp(isa, "avx2"))
-        v->tile = vand_tile_avx2;
-    else if (!strcmp(isa, "avx512"))
-        v->tile = vand_tile_avx512;
-#endif
+    v->tile = s4__vand_tile(s4__cpu_isa());
 }
 
 static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }

@@ -12,6 +12,7 @@
 #ifndef S4_VANDERMONDE_H
 #define S4_VANDERMONDE_H
 
+#include "cpu/cpu.h"
 #include "internal.h"
 
 enum {
@@ -31,6 +32,9 @@ typedef struct s4_vand {
     int64_t nb; /* blocks per row, ceil(L / T) */
     s4_vand_tile_fn tile;
 } s4_vand;
+
+/* The tile kernel of `isa` (which the CPU must run). */
+s4_vand_tile_fn s4__vand_tile(s4_isa isa);
 
 /* Sizes for Nh modes, `rows` coefficient rows and L outputs; picks T and the ISA variant. */
 void s4__vand_init(s4_vand *v, int Nh, int rows, int64_t L);

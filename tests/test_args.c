@@ -1777,6 +1777,10 @@ static void test_misc(void **state)
     EXPECT_THAT(s4_status_str(-1), s4_status_str((s4_status)-1) != NULL);
     EXPECT_THAT(s4_version(), strcmp(s4_version(), S4_VERSION_STRING) == 0);
     EXPECT_THAT(s4_last_error(), s4_last_error() != NULL);
+    EXPECT_THAT(s4_cpu_isa(), s4_cpu_isa() >= S4_ISA_PORTABLE && s4_cpu_isa() <= S4_ISA_AVX512);
+    EXPECT_THAT(s4_isa_name(-1), strcmp(s4_isa_name((s4_isa)-1), "unknown") == 0);
+    EXPECT_THAT(s4_isa_name(99), strcmp(s4_isa_name((s4_isa)99), "unknown") == 0);
+    EXPECT_THAT(s4_isa_name(avx2), strcmp(s4_isa_name(S4_ISA_AVX2), "avx2") == 0);
 
     /* The allocator and the memory cap (process-wide). */
     const size_t used = s4_memory_in_use();

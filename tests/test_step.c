@@ -676,8 +676,8 @@ static void test_swap(void **state)
 
 /* ---- the linear mode's SIMD variants and its fused form ---------------------------------- */
 
-/* The linear kernel is compiled per instruction set and chosen at create (S4_STEP_VARIANT
- * forces one; a variant the CPU lacks falls back to the best it runs). Every variant must
+/* The linear kernel is compiled per instruction set and chosen at create (s4__cpu_set_isa
+ * forces one; an ISA the CPU lacks falls back to the widest it runs). Every variant must
  * follow the portable one, and the fused linear form the dense recurrence, over rank 1 and
  * 2, one and several channels, N/2 a multiple of the 8 lanes or not (tails), batches that
  * fill groups of four or leave a remainder, both layouts. */
@@ -694,8 +694,7 @@ static void test_linear_variants(void **state)
         {S4_INIT_FOUT, 2, 2, 1, 1, 0, 1, 9, 30},   /* N/2 = 1: all tail */
         {S4_INIT_LAGT, 5, 48, 3, 1, 0, 0, 4, 40},  /* rank 3 (padded), one group */
     };
-    static const char *const names[] = {"portable", "avx2", "avx512"};
-    const char *prev = getenv("S4_STEP_VARIANT");
+    const s4_isa prev = s4__cpu_isa();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s4_layer *layer = make_layer(cases[i].init, cases[i].H, cases[i].N, cases[i].rank,
                                      S4_ACT_GELU, S4_FINAL_GLU, cases[i].channels,
@@ -711,13 +710,13 @@ static void test_linear_variants(void **state)
         double *x0 = NULL;
         float *y0 = NULL;
         for (int v = 0; v < 3; v++) {
-            assert_int_equal(setenv("S4_STEP_VARIANT", names[v], 1), 0);
+            s4__cpu_set_isa((s4_isa)v);
             double *x = NULL;
             float *y = run_mode(layer, S4_STEP_LINEAR, B, 1.0, u, T, &x);
             const double ey = s4t_frel(y, yd, ny), ex = s4t_max_rel_err(x, xd, nx);
             print_message("linear %-8s N = %3d rank %d C' %d B %d: vs dense outputs %.2e, "
                           "state %.2e\n",
-                          names[v], cases[i].N, cases[i].rank, cases[i].channels, B, ey, ex);
+                          s4__cpu_isa_name(s4__cpu_isa()), cases[i].N, cases[i].rank, cases[i].channels, B, ey, ex);
             assert_rel_err(ey, TOL_SAME, "linear vs dense outputs");
             assert_rel_err(ex, TOL_STATE, "linear vs dense state");
             if (v == 0) {
@@ -731,10 +730,7 @@ static void test_linear_variants(void **state)
         free(x0), free(y0), free(xd), free(yd), free(u);
         s4_layer_destroy(layer);
     }
-    if (prev)
-        assert_int_equal(setenv("S4_STEP_VARIANT", prev, 1), 0);
-    else
-        assert_int_equal(unsetenv("S4_STEP_VARIANT"), 0);
+    s4__cpu_set_isa(prev);
 }
 
 /* ---- state conversion across modes and into the stream ------------------------------- */
