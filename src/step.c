@@ -1,10 +1,10 @@
-/* Recurrent step mode (DESIGN.md section 9): the discretized system of every feature,
+/* Recurrent step mode (docs/design.md section 9): the discretized system of every feature,
  * set up once in double, then stepped one input at a time with the state in the caller's
  * buffer. Three forms of the same recurrence x_t = dA x_{t-1} + dB u_t,
  * y_t = 2 Re(C^T x_t) + D u_t (the update comes before the output, as in the reference's
  * SSMKernelDPLR.step), C the original C (recovered from C-tilde when l_kernel > 0):
  *   dense     real N x N form in the basis r = [Re x; Im x]      O(N^2) per step
- *   linear    the O(N) Woodbury step on the stored half state     (DESIGN.md 6)
+ *   linear    the O(N) Woodbury step on the stored half state     (docs/design.md 6)
  *   diagonal  the eigenbasis of dA, z = V^-1 x_f                   O(N), refused when the
  *             eigenbasis cannot keep the outputs within 1e-3 of the dense recurrence.
  * Then the channels are flattened (c h), or (h c) with swap_channels -- the reference's
@@ -30,7 +30,7 @@ enum { ALIGN = 64, COLS = 256 };
 _Static_assert(COLS <= 256, "one head call must be one head block (s4__head_apply_split)");
 
 /* ---- linear mode: the fused step ------------------------------------------------------
- * The Woodbury step of DESIGN.md 6 (s4__linear_step) makes four passes over the state:
+ * The Woodbury step of docs/design.md 6 (s4__linear_step) makes four passes over the state:
  * q = Q_f^T x_f, w = E x - P q + 2 B u, rw = R_f^T w_f, x' = Dg (w - P rw). Its two
  * reductions are linear in x and u, so with s_q = q_q + rw_q (real, r of them)
  *   x' = A1 x - sum_q DP_q s_q + DB u,           A1 = Dg E, DP_q = Dg P_q, DB = 2 Dg B,
@@ -69,34 +69,37 @@ typedef struct lin_job {
 
 typedef void (*lin_fn)(const lin_feat *k, const lin_job *jb);
 
-/* S4_STEP_LANES doubles; may_alias and aligned(8): loaded from and stored to double arrays
- * at any element offset. */
-typedef double lin_vec __attribute__((vector_size(S4_STEP_LANES * sizeof(double)), may_alias,
-                                      aligned(sizeof(double))));
-
-#define LIN_ZERO ((lin_vec){0})
-#define LIN_LOAD(p) (*(const lin_vec *)(const void *)(p))
-#define LIN_STORE(p, v) (*(lin_vec *)(void *)(p) = (v))
-
 #define S4_STEP_X86 S4_CPU_X86
 
 /* The portable variant: baseline x86-64 (SSE2) or whatever the target's default is. */
 #define S4_STEP_NAME lin_step_ref
 #define S4_STEP_TARGET
+#define S4_STEP_VL 2
+#define S4_STEP_GB 2
 #include "step_impl.h"
+#undef S4_STEP_VL
+#undef S4_STEP_GB
 #undef S4_STEP_NAME
 #undef S4_STEP_TARGET
 
 #if S4_STEP_X86
 #define S4_STEP_NAME lin_step_avx2
 #define S4_STEP_TARGET S4_TARGET_AVX2
+#define S4_STEP_VL 4
+#define S4_STEP_GB 2
 #include "step_impl.h"
+#undef S4_STEP_VL
+#undef S4_STEP_GB
 #undef S4_STEP_NAME
 #undef S4_STEP_TARGET
 
 #define S4_STEP_NAME lin_step_avx512
 #define S4_STEP_TARGET S4_TARGET_AVX512
+#define S4_STEP_VL 8
+#define S4_STEP_GB 4
 #include "step_impl.h"
+#undef S4_STEP_VL
+#undef S4_STEP_GB
 #undef S4_STEP_NAME
 #undef S4_STEP_TARGET
 #endif
@@ -228,7 +231,7 @@ static s4_status rewrap(s4_status st, const char *fn, int h)
 
 /* ---- setup of one feature, per mode ------------------------------------------------- */
 
-/* The dense real form (DESIGN.md 5). On the half state x = a + i c the conjugate-extended
+/* The dense real form (docs/design.md 5). On the half state x = a + i c the conjugate-extended
  * update x_f' = dA x_f + dB u reads x' = A11 x + A12 conj(x) + b u (A11, A12 the top blocks
  * of dA, b the top half of dB), so with R = Re, I = Im:
  *   a' = (R11 + R12) a + (I12 - I11) c + Re(b) u
@@ -615,7 +618,7 @@ s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, 
     Tc = Tc < DIAG_STEPS_MIN ? DIAG_STEPS_MIN : Tc > DIAG_STEPS_MAX ? DIAG_STEPS_MAX : Tc;
 
     for (int h = 0; h < H; h++) {
-        /* The original C at the trained dt (DESIGN.md 9; the C-tilde relation is at rate 1). */
+        /* The original C at the trained dt (docs/design.md 9; the C-tilde relation is at rate 1). */
         if ((st = s4__raw_C_feature(ssm, h, C)) != S4_OK) {
             st = rewrap(st, fn, h);
             goto fail;

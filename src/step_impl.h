@@ -1,9 +1,15 @@
 /* Body of the linear-mode step kernel (see step.c, "linear mode: the fused step"), included
- * once per instruction set by step.c with S4_STEP_NAME and S4_STEP_TARGET defined: one
- * source, every variant. The arithmetic is written on lin_vec, S4_STEP_LANES doubles (GNU
- * vector extension: one zmm, two ymm or four xmm registers), with a fixed summation order,
- * so every variant adds the same terms in the same order (they differ only where a variant
- * contracts a * b + c into one rounding).
+ * once per instruction set by step.c with
+ *   S4_STEP_NAME, S4_STEP_TARGET  the function and its target attribute
+ *   S4_STEP_VL                    doubles per vector: one register of the ISA (2, 4 or 8)
+ *   S4_STEP_GB                    batch elements stepped together, sharing coefficient loads
+ * One source, every variant. The arithmetic is written on vectors of S4_STEP_VL doubles
+ * (GNU vector extension) with a fixed summation order for the given VL. VL and GB are
+ * chosen so that a group's accumulators, its coefficient vectors and the temporaries fit the
+ * register file: AVX-512 (32 registers) steps 4 elements on 8-double vectors; AVX2 (16)
+ * and SSE2 (16) step 2 on vectors of 4 and 2. (The first AVX2 build used 8-double vectors
+ * too, two ymm each: GCC spilled them through the stack, 3,893 stack references, and ran
+ * at less than half the speed clang got from the same source.)
  * SPDX-License-Identifier: Apache-2.0 */
 
 #define S4_STEP_CAT2(a, b) a##b
@@ -12,15 +18,25 @@
 #define S4_STEP_PART S4_STEP_CAT(S4_STEP_NAME, _load_part)
 #define S4_STEP_SPART S4_STEP_CAT(S4_STEP_NAME, _store_part)
 #define S4_STEP_HSUM S4_STEP_CAT(S4_STEP_NAME, _hsum)
+#define lin_vec S4_STEP_CAT(S4_STEP_NAME, _vec)
 /* g loops of a group: unrolled, so each batch element's vectors stay in registers. */
 #define S4_STEP_UNROLL _Pragma("GCC unroll 4")
 
-/* Lanes n0 .. n0 + 7 of a state row of Nh: a plain load, or for the tail of N/2 the
+/* S4_STEP_VL doubles; may_alias and aligned(8): loaded from and stored to double arrays at
+ * any element offset. */
+typedef double lin_vec __attribute__((vector_size(S4_STEP_VL * sizeof(double)), may_alias,
+                                      aligned(sizeof(double))));
+#define LIN_ZERO ((lin_vec){0})
+#define LIN_LOAD(p) (*(const lin_vec *)(const void *)(p))
+#define LIN_STORE(p, v) (*(lin_vec *)(void *)(p) = (v))
+_Static_assert(S4_STEP_LANES % S4_STEP_VL == 0, "rows are padded to S4_STEP_LANES");
+
+/* Lanes n0 .. n0 + VL - 1 of a state row of Nh: a plain load, or for the tail of N/2 the
  * remaining elements with zeros after them. */
 static S4_STEP_TARGET inline __attribute__((always_inline)) void
 S4_STEP_PART(lin_vec *v, const double *row, int n0, int Nh, const int tail)
 {
-    if (!tail || Nh - n0 >= S4_STEP_LANES) {
+    if (!tail || Nh - n0 >= S4_STEP_VL) {
         *v = LIN_LOAD(row + n0);
         return;
     }
@@ -32,7 +48,7 @@ S4_STEP_PART(lin_vec *v, const double *row, int n0, int Nh, const int tail)
 static S4_STEP_TARGET inline __attribute__((always_inline)) void
 S4_STEP_SPART(double *row, lin_vec v, int n0, int Nh, const int tail)
 {
-    if (!tail || Nh - n0 >= S4_STEP_LANES) {
+    if (!tail || Nh - n0 >= S4_STEP_VL) {
         LIN_STORE(row + n0, v);
         return;
     }
@@ -40,10 +56,19 @@ S4_STEP_SPART(double *row, lin_vec v, int n0, int Nh, const int tail)
         row[n0 + j] = v[j];
 }
 
-/* A fixed order: ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)). */
+/* A fixed order for each VL: ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)) for 8 lanes,
+ * (0 + 2) + (1 + 3) for 4, 0 + 1 for 2. */
 static S4_STEP_TARGET inline __attribute__((always_inline)) double S4_STEP_HSUM(lin_vec v)
 {
+#if S4_STEP_VL == 8
     return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+#elif S4_STEP_VL == 4
+    return (v[0] + v[2]) + (v[1] + v[3]);
+#elif S4_STEP_VL == 2
+    return v[0] + v[1];
+#else
+#error "S4_STEP_VL must be 2, 4 or 8"
+#endif
 }
 
 /* One time step of batch elements b0 .. b0 + gb - 1 of one feature. gb, r and Cp are
@@ -64,20 +89,20 @@ S4_STEP_GROUP(const lin_feat *restrict k, const lin_job *restrict jb, int b0, in
     const size_t xs = jb->xs;
 #define xr(g) (x + (size_t)(g) * xs)
 #define xi(g) (x + (size_t)(g) * xs + Nh)
-    double u[4];
+    double u[S4_STEP_GB];
     S4_STEP_UNROLL
     for (int g = 0; g < gb; g++)
         u[g] = (double)jb->u[(size_t)(b0 + g) * jb->ub + (size_t)t * jb->ut];
 
     /* Phase 1: s_q = 2 Re(G_q^T x) + m_q u, from the old state. */
-    double s[4][S4_LINEAR_MAX_RANK];
+    double s[S4_STEP_GB][S4_LINEAR_MAX_RANK];
     for (int q = 0; q < r; q++) {
         const double *Gr = G + (size_t)2 * q * Np, *Gi = Gr + Np;
-        lin_vec acc[4], aci[4]; /* Re and Im products: two dependency chains */
+        lin_vec acc[S4_STEP_GB], aci[S4_STEP_GB]; /* Re and Im products: two dependency chains */
         S4_STEP_UNROLL
         for (int g = 0; g < gb; g++)
             acc[g] = aci[g] = LIN_ZERO;
-        for (int n0 = 0; n0 < Nh; n0 += S4_STEP_LANES) {
+        for (int n0 = 0; n0 < Nh; n0 += S4_STEP_VL) {
             const lin_vec gr = LIN_LOAD(Gr + n0), gi = LIN_LOAD(Gi + n0);
             S4_STEP_UNROLL
             for (int g = 0; g < gb; g++) {
@@ -95,11 +120,11 @@ S4_STEP_GROUP(const lin_feat *restrict k, const lin_job *restrict jb, int b0, in
 
     /* Phase 2: x' = A1 x - sum_q DP_q s_q + DB u in place, and for one channel its output
      * accumulated from x' while it is in registers. */
-    lin_vec ya[4], yi[4];
+    lin_vec ya[S4_STEP_GB], yi[S4_STEP_GB];
     S4_STEP_UNROLL
     for (int g = 0; g < gb; g++)
         ya[g] = yi[g] = LIN_ZERO;
-    for (int n0 = 0; n0 < Nh; n0 += S4_STEP_LANES) {
+    for (int n0 = 0; n0 < Nh; n0 += S4_STEP_VL) {
         const lin_vec ar = LIN_LOAD(A1r + n0), ai = LIN_LOAD(A1i + n0);
         const lin_vec br = LIN_LOAD(DBr + n0), bi = LIN_LOAD(DBi + n0);
         S4_STEP_UNROLL
@@ -133,7 +158,7 @@ S4_STEP_GROUP(const lin_feat *restrict k, const lin_job *restrict jb, int b0, in
             S4_STEP_UNROLL
             for (int g = 0; g < gb; g++)
                 ya[g] = yi[g] = LIN_ZERO;
-            for (int n0 = 0; n0 < Nh; n0 += S4_STEP_LANES) {
+            for (int n0 = 0; n0 < Nh; n0 += S4_STEP_VL) {
                 const lin_vec cr = LIN_LOAD(Cr + n0), ci = LIN_LOAD(Ci + n0);
                 S4_STEP_UNROLL
                 for (int g = 0; g < gb; g++) {
@@ -156,23 +181,23 @@ S4_STEP_GROUP(const lin_feat *restrict k, const lin_job *restrict jb, int b0, in
 #undef xi
 }
 
-/* T steps of nb batch elements of one feature: at each step, groups of four batch elements
- * share every coefficient load; rank-1 single-channel layers (the common case) get a path
- * with the sizes fixed at compile time. */
+/* T steps of nb batch elements of one feature: at each step, groups of S4_STEP_GB batch
+ * elements share every coefficient load; rank-1 single-channel layers (the common case) get
+ * a path with the sizes fixed at compile time. */
 static S4_STEP_TARGET void S4_STEP_NAME(const lin_feat *k, const lin_job *jb)
 {
-    const int r = k->r, Cp = k->Cp, nb = jb->nb, n4 = nb / 4 * 4;
-    const int tail = k->Nh % S4_STEP_LANES != 0;
+    const int r = k->r, Cp = k->Cp, nb = jb->nb, ng = nb / S4_STEP_GB * S4_STEP_GB;
+    const int tail = k->Nh % S4_STEP_VL != 0;
     for (int64_t t = 0; t < jb->T; t++) {
         if (r == 1 && Cp == 1 && !tail) {
-            for (int b = 0; b < n4; b += 4)
-                S4_STEP_GROUP(k, jb, b, t, 4, 1, 1, 0);
-            for (int b = n4; b < nb; b++)
+            for (int b = 0; b < ng; b += S4_STEP_GB)
+                S4_STEP_GROUP(k, jb, b, t, S4_STEP_GB, 1, 1, 0);
+            for (int b = ng; b < nb; b++)
                 S4_STEP_GROUP(k, jb, b, t, 1, 1, 1, 0);
         } else {
-            for (int b = 0; b < n4; b += 4)
-                S4_STEP_GROUP(k, jb, b, t, 4, r, Cp, 1);
-            for (int b = n4; b < nb; b++)
+            for (int b = 0; b < ng; b += S4_STEP_GB)
+                S4_STEP_GROUP(k, jb, b, t, S4_STEP_GB, r, Cp, 1);
+            for (int b = ng; b < nb; b++)
                 S4_STEP_GROUP(k, jb, b, t, 1, r, Cp, 1);
         }
     }
@@ -183,5 +208,9 @@ static S4_STEP_TARGET void S4_STEP_NAME(const lin_feat *k, const lin_job *jb)
 #undef S4_STEP_SPART
 #undef S4_STEP_HSUM
 #undef S4_STEP_UNROLL
+#undef lin_vec
+#undef LIN_ZERO
+#undef LIN_LOAD
+#undef LIN_STORE
 #undef S4_STEP_CAT
 #undef S4_STEP_CAT2
