@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renders an `s4-bench kernel --sweep --json` run as a log-log PNG: kernel time vs L for
 # each N, with the O(N L) line through the N = 64 measurement at L = 2^14 and, per N, the
-# time the DESIGN.md cost model would take at this machine's float32 FMA peak.
+# time the docs/design.md cost model would take at this machine's float32 FMA peak.
 #   bench/plot_sweep.sh sweep.json peak_gflops out.png
 # Needs gnuplot (Debian: gnuplot-nox) and python3.
 set -euo pipefail

@@ -4,7 +4,7 @@
  *   s4-bench forward --B 8 --H 256 --N 64 --L 16384 [--channels 1] [--repeat 5] [--json]
  * Times s4_kernel_execute (median of --repeat runs after >= 0.2 s of warm-up) on a seeded LegS
  * bank whose C-tilde is set up for L, and reports GFLOP/s by the cost model of
- * DESIGN.md section 7 (43 flops per (h, n, l) for one kernel row at rank 1; in general
+ * docs/design.md section 7 (43 flops per (h, n, l) for one kernel row at rank 1; in general
  * 11 + 8 (C'' + r)(1 + r): one complex reciprocal plus one complex multiply-accumulate per
  * Cauchy sum) and the process's peak RSS.
  * --mode diag times the S4D (diagonal) kernel instead, on a seeded bank of --init (default
@@ -229,13 +229,13 @@ static int bench_kernel(const options *o)
          * of (C dB)_n dA_n^l is needed: N real multiply-adds, 2 N flops. */
         flops = 2.0 * o->H * (double)rows * o->N * (double)o->L;
     } else {
-        /* Cauchy (DESIGN.md 7): per (h, n < N/2, node <= L/2) one complex reciprocal and one
+        /* Cauchy (docs/design.md 7): per (h, n < N/2, node <= L/2) one complex reciprocal and one
          * complex multiply-accumulate per Cauchy sum. */
         const double nsum = (double)(rows + o->rank) * (1.0 + o->rank);
         flops = (11.0 + 8.0 * nsum) * o->H * (o->N / 2) * (double)(o->L / 2 + 1);
     }
     const double gflops = flops / median * 1e-9;
-    const char *model = diag ? "Vandermonde model 2 H C'' N L" : "Cauchy model DESIGN.md 7";
+    const char *model = diag ? "Vandermonde model 2 H C'' N L" : "Cauchy model docs/design.md 7";
     if (o->json) {
         printf("{\"bench\": \"kernel\", \"mode\": \"%s\", ", diag ? "diag" : "dplr");
         if (diag)

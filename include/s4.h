@@ -13,7 +13,7 @@
  *     *_create calls; *_execute calls never allocate and are the only calls that may
  *     run concurrently on one plan, each thread with its own workspace.
  *
- * Notation follows the S4 paper and ../shared/DESIGN.md: H features (d_model),
+ * Notation follows the S4 paper and docs/design.md (in the repository): H features (d_model),
  * N state size (N/2 stored conjugate-pair halves), r low-rank rank, S trainable copies,
  * L sequence length, Lk the kernel's internal length (`l_kernel`).
  *
@@ -121,7 +121,7 @@ void s4_set_memory_limit(size_t bytes);
 size_t s4_memory_in_use(void);
 
 /* ------------------------------------------------------------------------------ */
-/* HiPPO matrices and their normal-plus-low-rank form (DESIGN.md sections 2-3)      */
+/* HiPPO matrices and their normal-plus-low-rank form (docs/design.md sections 2-3)      */
 
 typedef enum s4_measure {
     S4_MEASURE_LEGS = 0, /* scaled Legendre, natural rank 1 */
@@ -141,7 +141,7 @@ S4_NODISCARD s4_status s4_hippo(s4_measure measure, int N, int rank, double *A, 
                                 double *P);
 
 /* NPLR form A = V (diag(Lambda) - P P^*) V^* restricted to the kept half, exactly as the
- * reference initialises S4 (DESIGN.md section 3): eigenvalues sorted by imaginary part,
+ * reference initialises S4 (docs/design.md section 3): eigenvalues sorted by imaginary part,
  * the N/2 with Im <= 0 kept, B = V^* B with Im(B) clipped to [-2, 2], P = V^* P.
  *   Lambda [N/2 x 2], P [rank x N/2 x 2], B [N/2 x 2], V [N x N/2 x 2]; any may be NULL.
  * N even and >= 2, rank as for s4_hippo. Eigenvector phases are LAPACK's; phase-invariant
@@ -151,7 +151,7 @@ S4_NODISCARD s4_status s4_nplr(s4_measure measure, int N, int rank, double *Lamb
                                double *B, double *V);
 
 /* ------------------------------------------------------------------------------ */
-/* The SSM parameter bank (DESIGN.md sections 1, 4, 5)                             */
+/* The SSM parameter bank (docs/design.md sections 1, 4, 5)                             */
 
 /* How (A, B) of the S trainable copies are initialised (the reference's `init`). */
 typedef enum s4_init {
@@ -160,7 +160,7 @@ typedef enum s4_init {
     S4_INIT_LAGT = 2,  /* "lagt" */
     S4_INIT_FOUT = 3,  /* "fout" / "fourier" */
     S4_INIT_HIPPO = 4, /* "hippo": first S/2 copies legs, next S/2 fourier (S even) */
-    /* The reference's diagonal inits (dplr.py, DESIGN.md 10): Re Lambda = -1/2, B = 1 and,
+    /* The reference's diagonal inits (dplr.py, docs/design.md 10): Re Lambda = -1/2, B = 1 and,
      * in DPLR mode, P = 0. Natural rank 0. */
     S4_INIT_DIAG_LIN = 5,   /* "diag-lin":  Im Lambda = -pi n */
     S4_INIT_DIAG_INV = 6,   /* "diag-inv":  Im Lambda = -N/pi (N/(2n+1) - 1) */
@@ -176,7 +176,7 @@ typedef enum s4_ssm_mode {
     S4_MODE_DIAG = 1  /* S4D: A = diag(Lambda), no P, Vandermonde kernel ("diag", "s4d") */
 } s4_ssm_mode;
 
-/* Discretization of a diagonal SSM (the reference's SSMKernelDiag `disc`; DESIGN.md 10).
+/* Discretization of a diagonal SSM (the reference's SSMKernelDiag `disc`; docs/design.md 10).
  * DPLR banks are always bilinear and ignore it. */
 typedef enum s4_disc {
     S4_DISC_ZOH = 0,      /* dA = exp(dt Lambda), dB = (dA - 1) / Lambda B (the default) */
@@ -230,7 +230,7 @@ typedef struct s4_ssm s4_ssm;
  * libm's last-ulp differences). */
 S4_NODISCARD s4_status s4_ssm_create(const s4_ssm_config *config, s4_ssm **out);
 
-/* Caller arrays in the reference's stored form (DESIGN.md section 4), all [.. x 2] complex
+/* Caller arrays in the reference's stored form (docs/design.md section 4), all [.. x 2] complex
  * arrays real-then-imaginary, C order. Values are copied; the arrays may be freed after. */
 typedef struct s4_ssm_arrays {
     const double *inv_dt; /* [H]           dt = dt_transform(inv_dt) */
@@ -288,7 +288,7 @@ S4_NODISCARD s4_status s4_ssm_get_param(const s4_ssm *ssm, s4_param which, doubl
                                         size_t n);
 
 /* Prepares C-tilde for kernels of length L, with the reference's `l_kernel` rules
- * (DESIGN.md section 7.1): if C is raw, C <- C-tilde for Lk = L; otherwise, while
+ * (docs/design.md section 7.1): if C is raw, C <- C-tilde for Lk = L; otherwise, while
  * L > Lk, C-tilde <- (I + dA^Lk)^T C-tilde and Lk <- 2 Lk. No-op if L <= Lk, and always
  * for a diagonal bank (its C stays raw). dA^Lk by repeated squaring in double. On failure
  * the bank is unchanged. */
@@ -300,23 +300,23 @@ S4_NODISCARD s4_status s4_ssm_setup_length(s4_ssm *ssm, int64_t L);
 S4_NODISCARD s4_status s4_ssm_raw_C(const s4_ssm *ssm, double *C, size_t n);
 
 /* Dense bilinear discretization of feature h over the full conjugate-extended state
- * (DESIGN.md sections 5-6): dA = (I - dt/2 A)^-1 (I + dt/2 A), dB = (I - dt/2 A)^-1 dt B,
+ * (docs/design.md sections 5-6): dA = (I - dt/2 A)^-1 (I + dt/2 A), dB = (I - dt/2 A)^-1 dt B,
  * with A = diag(Lambda_f) - P_f P_f^H.  dA [N x N x 2] row-major, dB [N x 2];
  * either may be NULL. rate multiplies dt (1.0 for the trained sample rate).
- * A diagonal bank gives its diagonal dA and dB by its disc (zoh or bilinear, DESIGN.md 10)
+ * A diagonal bank gives its diagonal dA and dB by its disc (zoh or bilinear, docs/design.md 10)
  * in the same conjugate-extended form; dss has no (dA, dB): S4_ERR_UNSUPPORTED. */
 S4_NODISCARD s4_status s4_ssm_discretize(const s4_ssm *ssm, int h, double rate, double *dA,
                                          double *dB);
 
 /* ------------------------------------------------------------------------------ */
-/* Convolution kernel generation (DESIGN.md section 7)                              */
+/* Convolution kernel generation (docs/design.md section 7)                              */
 
 /* Opaque kernel plan: sizes, frequency nodes, FFTW plan, workspace size. Immutable once
  * made; s4_kernel_execute may run on several threads at once with separate workspaces. */
 typedef struct s4_kernel s4_kernel;
 
 typedef struct s4_kernel_options {
-    double rate;  /* relative sample rate (DESIGN.md section 11); 1.0 = as trained */
+    double rate;  /* relative sample rate (docs/design.md section 11); 1.0 = as trained */
     int threads;  /* OpenMP threads of one execute, splitting the H features: 0 = default
                      (omp_get_max_threads(): OMP_NUM_THREADS or all cores), 1 = none */
 } s4_kernel_options;
@@ -325,7 +325,7 @@ typedef struct s4_kernel_options {
  * current l_kernel Lk (so call s4_ssm_setup_length(ssm, round(rate * L)) first). Nodes:
  * Ld = round(Lk / rate); L <= Ld is required. options may be NULL (rate 1, default threads).
  * The plan keeps no reference to `ssm`; it serves any bank of the same sizes, mode, disc
- * and Lk. A diagonal bank (any L >= 1) gets the Vandermonde kernel (DESIGN.md 10) at
+ * and Lk. A diagonal bank (any L >= 1) gets the Vandermonde kernel (docs/design.md 10) at
  * dt * rate: K[l] = 2 Re sum_n C_n dB_n dA_n^l, powers exact at block starts. */
 S4_NODISCARD s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L,
                                         const s4_kernel_options *options, s4_kernel **out);
@@ -356,7 +356,7 @@ S4_NODISCARD s4_status s4_kernel_reference(const s4_ssm *ssm, int h, int64_t L, 
 
 
 /* ------------------------------------------------------------------------------ */
-/* FFT convolution (DESIGN.md section 8)                                           */
+/* FFT convolution (docs/design.md section 8)                                           */
 
 typedef enum s4_planner {
     S4_PLANNER_ESTIMATE = 0, /* FFTW_ESTIMATE: instant planning (default) */
@@ -415,7 +415,7 @@ S4_NODISCARD s4_status s4_wisdom_export(const char *path);
 S4_NODISCARD s4_status s4_wisdom_import(const char *path);
 
 /* ------------------------------------------------------------------------------ */
-/* The S4 layer: the reference S4Block with its FFTConv (DESIGN.md sections 4, 8, 11) */
+/* The S4 layer: the reference S4Block with its FFTConv (docs/design.md sections 4, 8, 11) */
 
 typedef enum s4_activation {
     S4_ACT_GELU = 0,      /* exact erf form, the reference default */
@@ -479,7 +479,7 @@ const s4_ssm *s4_layer_ssm(const s4_layer *layer);
 int s4_layer_output_features(const s4_layer *layer);
 
 typedef struct s4_forward_options {
-    double rate;          /* relative sample rate (DESIGN.md 11); 1.0 = as trained */
+    double rate;          /* relative sample rate (docs/design.md 11); 1.0 = as trained */
     s4_planner planner;
     int threads;          /* threads of one s4_forward_execute, OpenBLAS's included: 0 =
                              default (omp_get_max_threads()), 1 = none; they split the batch,
@@ -488,7 +488,7 @@ typedef struct s4_forward_options {
 } s4_forward_options;
 
 /* Opaque plan for a whole-layer forward over B sequences of length L in convolution mode.
- * Creation follows the reference's length rules (DESIGN.md 11): the kernel length is
+ * Creation follows the reference's length rules (docs/design.md 11): the kernel length is
  * l = L (l_max = 0) or min(L, round(l_max / rate)); C-tilde is set up for l_max (first use)
  * and doubled while round(rate l) > l_kernel -- this UPDATES the layer's SSM, as the
  * reference's forward does. The plan then holds the kernel's spectrum and copies of D and
@@ -511,11 +511,11 @@ S4_NODISCARD s4_status s4_forward_execute(const s4_forward *plan, const float *u
                                           float *pre, void *work, size_t work_size);
 
 /* ------------------------------------------------------------------------------ */
-/* Recurrent step mode (DESIGN.md section 9)                                       */
+/* Recurrent step mode (docs/design.md section 9)                                       */
 
 typedef enum s4_step_mode {
     S4_STEP_DENSE = 0,    /* dA dense, O(N^2) per step, real arithmetic */
-    S4_STEP_LINEAR = 1,   /* the O(N) NPLR Woodbury step (DESIGN.md 6) */
+    S4_STEP_LINEAR = 1,   /* the O(N) NPLR Woodbury step (docs/design.md 6) */
     S4_STEP_DIAGONAL = 2  /* eigenbasis of dA; refused at setup when ill-conditioned. The
                              only step of a diagonal (S4D) layer, whose state is already
                              diagonal: there it is exact (no eigenbasis) */
@@ -560,7 +560,7 @@ size_t s4_step_workspace_size(const s4_step *plan);
 S4_NODISCARD s4_status s4_step_state_reset(const s4_step *plan, void *state);
 
 /* The state in the reference's form, x [B x H x N/2 x 2] doubles (conjugate-pair halves,
- * DESIGN.md 5), whatever the mode's internal basis; and back (non-finite values refused). */
+ * docs/design.md 5), whatever the mode's internal basis; and back (non-finite values refused). */
 S4_NODISCARD s4_status s4_step_state_get(const s4_step *plan, const void *state, double *x);
 S4_NODISCARD s4_status s4_step_state_set(const s4_step *plan, void *state, const double *x);
 
@@ -574,7 +574,7 @@ S4_NODISCARD s4_status s4_step_run(const s4_step *plan, void *state, const float
                                    int64_t T, float *y, void *work, size_t work_size);
 
 /* ------------------------------------------------------------------------------ */
-/* Streaming: chunk by chunk with a carried state (DESIGN.md 9)                     */
+/* Streaming: chunk by chunk with a carried state (docs/design.md 9)                     */
 
 /* Opaque plan for chunks of up to max_chunk steps: each chunk's output is the convolution
  * with the untruncated kernel plus the contribution of the incoming state (the reference's
@@ -602,7 +602,7 @@ S4_NODISCARD s4_status s4_stream_execute(const s4_stream *plan, double *state, c
 /* Trained models: weights, config, arrays                                          */
 /*
  * A trained reference S4Block is two things: its state_dict, saved as safetensors
- * (DESIGN.md section 4 gives the names and shapes), and the constructor arguments that the
+ * (docs/design.md section 4 gives the names and shapes), and the constructor arguments that the
  * state_dict does not record (activation, final_act, bidirectional, transforms, l_max ...).
  * The latter is a JSON object with the reference's own argument names, given as a file or
  * stored in the safetensors `__metadata__` under the key "s4_config" (a JSON string):
@@ -669,7 +669,7 @@ void s4_free(void *p);
 /* Loads a trained layer: the state_dict in `weights_path` (safetensors: F32 or F64
  * parameters, `layer.kernel.l_kernel` I64), the architecture from `config_path`, or from
  * the file's __metadata__ "s4_config" when config_path is NULL. Names and shapes are those
- * of DESIGN.md section 4 (`output_linear.0.weight` or `output_linear.weight`, either also
+ * of docs/design.md section 4 (`output_linear.0.weight` or `output_linear.weight`, either also
  * as a Conv1d's [F_out x F_in x 1]). C is C-tilde when l_kernel > 0; later forwards
  * follow the reference's length rules (s4_forward_create). A diagonal (S4D) file has no
  * `layer.kernel.P` and no `layer.kernel.l_kernel`. Every tensor must be present

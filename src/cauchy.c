@@ -1,4 +1,4 @@
-/* The Cauchy-sum hot loop of kernel generation (DESIGN.md section 7.3; see cauchy.h for the
+/* The Cauchy-sum hot loop of kernel generation (docs/design.md section 7.3; see cauchy.h for the
  * real-arithmetic form on imaginary nodes), compiled for each instruction set from one body
  * (cauchy_impl.h) and dispatched once from cpuid, so the build needs no -march flag.
  * SPDX-License-Identifier: Apache-2.0 */

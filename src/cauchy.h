@@ -1,4 +1,4 @@
-/* Cauchy sums of the S4 kernel on purely imaginary nodes (DESIGN.md section 7.3).
+/* Cauchy sums of the S4 kernel on purely imaginary nodes (docs/design.md section 7.3).
  * SPDX-License-Identifier: Apache-2.0 */
 #ifndef S4_CAUCHY_H
 #define S4_CAUCHY_H
@@ -7,7 +7,7 @@
 
 /* Precision. All in float32 the per-sum coefficients are rounded independently, which
  * breaks the exact cancellation of a pole's residues inside the Woodbury combination
- * (DESIGN.md 7.4): for LegT/FouT poles (Re Lambda = -1e-4) a node that lands within a
+ * (docs/design.md 7.4): for LegT/FouT poles (Re Lambda = -1e-4) a node that lands within a
  * relative distance delta of a pole leaves an error of eps_f32 / delta in k; measured
  * 1.8e-4 relative for LegT N = 64 against the power method. In double the same sweep is
  * 2.3e-7 (the final float32 rounding of K). The kernel's default is mixed (kernel.c): the
@@ -19,7 +19,7 @@
 enum { S4_CAUCHY_BLOCK = 32 };
 
 /* With z = i y (bilinear nodes are purely imaginary: z_k = 2 i tan(pi k / Ld)) and
- * a = dt Lambda_n, v = dt X_n Y_n, the term pair of DESIGN.md 7.3 becomes
+ * a = dt Lambda_n, v = dt X_n Y_n, the term pair of docs/design.md 7.3 becomes
  *   (2Re(v) z - 2Re(v conj a)) / ((z - a)(z - conj a))
  *     = g [(alpha c y^2 - beta p) + i y (beta c + alpha p)],
  * p = |a|^2 - y^2, c = -2 Re(a), g = 1 / (p^2 + c^2 y^2), alpha = 2Re(v), beta = 2Re(v conj a).

@@ -1,4 +1,4 @@
-/* Discretization of a diagonal (S4D) bank, mode by mode (DESIGN.md section 10; the
+/* Discretization of a diagonal (S4D) bank, mode by mode (docs/design.md section 10; the
  * reference's SSMKernelDiag `_setup_step` and `forward`).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "diag.h"
@@ -78,7 +78,7 @@ s4_status s4__diag_dss(const s4_ssm *s, int h, double rate, int64_t L, double co
         const double complex num = cexp(dneg) - 1.0;
         const double complex den = cexp(dneg * (double)L) - 1.0;
         /* The reference's regularised reciprocal r = conj(x) / (x conj(x) + 1e-7), x = den A,
-         * kept as it writes it (DESIGN.md 10). */
+         * kept as it writes it (docs/design.md 10). */
         const double complex x = den * A;
         const double complex r = conj(x) / (creal(x) * creal(x) + cimag(x) * cimag(x) + 1e-7);
         w[n] = B[n] * num * r;

@@ -1,4 +1,4 @@
-/* Diagonal (S4D) banks: per-mode discretization (DESIGN.md section 10).
+/* Diagonal (S4D) banks: per-mode discretization (docs/design.md section 10).
  * SPDX-License-Identifier: Apache-2.0 */
 #ifndef S4_DIAG_H
 #define S4_DIAG_H

@@ -1,4 +1,4 @@
-/* Bilinear discretization of the DPLR system: the dense form (DESIGN.md sections 5-6) and
+/* Bilinear discretization of the DPLR system: the dense form (docs/design.md sections 5-6) and
  * the O(N) Woodbury step form (section 6).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "discretize.h"
@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Entry n of the conjugate-extended vector [x; conj x] (DESIGN.md section 5). */
+/* Entry n of the conjugate-extended vector [x; conj x] (docs/design.md section 5). */
 static inline double complex ext(const double complex *x, int Nh, int n)
 {
     return n < Nh ? x[n] : conj(x[n - Nh]);
 }
 
 /* A diagonal bank in the dense conjugate-extended form: dA = diag(dA_n, conj dA_n),
- * dB = [dB_n, conj dB_n] (DESIGN.md 5, 10). */
+ * dB = [dB_n, conj dB_n] (docs/design.md 5, 10). */
 static s4_status diag_dense(const s4_ssm *s, int h, double rate, double complex *dA,
                             double complex *dB)
 {
@@ -164,7 +164,7 @@ s4_status s4__matrix_power(int N, const double complex *A, int64_t e, double com
     return S4_OK;
 }
 
-/* DESIGN.md section 6 on the stored half: every sum over the conjugate-extended space of a
+/* docs/design.md section 6 on the stored half: every sum over the conjugate-extended space of a
  * conjugate-symmetric product is 2 Re of the sum over the half. */
 s4_status s4__linear_setup(const s4_ssm *s, int h, double rate, s4_linear_step *out)
 {

@@ -1,4 +1,4 @@
-/* Bilinear discretization internals (DESIGN.md section 6).
+/* Bilinear discretization internals (docs/design.md section 6).
  * SPDX-License-Identifier: Apache-2.0 */
 #ifndef S4_DISCRETIZE_H
 #define S4_DISCRETIZE_H

@@ -1,4 +1,4 @@
-/* FFT convolution of inputs with kernels (DESIGN.md section 8): per feature, one real FFT
+/* FFT convolution of inputs with kernels (docs/design.md section 8): per feature, one real FFT
  * of the zero-padded input, a product with each channel's precomputed kernel spectrum and
  * one inverse real FFT, plus the skip term D u. Causal and bidirectional kernels.
  *

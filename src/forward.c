@@ -1,6 +1,6 @@
 /* Whole-layer forward in convolution mode (the reference S4Block.forward with FFTConv):
  * kernel and its spectrum at plan time, then per sequence FFT convolution + D u, channel
- * flattening, activation, output linear, final GLU (DESIGN.md 8, 11).
+ * flattening, activation, output linear, final GLU (docs/design.md 8, 11).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "layer.h"
 
@@ -16,7 +16,7 @@ enum { ALIGN = 64, TILE = 32 };
 struct s4_forward {
     int B, H, Cp, Fp, Fo;
     int64_t L;           /* input length */
-    int64_t l;           /* kernel length (DESIGN.md 11) */
+    int64_t l;           /* kernel length (docs/design.md 11) */
     int transposed, swap; /* swap: (h c) flattening with C' > 1 */
     int threads;         /* OpenMP threads of one execute (1: the caller's thread only) */
     int seq_slots;       /* sequences in flight at once: min(threads, B), 1 if unthreaded */

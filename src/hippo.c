@@ -1,9 +1,9 @@
-/* Dense HiPPO matrices A, B and their low-rank corrections P (DESIGN.md section 2).
+/* Dense HiPPO matrices A, B and their low-rank corrections P (docs/design.md section 2).
  *
  * Each formula is evaluated in the operation order of the reference (state-spaces/s4,
  * `transition` and `rank_correction`), so the results agree with the golden data to the
  * last bit or two; only the FouT correction differs, because the reference builds it in
- * float32 (testdata/README.md) and libs4 keeps it in double.
+ * float32 (tests/data/README.md) and libs4 keeps it in double.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "internal.h"
 
@@ -50,7 +50,7 @@ static double fout_b(int n)
     return (n % 2 == 0) ? sqrt(2.0) : 0.0;
 }
 
-/* A [N x N] row-major (DESIGN.md section 2). */
+/* A [N x N] row-major (docs/design.md section 2). */
 static void fill_A(s4_measure measure, int N, double *A)
 {
     for (int n = 0; n < N; n++) {

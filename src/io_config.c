@@ -205,7 +205,7 @@ static s4_status map_transform(const char *src, const char *key, const char *s,
                     src, key, s);
 }
 
-/* SSMKernelDiag's `disc` (DESIGN.md 10). The reference only looks at it in its forward,
+/* SSMKernelDiag's `disc` (docs/design.md 10). The reference only looks at it in its forward,
  * where any other string raises: refused here, when the config is read. */
 static s4_status map_disc(const char *src, const char *key, const char *s, s4_disc *out)
 {

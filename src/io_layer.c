@@ -1,5 +1,5 @@
 /* Trained models: the reference S4Block's state_dict in safetensors mapped onto an
- * s4_layer, and the layer saved back with the same names (DESIGN.md section 4); the
+ * s4_layer, and the layer saved back with the same names (docs/design.md section 4); the
  * architecture comes from the JSON config (src/io_config.c).
  *
  * A diagonal (S4D, mode diag) state_dict is the same without `layer.kernel.P` and
@@ -309,7 +309,7 @@ static s4_status load_file(const char *path, const s4io_safetensors *f,
     for (int i = 0; i < count && st == S4_OK; i++)
         if (ex[i].name)
             st = read_values(path, &ex[i]);
-    /* S4D: C is always raw (DESIGN.md 10), l_kernel 0. */
+    /* S4D: C is always raw (docs/design.md 10), l_kernel 0. */
     int64_t l_kernel = 0;
     if (st == S4_OK && !diag) {
         const double lk = ex[T_L_KERNEL].values[0];
@@ -451,7 +451,7 @@ s4_status s4_layer_save(const s4_layer *layer, const char *path, const s4_save_o
     const int H = ssm->H, Nh = ssm->Nh, S = ssm->S, r = ssm->rank, Cp = ssm->Cp;
     const int rows = ssm->rows;
     const int Flin = layer->head.Flin, Fa = layer->head.Fa;
-    /* The reference's SSMKernelDiag registers neither P nor l_kernel (DESIGN.md 4). */
+    /* The reference's SSMKernelDiag registers neither P nor l_kernel (docs/design.md 4). */
     const bool diag = ssm->cfg.mode == S4_MODE_DIAG;
 
     static const s4_param which[] = {S4_PARAM_D,      S4_PARAM_A_IMAG, S4_PARAM_A_REAL,

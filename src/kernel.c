@@ -1,4 +1,4 @@
-/* Convolution-kernel generation, the S4 algorithm (DESIGN.md section 7): truncated
+/* Convolution-kernel generation, the S4 algorithm (docs/design.md section 7): truncated
  * generating function at the roots of unity through Cauchy sums, Woodbury correction for
  * the low-rank term, bilinear factor, inverse real FFT.
  * SPDX-License-Identifier: Apache-2.0 */
@@ -210,7 +210,7 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for L = %lld", fn,
                         (long long)L);
     }
-    /* Nodes by sincos, never by powers (DESIGN.md 7.2): y_k = 2 tan(pi k / Ld). Past the
+    /* Nodes by sincos, never by powers (docs/design.md 7.2): y_k = 2 tan(pi k / Ld). Past the
      * quarter turn use cot of the complement, whose argument pi (Ld - 2k) / (2 Ld) is
      * exact in integers, so y keeps full relative accuracy up to the pole. */
     for (int64_t k = 0; k < p->ncauchy; k++) {
@@ -260,7 +260,7 @@ static inline double complex crecip(double complex z)
 }
 
 /* Solves (I + M) z = b for an r x r complex M by Gaussian elimination with partial
- * pivoting (DESIGN.md 7.4: the closed forms lose accuracy near poles). M and b are
+ * pivoting (docs/design.md 7.4: the closed forms lose accuracy near poles). M and b are
  * overwritten; false if the system is singular. */
 static bool woodbury_solve(int r, double complex *M, double complex *b)
 {
@@ -333,7 +333,7 @@ static void feature_coefficients(const s4_kernel *p, const s4_ssm *ssm, int h, d
     }
 }
 
-/* Woodbury (DESIGN.md 7.4) and the bilinear factor 2 / (1 + omega) = 1 + z/2 (7.5) for the
+/* Woodbury (docs/design.md 7.4) and the bilinear factor 2 / (1 + omega) = 1 + z/2 (7.5) for the
  * nodes of block b, from the accumulated sums; writes spectrum entries. Sum s = x (r+1) + y
  * holds X in {C rows, Q rows}, Y in {B, P rows}; its value at node j is
  * (y^2 S0 - S1) + i y (S2 + S3) (cauchy.h). */
@@ -421,7 +421,7 @@ static bool finish_block(const s4_kernel *p, int64_t b, const double *acc, fftwf
     return true;
 }
 
-/* Kernel rows of feature h into K (DESIGN.md 7.2-7.6). Returns 0, or 1 when Woodbury is
+/* Kernel rows of feature h into K (docs/design.md 7.2-7.6). Returns 0, or 1 when Woodbury is
  * singular at a node, 2 when the result is not finite (*at says where). */
 /* Mixed precision (cauchy.h): a pair (n, node) is near when the node lies within a
  * relative distance RHO of state n's pole, |i y - conj a_n| < RHO |a_n|; such pairs run in
@@ -527,7 +527,7 @@ static int feature_kernel(const s4_kernel *p, const s4_ssm *ssm, int h, workspac
     }
     if (p->Ld % 2 == 0) {
         /* omega = -1: (I - omega dA)^-1 dB = dt B / 2 exactly, so
-         * k = C-tilde_f^T dt B_f / 2 = dt Re sum_n C-tilde_n B_n (DESIGN.md 7.5). */
+         * k = C-tilde_f^T dt B_f / 2 = dt Re sum_n C-tilde_n B_n (docs/design.md 7.5). */
         const int k = s4__copy_of(ssm, h);
         for (int c = 0; c < p->rows; c++) {
             double complex acc = 0.0;

@@ -1,4 +1,4 @@
-/* The S4D convolution kernel of one feature (DESIGN.md section 10): per-mode coefficients
+/* The S4D convolution kernel of one feature (docs/design.md section 10): per-mode coefficients
  * from the discretization, then the block Vandermonde product (vandermonde.h).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "kernel_diag.h"

@@ -1,4 +1,4 @@
-/* The S4D convolution kernel of one feature (DESIGN.md section 10), for kernel.c's plans.
+/* The S4D convolution kernel of one feature (docs/design.md section 10), for kernel.c's plans.
  * SPDX-License-Identifier: Apache-2.0 */
 #ifndef S4_KERNEL_DIAG_H
 #define S4_KERNEL_DIAG_H

@@ -1,5 +1,5 @@
 /* The slow reference kernel: K[l] = C_f^T dA^l dB by the power method in double, used to
- * validate the Cauchy path (DESIGN.md section 7, "Check").
+ * validate the Cauchy path (docs/design.md section 7, "Check").
  * SPDX-License-Identifier: Apache-2.0 */
 #include "diag.h"
 #include "discretize.h"

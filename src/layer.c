@@ -1,5 +1,5 @@
 /* The S4 layer (the reference S4Block with its FFTConv): configuration, parameters, and the
- * "head" that every mode shares -- activation, output linear, final GLU (DESIGN.md 4, 8).
+ * "head" that every mode shares -- activation, output linear, final GLU (docs/design.md 4, 8).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "layer.h"
 #include "cpu/activation.h"

@@ -75,7 +75,7 @@ s4_status s4__forward_options(const char *fn, const s4_forward_options *options,
                               s4_planner *planner, int *threads);
 
 /* The reference's kernel length for inputs of length L at `rate` (FFTConv.forward,
- * DESIGN.md 11): L, or min(L, round(l_max / rate)); fails when that rounds below 1. */
+ * docs/design.md 11): L, or min(L, round(l_max / rate)); fails when that rounds below 1. */
 s4_status s4__kernel_length(const char *fn, const s4_layer *layer, int64_t L, double rate,
                             int64_t *l);
 

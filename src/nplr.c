@@ -1,4 +1,4 @@
-/* Normal-plus-low-rank (NPLR) form of a HiPPO matrix (DESIGN.md section 3), as the
+/* Normal-plus-low-rank (NPLR) form of a HiPPO matrix (docs/design.md section 3), as the
  * reference's `nplr` computes it:
  *   A + sum_r P_r P_r^T = c I + S,  S skew-symmetric,
  *   c = mean(diag(A + P P^T)),  -i S = W diag(w) W^*  (zheevd),  Lambda = c + i w,

@@ -1,5 +1,5 @@
 /* The SSM parameter bank: sizes, stored parameters, derived values, C-tilde management.
- * DESIGN.md sections 1, 3, 4, 7.1.
+ * docs/design.md sections 1, 3, 4, 7.1.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "discretize.h"
 #include "rng.h"
@@ -190,7 +190,7 @@ static s4_status derive(const char *fn, s4_ssm *s)
     for (size_t i = 0; i < SN; i++) {
         const double re = -s4__transform(s->cfg.real_transform, s->A_real[i]);
         const double im = -s4__transform(s->cfg.imag_transform, s->A_imag[i]);
-        /* Re(Lambda) < 0 keeps every Cauchy denominator away from zero (DESIGN.md 7.3). A
+        /* Re(Lambda) < 0 keeps every Cauchy denominator away from zero (docs/design.md 7.3). A
          * diagonal bank has no Cauchy sums: the reference's DSS normalises growing modes,
          * and zoh/bilinear kernels check their range when they are evaluated. */
         if (s->cfg.mode == S4_MODE_DPLR ? !(re < 0.0) || !isfinite(re) || !isfinite(im)
@@ -205,7 +205,7 @@ static s4_status derive(const char *fn, s4_ssm *s)
     return S4_OK;
 }
 
-/* Lambda and B of the reference's diagonal inits (dplr.py `dplr` with P_scale 0; DESIGN.md
+/* Lambda and B of the reference's diagonal inits (dplr.py `dplr` with P_scale 0; docs/design.md
  * 10): Re Lambda = -1/2 (diag-real: -(n+1)), Im Lambda from the init with N the full state
  * size, B = 1, P = 0. */
 static void diag_init(s4_init init, int N, double complex *Lam, double complex *B,
@@ -229,7 +229,7 @@ static void diag_init(s4_init init, int N, double complex *Lam, double complex *
         P[i] = 0.0;
 }
 
-/* Lambda, P, B of one init for `count` copies, written at copy offset s0 (DESIGN.md 3, 10):
+/* Lambda, P, B of one init for `count` copies, written at copy offset s0 (docs/design.md 3, 10):
  * HiPPO inits through the NPLR form (a diagonal bank drops P), diagonal inits directly. */
 static s4_status init_copies(const char *fn, s4_ssm *s, s4_init init, int s0, int count)
 {
@@ -504,7 +504,7 @@ s4_status s4_ssm_get_param(const s4_ssm *s, s4_param which, double *out, size_t 
     return S4_OK;
 }
 
-/* out[m] = X_f[m] + sign * (M^T X_f)[m] for m < Nh, with X_f = [X; conj X] (DESIGN.md 7.1:
+/* out[m] = X_f[m] + sign * (M^T X_f)[m] for m < Nh, with X_f = [X; conj X] (docs/design.md 7.1:
  * sign -1 turns C into C-tilde, sign +1 doubles C-tilde's length). */
 static void transpose_update(int N, const double complex *M, const double complex *X,
                              double sign, double complex *out)
@@ -540,7 +540,7 @@ s4_status s4_ssm_setup_length(s4_ssm *s, int64_t L)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: L = %lld must be in [1, 2^40]", fn,
                         (long long)L);
     if ((s->l_kernel > 0 && L <= s->l_kernel) || s->cfg.mode == S4_MODE_DIAG)
-        return S4_OK; /* a diagonal bank's C is always raw (DESIGN.md 10) */
+        return S4_OK; /* a diagonal bank's C is always raw (docs/design.md 10) */
 
     const int N = s->N, Nh = s->Nh;
     const size_t NN = (size_t)N * (size_t)N;

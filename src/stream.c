@@ -1,4 +1,4 @@
-/* Streaming: a layer chunk by chunk with a carried state (DESIGN.md 9; the reference's
+/* Streaming: a layer chunk by chunk with a carried state (docs/design.md 9; the reference's
  * FFTConv.forward(x, state) with its kernel's forward(state=...) and forward_state). A
  * chunk u_0..u_{T-1} with incoming state x0 (the state after the previous chunk's last step)
  * gives

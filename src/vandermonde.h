@@ -1,4 +1,4 @@
-/* Block Vandermonde evaluation, the S4D kernel's hot path (DESIGN.md section 10):
+/* Block Vandermonde evaluation, the S4D kernel's hot path (docs/design.md section 10):
  *   K[r][l] = Re sum_n c[r][n] exp(lz_n (l - s_n)),   l < L, r < rows.
  * Powers never come from L repeated multiplications: with blocks of T steps,
  *   exp(lz (l0 + j - s)) = exp(lz (l0 + g (T-1) - s)) * exp(lz (j - g (T-1)))

@@ -2,7 +2,7 @@
  * `s4 kernel` and `s4 forward` (conv, dense, linear, chunked) against the float64 reference,
  * every S4D case (tests/data/s4d: mode 'diag', and the rate cases) through `s4 kernel` and
  * `s4 forward` at each stage's --rate and through the diagonal step, `s4 info`, --rate
- * against its definition (DESIGN.md 11), and hostile inputs -- bad options, weights, configs
+ * against its definition (docs/design.md 11), and hostile inputs -- bad options, weights, configs
  * and arrays -- each of which must give a non-zero status, exactly one line on stderr naming
  * the file, tensor or key, and no output file.
  * SPDX-License-Identifier: Apache-2.0 */
@@ -568,7 +568,7 @@ static void test_rate_usage(void **state)
     free(r);
 }
 
-/* DESIGN.md 11: an S4D kernel at rate R is the kernel at dt R and nothing else, so at rate 2
+/* docs/design.md 11: an S4D kernel at rate R is the kernel at dt R and nothing else, so at rate 2
  * it equals the kernel of the same layer with dt doubled (inv_dt + log 2 under the exp
  * dt_transform), over round(l_max / 2) taps. With l_max null (no truncation) the same holds
  * for the whole layer in conv mode, the diagonal step and the stream, which then also agree

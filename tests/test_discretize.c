@@ -1,4 +1,4 @@
-/* Bilinear discretization: the O(N) Woodbury step form (DESIGN.md section 6) against the
+/* Bilinear discretization: the O(N) Woodbury step form (docs/design.md section 6) against the
  * dense (I - dt/2 A)^-1 (I + dt/2 A), and the repeated-squaring matrix power.
  * SPDX-License-Identifier: Apache-2.0 */
 #include <setjmp.h>

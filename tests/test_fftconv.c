@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, mkstemp, mkdtemp */
-/* FFT convolution (DESIGN.md section 8): s4_conv_* against a direct O(L^2) convolution in
+/* FFT convolution (docs/design.md section 8): s4_conv_* against a direct O(L^2) convolution in
  * double over every L in 1..300 and two long lengths, causal and bidirectional, kernels
  * shorter than, as long as and longer than the input; the MEASURE planner; wisdom files;
  * caller workspaces and leading dimensions; concurrent execution; argument checking.
@@ -88,7 +88,7 @@ static int is_smooth7(int64_t n)
     return n == 1;
 }
 
-/* The direct convolution of DESIGN.md 8 in double, exactly as written there:
+/* The direct convolution of docs/design.md 8 in double, exactly as written there:
  *   y[b][c][h][t] = sum_{j <= t} k0[t - j] u[j] + sum_{j > t} k1[j - t - 1] u[j]
  *                   + D[c][h] u[t],
  * k0 = K[c][h], k1 = K[C' + c][h] (bidirectional only), taps past l are zero.

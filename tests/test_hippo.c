@@ -1,4 +1,4 @@
-/* HiPPO matrices and their NPLR form (DESIGN.md sections 2-3): s4_measure_rank, s4_hippo,
+/* HiPPO matrices and their NPLR form (docs/design.md sections 2-3): s4_measure_rank, s4_hippo,
  * s4_nplr against the reference's float64 golden data (testdata/hippo), the exact
  * reconstruction of A from (Lambda, P, V) over a sweep of N, and argument validation.
  * The worst figures of each family are printed (golden_report after the golden tests);

@@ -457,7 +457,7 @@ static void test_cauchy_variants(void **state)
 }
 
 /* Lengths shorter than Lk (the l_max > L case) give the first L values of the longer
- * kernel; a rate halves or doubles the node count as DESIGN.md section 11 says. */
+ * kernel; a rate halves or doubles the node count as docs/design.md section 11 says. */
 static void test_lengths_and_rate(void **state)
 {
     (void)state;

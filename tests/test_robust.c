@@ -327,7 +327,7 @@ static void test_kernel_2e20(void **state)
  * dt. The two ends are where it could fail: at dt = 1e-6, C-tilde = (I - dA^L)^T C is a
  * difference of nearly equal numbers (1 - (1 - 1e-6)^L ~ 2e-3), which costs ~3 digits --
  * of the double setup's 16, not of float32's 7; at dt = 10 the bilinear poles of the fast
- * modes sit next to z = -1, the node handled by its exact limit (DESIGN.md 7.5). */
+ * modes sit next to z = -1, the node handled by its exact limit (docs/design.md 7.5). */
 #define TOL_DT 2e-5
 
 static void test_dt_range(void **state)
@@ -384,7 +384,7 @@ static void test_dt_range(void **state)
 /* Every mode's Re(Lambda) set to -eps (A_real = log eps), for HiPPO inits (the low-rank
  * term still damps) and for diagonal inits in DPLR mode (P = 0: the modes are truly
  * marginal, |dA| = 1 - O(eps dt), and the kernel does not decay over L = 4096). Bound: 2e-5
- * of max|K|, the float32 kernel bound: DESIGN.md 7.4 says the pivoted Woodbury solve keeps
+ * of max|K|, the float32 kernel bound: docs/design.md 7.4 says the pivoted Woodbury solve keeps
  * ~1e-6 near poles close to the imaginary axis where the closed form loses 1e-3, so this
  * is where a regression to the closed form would show. */
 #define TOL_MARGINAL 2e-5
@@ -462,7 +462,7 @@ static void test_large_n(void **state)
 
 /* ---- 5. the FouT zero-frequency pair ------------------------------------------------------- */
 
-/* FouT has one eigenvalue pair with zero imaginary part (DESIGN.md 3, 12), stored clamped to
+/* FouT has one eigenvalue pair with zero imaginary part (docs/design.md 3, 12), stored clamped to
  * Im = -1e-4 by the init. Its pole sits next to the real axis, by the node z = 0
  * (omega = 1), where the formulas are nearly 0/0. Three variants of every bank: as
  * initialised; that pair's Im(Lambda) exactly 0 (as trained weights may hold it); and Im 0
@@ -544,7 +544,7 @@ static void test_fout_zero_frequency(void **state)
 /* ---- 6. step vs conv over 10^6 steps ------------------------------------------------------ */
 
 /* A layer with identity activation and no output linear, so y = (K * u) + D u exactly.
- * The linear step (double state, DESIGN.md 6) runs 10^6 steps; the convolution runs the
+ * The linear step (double state, docs/design.md 6) runs 10^6 steps; the convolution runs the
  * same 10^6 inputs in one FFT. Bound: 1e-5 of max|y| at every time (test_step.c allows
  * 1e-4 at L <= 16384; the float32 convolution alone is ~3e-7 here, so the bound leaves room
  * for the FFT length and none for a drift that grows with t). Why it cannot drift: dA is a contraction in the modes that matter

@@ -549,7 +549,7 @@ static double *power_kernel(const s4_ssm *ssm, int64_t l, double rate, int rows,
 
 /* dA, dB of s4_ssm_discretize (rate 1) against the reference's float64 _setup_step values
  * in kernel.safetensors: S4D (H, N/2) diagonals, placed on the conjugate-extended diagonal
- * (DESIGN.md 5: x_f = [x; conj x]); S4 the dense (H, N, N) system. */
+ * (docs/design.md 5: x_f = [x; conj x]); S4 the dense (H, N, N) system. */
 static double check_discretize(const d_case *dc, const s4_ssm *ssm)
 {
     char kpath[S4T_PATH_MAX];
@@ -623,7 +623,7 @@ static void test_golden(void **state)
     for (int s = 0; s < dc->n_stages; s++) {
         const d_stage *st = &dc->st[s];
         const int64_t L = st->L;
-        /* The reference's kernel length (DESIGN.md 11). */
+        /* The reference's kernel length (docs/design.md 11). */
         const int64_t l_want =
             dc->l_max > 0 ? (round_even((double)dc->l_max / st->rate) < L
                                  ? round_even((double)dc->l_max / st->rate)
@@ -649,7 +649,7 @@ static void test_golden(void **state)
         double *K = fast_kernel(ssm, l, st->rate, dc->Cpp, H, dc->name);
         const double eK = s4t_max_rel_err(K, K_ref, nK);
         /* The double reference path: for S4D it is the same kernel at dt * rate; for S4 only
-         * at rate 1 (at another rate the reference keeps C-tilde of Lk, DESIGN.md 11). */
+         * at rate 1 (at another rate the reference keeps C-tilde of Lk, docs/design.md 11). */
         double eKp = NAN;
         if (diag || st->rate == 1.0) {
             double *Kp = power_kernel(ssm, l, st->rate, dc->Cpp, H, dc->name);
@@ -861,7 +861,7 @@ static void test_forward_state(void **state)
 /* ---- streaming == whole sequence ------------------------------------------------------------ */
 
 /* Every stage whose convolution kernel is not truncated (kernel length == L; S4D at any
- * rate, since S4D at rate r is exactly the system at dt r; S4 at rate 1 only, DESIGN.md 11):
+ * rate, since S4D at rate r is exactly the system at dt r; S4 at rate 1 only, docs/design.md 11):
  * chunks of 1, 2, 3, 5, 7, L and a seeded mix from zero state equal s4_forward's y, and end
  * in the same state as one whole chunk and as step mode. */
 static void test_stream(void **state)
@@ -1093,7 +1093,7 @@ static void test_rate_step(void **state)
 
 /* ---- the diagonal inits reproduce the golden initial Lambda and B ------------------------- */
 
-/* The reference's positive transforms (DESIGN.md 4), for the golden stored values. */
+/* The reference's positive transforms (docs/design.md 4), for the golden stored values. */
 static double transform_d(s4_transform t, double x)
 {
     switch (t) {

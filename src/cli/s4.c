@@ -6,7 +6,7 @@
  *              [--mode conv|dense|linear|diagonal] [--chunk T] [--rate R]
  *
  * S4 (DPLR) and S4D (diagonal, mode 'diag') layers alike; --rate is the reference's
- * `rate` argument of forward (DESIGN.md section 11).
+ * `rate` argument of forward (docs/design.md section 11).
  *
  * Built on the public API only (s4.h). Exit status 0 on success; on any error a non-zero
  * status and exactly one line on stderr naming the file, tensor or key and what was
@@ -202,7 +202,7 @@ static int64_t round_half_even(double x)
     return (int64_t)nearbyint(x);
 }
 
-/* The convolution kernel's length for inputs of length L (DESIGN.md section 11):
+/* The convolution kernel's length for inputs of length L (docs/design.md section 11):
  * l = L if l_max is null, else min(L, round(l_max / rate)); a rate so high that this rounds
  * to 0 is refused, naming --rate. */
 static int kernel_length(const s4_layer_config *c, int64_t L, double rate, const char *rate_text,
@@ -423,7 +423,7 @@ static int cmd_info(const options *o)
 
 /* ---- s4 kernel ----------------------------------------------------------------------- */
 
-/* The reference's length rules (FFTConv.forward, SSMKernelDPLR.forward; DESIGN.md section
+/* The reference's length rules (FFTConv.forward, SSMKernelDPLR.forward; docs/design.md section
  * 11) on a copy of the layer's bank, at rate R (1 unless --rate):
  *   - the kernel length l = min(L, round(l_max / R)) (L when l_max is null);
  *   - S4 (DPLR): C-tilde for l_max on first use, then set up or doubled until it covers the

@@ -229,7 +229,7 @@ static double *tensor_sized(const char *path, const char *name, size_t want)
     return x;
 }
 
-/* A layer from a state_dict file (DESIGN.md section 4 names). */
+/* A layer from a state_dict file (docs/design.md section 4 names). */
 s4_layer *s4t_layer_from_params(const s4_layer_config *cfg, const char *rel_path)
 {
     char path[S4T_PATH_MAX];
@@ -241,7 +241,7 @@ s4_layer *s4t_layer_from_params(const s4_layer_config *cfg, const char *rel_path
     const size_t Fa = cfg->activation == S4_ACT_GLU ? Cp * H / 2 : Cp * H;
     const size_t Flin = cfg->final_act == S4_FINAL_GLU ? 2 * H
                         : cfg->final_act == S4_FINAL_IDENTITY ? H : 0;
-    /* S4D (DESIGN.md 10): no P and no l_kernel in the file, C always raw. */
+    /* S4D (docs/design.md 10): no P and no l_kernel in the file, C always raw. */
     const int diag = cfg->ssm.mode == S4_MODE_DIAG;
     double *lk = NULL, *P = NULL;
     if (diag) {

@@ -35,7 +35,7 @@ int s4t_disc_of(const char *name, s4_disc *out);
  * say bilinear), the init when libs4 has it, the transforms and the layer options. */
 void s4t_layer_config_from_case(const char *rel_path, s4_layer_config *cfg);
 
-/* A layer from a state_dict safetensors file (DESIGN.md section 4 names). For a diagonal
+/* A layer from a state_dict safetensors file (docs/design.md section 4 names). For a diagonal
  * (S4D) config the file must have no P and no l_kernel (P = NULL, l_kernel 0). */
 s4_layer *s4t_layer_from_params(const s4_layer_config *cfg, const char *rel_path);
 

@@ -138,7 +138,7 @@ s4_ssm *s4t_ssm_from_params(const s4t_case *c, const char *rel_path);
 double *s4t_get_param(const s4_ssm *ssm, s4_param which, size_t *n);
 
 /* The reference's length rules for one forward of length L at rate 1 (SSMKernelDPLR and
- * FFTConv, DESIGN.md section 11): if C is raw and l_max is set, C-tilde for l_max first;
+ * FFTConv, docs/design.md section 11): if C is raw and l_max is set, C-tilde for l_max first;
  * the kernel length is l = L (l_max null) or min(L, l_max); then s4_ssm_setup_length(l)
  * doubles while l > l_kernel. Returns l, the length of the kernel the reference returned. */
 int64_t s4t_reference_setup(s4_ssm *ssm, const s4t_case *c, int64_t L);

@@ -24,7 +24,7 @@ int main(void)
         fprintf(stderr, "s4_hippo: %s: %s\n", s4_status_str(status), s4_last_error());
         return 1;
     }
-    /* LegS (DESIGN.md section 2): A[0][0] = -1, B[0] = 1, P[0] = sqrt(1/2). */
+    /* LegS (docs/design.md section 2): A[0][0] = -1, B[0] = 1, P[0] = sqrt(1/2). */
     if (!near(A[0], -1.0) || !near(B[0], 1.0) || !near(P[0] * P[0], 0.5)) {
         fprintf(stderr, "s4_hippo: unexpected A[0][0] = %g, B[0] = %g, P[0] = %g\n", A[0], B[0],
                 P[0]);
