@@ -36,12 +36,22 @@ struct s4_kernel {
     fftwf_plan c2r;
     s4_cauchy_block_fn cauchy; /* SIMD variant chosen at plan time */
     s4_cauchy_block_f_fn cauchy_f; /* the same in float (far pairs) */
+    struct kernel_blocks {         /* kernel_block_impl.h of the plan's ISA */
+        void (*near)(int Nh, int nsum, const double *geo, const double *coef,
+                     const double *y2, const int *skip, const float *accf, double *acc);
+        bool (*rank1)(const s4_kernel *p, int64_t k0, int nj, const double *acc,
+                      fftwf_complex *out);
+        void (*scale)(const float *src, float scale, int64_t L, float *dst);
+    } blocks;
     bool mixed;       /* float far pairs + double near pairs (S4_CAUCHY_PRECISION) */
     int threads;      /* OpenMP threads of one execute (1: run on the caller's thread) */
     size_t work_one;  /* bytes of one thread's workspace */
     size_t work_size; /* threads * work_one + alignment slack */
     void *own_work;
 };
+
+/* The per-node blocks of an ISA (kernel_block_impl.h, below). */
+static struct kernel_blocks blocks_for(s4_isa isa);
 
 /* Workspace layout, every region aligned to ALIGN bytes. */
 typedef struct workspace {
@@ -201,6 +211,7 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     p->y2 = s4__calloc(nnode, sizeof *p->y2);
     p->y2f = s4__calloc(nnode, sizeof *p->y2f);
     p->cauchy = s4__cauchy_select(NULL, &p->cauchy_f);
+    p->blocks = blocks_for(s4__cpu_isa());
     const char *prec = getenv("S4_CAUCHY_PRECISION"); /* "double": the all-double path */
     p->mixed = !(prec && !strcmp(prec, "double"));
     p->threads = plan_threads(options, p->H);
@@ -333,60 +344,39 @@ static void feature_coefficients(const s4_kernel *p, const s4_ssm *ssm, int h, d
     }
 }
 
+#define S4_KB_SFX ref
+#define S4_KB_TARGET
+#include "kernel_block_impl.h"
+#undef S4_KB_SFX
+#undef S4_KB_TARGET
+#if S4_CPU_X86
+#define S4_KB_SFX avx2
+#define S4_KB_TARGET S4_TARGET_AVX2
+#include "kernel_block_impl.h"
+#undef S4_KB_SFX
+#undef S4_KB_TARGET
+#define S4_KB_SFX avx512
+#define S4_KB_TARGET S4_TARGET_AVX512
+#include "kernel_block_impl.h"
+#undef S4_KB_SFX
+#undef S4_KB_TARGET
+#endif
+
+static struct kernel_blocks blocks_for(s4_isa isa)
+{
+#if S4_CPU_X86
+    if (isa == S4_ISA_AVX512)
+        return (struct kernel_blocks){near_avx512, rank1_avx512, scale_avx512};
+    if (isa == S4_ISA_AVX2)
+        return (struct kernel_blocks){near_avx2, rank1_avx2, scale_avx2};
+#endif
+    return (struct kernel_blocks){near_ref, rank1_ref, scale_ref};
+}
+
 /* Woodbury (docs/design.md 7.4) and the bilinear factor 2 / (1 + omega) = 1 + z/2 (7.5) for the
  * nodes of block b, from the accumulated sums; writes spectrum entries. Sum s = x (r+1) + y
  * holds X in {C rows, Q rows}, Y in {B, P rows}; its value at node j is
  * (y^2 S0 - S1) + i y (S2 + S3) (cauchy.h). */
-/* Sum s at node j of a block in real form: r = (y^2 S0 - S1) + i y (S2 + S3). */
-#define SUM_RE(acc, s, j, yy)                                                                 \
-    ((yy) * (acc)[(size_t)(s) * 4 * BLK + (j)] - (acc)[(size_t)(s) * 4 * BLK + BLK + (j)])
-#define SUM_IM(acc, s, j, y)                                                                  \
-    ((y) * ((acc)[(size_t)(s) * 4 * BLK + 2 * BLK + (j)] +                                    \
-            (acc)[(size_t)(s) * 4 * BLK + 3 * BLK + (j)]))
-
-/* Rank 1, the common case: k = (r_CB - r_CP r_QB / (1 + r_QP)) (1 + i y / 2), one shared
- * quotient for all rows. Written in real arithmetic over the block's nodes, branch-free,
- * so that it vectorises: a scalar complex version took 40% as long as the Cauchy sums.
- * The quotient uses Smith's scaling (as crecip), selected per lane. */
-static bool finish_rank1(const s4_kernel *p, int64_t k0, int nj, const double *restrict acc,
-                         fftwf_complex *out)
-{
-    const int rows = p->rows;
-    const double *restrict yv = p->y + k0;
-    double zr[BLK], zi[BLK];
-    bool ok = true;
-    for (int j = 0; j < nj; j++) {
-        const double y = yv[j], yy = y * y;
-        const double a = 1.0 + SUM_RE(acc, rows * 2 + 1, j, yy);
-        const double b = SUM_IM(acc, rows * 2 + 1, j, y);
-        const bool big = fabs(a) >= fabs(b);
-        const double num = big ? b : a, piv = big ? a : b;
-        const double t = num / piv, inv = 1.0 / (piv + num * t);
-        const double ir = big ? inv : t * inv, ii = big ? -t * inv : -inv; /* 1 / (a + ib) */
-        ok &= fabs(a) + fabs(b) > 0.0;
-        const double qr = SUM_RE(acc, rows * 2, j, yy), qi = SUM_IM(acc, rows * 2, j, y);
-        zr[j] = qr * ir - qi * ii;
-        zi[j] = qr * ii + qi * ir;
-    }
-    if (!ok)
-        return false;
-    for (int c = 0; c < rows; c++) {
-        float *restrict o = (float *)(void *)(out + (size_t)c * p->spec_ld);
-        for (int j = 0; j < nj; j++) {
-            const double y = yv[j], yy = y * y;
-            const double cr = SUM_RE(acc, c * 2 + 1, j, yy), ci = SUM_IM(acc, c * 2 + 1, j, y);
-            const double kr = SUM_RE(acc, c * 2, j, yy) - (cr * zr[j] - ci * zi[j]);
-            const double ki = SUM_IM(acc, c * 2, j, y) - (cr * zi[j] + ci * zr[j]);
-            /* times (1 + i y/2) */
-            o[2 * j] = (float)(kr - 0.5 * y * ki);
-            o[2 * j + 1] = (float)(ki + 0.5 * y * kr);
-        }
-    }
-    return true;
-}
-#undef SUM_RE
-#undef SUM_IM
-
 static bool finish_block(const s4_kernel *p, int64_t b, const double *acc, fftwf_complex *spec)
 {
     const int r = p->rank, rows = p->rows, R1 = r + 1;
@@ -398,7 +388,7 @@ static bool finish_block(const s4_kernel *p, int64_t b, const double *acc, fftwf
           y * (acc[(size_t)(s) * 4 * BLK + 2 * BLK + (j)] +                                    \
                acc[(size_t)(s) * 4 * BLK + 3 * BLK + (j)]))
     if (r == 1)
-        return finish_rank1(p, k0, nj, acc, out);
+        return p->blocks.rank1(p, k0, nj, acc, out);
     double complex M[MAX_RANK * MAX_RANK], z[MAX_RANK];
     for (int j = 0; j < nj; j++) {
         const double y = p->y[k0 + j], yy = y * y;
@@ -470,42 +460,15 @@ static bool mixed_setup(const s4_kernel *p, const s4_ssm *ssm, int h, double dt,
  * the same four accumulators per sum as the double block (cauchy.h). */
 static void mixed_block(const s4_kernel *p, int64_t b, workspace *w)
 {
-    const int Nh = p->Nh, nsum = p->nsum;
+    const int Nh = p->Nh;
     const int64_t k0 = b * BLK;
     for (int n = 0; n < Nh; n++) {
         const int64_t lo = w->near[2 * n] - k0, hi = w->near[2 * n + 1] - k0;
         w->skip[2 * n] = (int)(lo < 0 ? 0 : lo > BLK ? BLK : lo);
         w->skip[2 * n + 1] = (int)(hi < 0 ? 0 : hi > BLK ? BLK : hi);
     }
-    p->cauchy_f(Nh, nsum, w->geof, w->coeff, p->y2f + k0, w->skip, w->gwf, w->accf);
-    for (size_t i = 0; i < (size_t)nsum * 4 * BLK; i++)
-        w->acc[i] = (double)w->accf[i];
-    /* Near pairs: contiguous nodes per state, so each loop below runs over j and
-     * vectorises. */
-    double g[BLK], pg[BLK];
-    const double *restrict y2 = p->y2 + k0;
-    for (int n = 0; n < Nh; n++) {
-        const int j0 = w->skip[2 * n], j1 = w->skip[2 * n + 1];
-        if (j0 >= j1)
-            continue;
-        const double a2 = w->geo[2 * n], c2 = w->geo[2 * n + 1];
-        for (int j = j0; j < j1; j++) {
-            const double pp = a2 - y2[j];
-            g[j] = 1.0 / (pp * pp + c2 * y2[j]);
-            pg[j] = pp * g[j];
-        }
-        for (int s = 0; s < nsum; s++) {
-            const double *c = w->coef + ((size_t)s * Nh + (size_t)n) * 4;
-            double *restrict a0 = w->acc + (size_t)s * 4 * BLK, *restrict a1 = a0 + BLK;
-            double *restrict a2s = a1 + BLK, *restrict a3 = a2s + BLK;
-            for (int j = j0; j < j1; j++) {
-                a0[j] += c[0] * g[j];
-                a1[j] += c[1] * pg[j];
-                a2s[j] += c[2] * g[j];
-                a3[j] += c[3] * pg[j];
-            }
-        }
-    }
+    p->cauchy_f(Nh, p->nsum, w->geof, w->coeff, p->y2f + k0, w->skip, w->gwf, w->accf);
+    p->blocks.near(Nh, p->nsum, w->geo, w->coef, p->y2 + k0, w->skip, w->accf, w->acc);
 }
 
 static int feature_kernel(const s4_kernel *p, const s4_ssm *ssm, int h, workspace *w,
@@ -543,8 +506,7 @@ static int feature_kernel(const s4_kernel *p, const s4_ssm *ssm, int h, workspac
         float *restrict dst = K + ((size_t)c * (size_t)p->H + (size_t)h) * ldk;
         const float *restrict src = w->out;
         /* Scale first (a loop without exits vectorises), then look for a non-finite value. */
-        for (int64_t l = 0; l < p->L; l++)
-            dst[l] = src[l] * scale;
+        p->blocks.scale(src, scale, p->L, dst);
         const size_t bad = s4__first_nonfinite_f(dst, (size_t)p->L);
         if (bad < (size_t)p->L) {
             *at = (int64_t)bad;
