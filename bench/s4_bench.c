@@ -2,6 +2,7 @@
  *   s4-bench kernel [--mode dplr|diag] --H 256 --N 64 --L 16384 [--rank 1] [--channels 1]
  *                   [--disc zoh|bilinear|dss] [--init name] [--repeat 5] [--json]
  *   s4-bench forward --B 8 --H 256 --N 64 --L 16384 [--channels 1] [--repeat 5] [--json]
+ *                    [--planner estimate|measure] [--floor]
  * Times s4_kernel_execute (median of --repeat runs after >= 0.2 s of warm-up) on a seeded LegS
  * bank whose C-tilde is set up for L, and reports GFLOP/s by the cost model of
  * docs/design.md section 7 (43 flops per (h, n, l) for one kernel row at rank 1; in general
@@ -14,7 +15,9 @@
  * algorithms, so compare the two modes by time, not by GFLOP/s.
  * forward times s4_forward_execute (median of --repeat runs after one warm-up) of a default
  * S4 layer (GELU, output linear + GLU, l_max None) on B sequences of length L, and reports
- * s4_forward_create's time (C-tilde, kernel, its spectrum) separately.
+ * s4_forward_create's time (C-tilde, kernel, its spectrum) separately. --planner measure
+ * makes the plan's FFTs with FFTW_MEASURE; --floor also times the forward's FFTs and its
+ * output linear alone (floor.c) and prints forward / floor.
  *   s4-bench step --mode linear|dense|diagonal --B 1 --H 256 --N 64 [--L steps] [--json]
  * times s4_step_execute on the same default layer, one time step for B sequences per call,
  * and reports steps per second (and sequence-steps per second = B x steps/s).
@@ -26,6 +29,7 @@
  * --threads t sets the OpenMP threads of kernel, forward and step (default: all cores).
  * SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L
+#include "floor.h"
 #include "peak.h"
 #include "s4.h"
 
@@ -38,10 +42,10 @@
 #include <time.h>
 
 typedef struct options {
-    int B, H, N, rank, channels, repeat, json, threads, sweep;
+    int B, H, N, rank, channels, repeat, json, threads, sweep, floor;
     long long L;
     unsigned long long seed;
-    const char *mode, *disc, *init, *ssm;
+    const char *mode, *disc, *init, *ssm, *planner;
 } options;
 
 static double now(void)
@@ -79,6 +83,7 @@ static int usage(void)
             "                       [--repeat k] [--seed s] [--threads t] [--json]\n"
             "       s4-bench kernel [--mode dplr|diag] --sweep [--threads t] [--json]\n"
             "       s4-bench forward [--ssm dplr|diag] [--B b] [--H n] [--N n] [--L n]\n"
+            "                        [--planner estimate|measure] [--floor]\n"
             "                        [--channels c] [--repeat k] [--seed s] [--threads t]\n"
             "                        [--json]\n"
             "       s4-bench step [--ssm dplr|diag] --mode linear|dense|diagonal [--B b]\n"
@@ -93,8 +98,8 @@ static int parse(int argc, char **argv, options *o)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--json") || !strcmp(a, "--sweep")) {
-            *(a[2] == 'j' ? &o->json : &o->sweep) = 1;
+        if (!strcmp(a, "--json") || !strcmp(a, "--sweep") || !strcmp(a, "--floor")) {
+            *(a[2] == 'j' ? &o->json : a[2] == 's' ? &o->sweep : &o->floor) = 1;
             continue;
         }
         if (!v)
@@ -104,8 +109,8 @@ static int parse(int argc, char **argv, options *o)
             i++;
             continue;
         }
-        if (!strcmp(a, "--ssm")) {
-            o->ssm = v;
+        if (!strcmp(a, "--ssm") || !strcmp(a, "--planner")) {
+            *(a[3] == 's' ? &o->ssm : &o->planner) = v;
             i++;
             continue;
         }
@@ -304,8 +309,13 @@ static int bench_forward(const options *o)
     if (st != S4_OK)
         return fail("s4_layer_create", st);
     double t0 = now();
-    const s4_forward_options fopt = {.rate = 1.0, .planner = S4_PLANNER_ESTIMATE,
-                                     .threads = o->threads};
+    if (o->planner && strcmp(o->planner, "estimate") && strcmp(o->planner, "measure"))
+        return usage();
+    const s4_forward_options fopt = {
+        .rate = 1.0,
+        .planner = o->planner && !strcmp(o->planner, "measure") ? S4_PLANNER_MEASURE
+                                                                : S4_PLANNER_ESTIMATE,
+        .threads = o->threads};
     if ((st = s4_forward_create(layer, o->B, o->L, &fopt, &plan)) != S4_OK)
         return fail("s4_forward_create", st);
     const double create_s = now() - t0;
@@ -343,6 +353,19 @@ static int bench_forward(const options *o)
                "%.3g tokens/s  peak RSS %.1f MB (workspace %.1f MB)  create %.3f s\n",
                cfg.ssm.mode == S4_MODE_DIAG ? "diag" : "dplr", o->B, o->H, o->N, o->L,
                o->channels, median, times[0], tokens, peak_rss_mb(), work_mb, create_s);
+    if (o->floor) {
+        /* The forward's two library parts alone, at their best (floor.c): the causal
+         * convolution's FFTs (length 2L) of every (batch, feature) row, and the output
+         * linear as one sgemm over all B L columns. */
+        const int th = o->threads > 0 ? o->threads : omp_get_max_threads();
+        const double tf = s4__floor_fft((int64_t)o->B * o->H, o->L, 2 * o->L, th, 3);
+        const int Flin = cfg.final_act == S4_FINAL_GLU ? 2 * o->H : o->H;
+        const double tg = s4__floor_gemm(Flin, o->H * o->channels, (int64_t)o->B * o->L, 3);
+        printf("floor: FFTs %.4f s + sgemm [%d x %d] x [%d x %lld] %.4f s = %.4f s; "
+               "forward / floor = %.2f\n",
+               tf, Flin, o->H * o->channels, o->H * o->channels, (long long)o->B * o->L, tg,
+               tf + tg, median / (tf + tg));
+    }
     free(u);
     free(y);
     free(times);
