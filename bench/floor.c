@@ -31,8 +31,11 @@ static int cmp(const void *a, const void *b)
 double s4__floor_fft(int64_t rows, int64_t L, int64_t n, int threads, int repeat)
 {
     const size_t nf = (size_t)n / 2 + 1;
-    float *buf = fftwf_alloc_real((size_t)n * (size_t)threads);
-    fftwf_complex *U = fftwf_alloc_complex(nf * (size_t)threads);
+    /* Every thread's rows at the planning arrays' alignment, as new-array execution needs
+     * (64 bytes: FFTW's SIMD codelets assume what they saw when planning). */
+    const size_t nfp = (nf + 7) / 8 * 8, np = ((size_t)n + 15) / 16 * 16;
+    float *buf = fftwf_alloc_real(np * (size_t)threads);
+    fftwf_complex *U = fftwf_alloc_complex(nfp * (size_t)threads);
     fftwf_complex *Kf = fftwf_alloc_complex(nf);
     if (!buf || !U || !Kf)
         return -1.0;
@@ -47,8 +50,8 @@ double s4__floor_fft(int64_t rows, int64_t L, int64_t n, int threads, int repeat
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             const size_t t = (size_t)omp_get_thread_num();
-            float *b = buf + t * (size_t)n;
-            fftwf_complex *u = U + t * nf;
+            float *b = buf + t * np;
+            fftwf_complex *u = U + t * nfp;
             for (int64_t l = 0; l < L; l++) /* the input row, zero padded to n */
                 b[l] = (float)((r + l) % 7) - 3.0f;
             memset(b + L, 0, (size_t)(n - L) * sizeof *b);
