@@ -757,6 +757,133 @@ S4_NODISCARD s4_status s4_npy_write_f32(const char *path, const float *data, int
 S4_NODISCARD s4_status s4_npy_write_f64(const char *path, const double *data, int ndim,
                                         const int64_t *shape);
 
+/* ------------------------------------------------------------------------------ */
+/* Whole models: example.py's S4Model (docs/models.md)                             */
+/*
+ * A linear encoder, n_layers residual S4 layers with LayerNorm (prenorm or postnorm), mean
+ * pooling over time and a linear decoder. The layer is the minimal S4D of the reference's
+ * models/s4/s4d.py (run on libs4's diagonal machinery: zoh, Vandermonde kernel, diagonal
+ * step) or a full S4Block. Inputs x [B x L x d_input], logits [B x d_output].
+ */
+
+typedef enum s4_model_layer {
+    S4_MODEL_S4D = 0,    /* models/s4/s4d.py's S4D: GELU, Conv1d output linear, GLU */
+    S4_MODEL_S4BLOCK = 1 /* the S4Block of s4_layer */
+} s4_model_layer;
+
+typedef struct s4_model_config {
+    int d_input, d_output, d_model, n_layers;
+    int prenorm;                /* 1: LayerNorm before each layer; 0: after the residual */
+    s4_model_layer layer_class;
+    /* The layers' config, ssm.H = d_model. S4D: only ssm.N (d_state) and ssm.dt_min, dt_max
+     * are the config's; the rest is what the minimal S4D is (diag, zoh, one channel, GELU,
+     * final GLU, l_max None). S4Block: the block's arguments as s4_layer_config_parse reads
+     * them. The model runs its layers on (B, L, H) arrays whatever `transposed` says. */
+    s4_layer_config layer;
+} s4_model_config;
+
+/* example.py's defaults: d_input 1, d_output 10, d_model 256, n_layers 4, postnorm, S4D
+ * layers with d_state 64, dt in [1e-3, 1e-1]. */
+void s4_model_config_default(s4_model_config *config);
+
+typedef struct s4_model s4_model;
+
+/* Stored parameters. Every layer's arrays are in the S4Block form of s4_layer_arrays (for
+ * the minimal S4D: inv_dt = log_dt, A_real = log_A_real, A_imag = -A_imag, B = 1 + 0i,
+ * C [1 x H x N/2 x 2], D [1 x H], W = the Conv1d weight [2H x H]); s4_model_load does that
+ * mapping from the reference's names. */
+typedef struct s4_model_arrays {
+    const double *encoder_W; /* [d_model x d_input] */
+    const double *encoder_b; /* [d_model] */
+    const double *norm_w;    /* [n_layers x d_model] LayerNorm weight */
+    const double *norm_b;    /* [n_layers x d_model] LayerNorm bias */
+    const s4_layer_arrays *layers; /* [n_layers] */
+    const double *decoder_W; /* [d_output x d_model] */
+    const double *decoder_b; /* [d_output] */
+} s4_model_arrays;
+
+S4_NODISCARD s4_status s4_model_create_from_arrays(const s4_model_config *config,
+                                                   const s4_model_arrays *arrays,
+                                                   s4_model **out);
+void s4_model_destroy(s4_model *model);
+S4_NODISCARD s4_status s4_model_get_config(const s4_model *model, s4_model_config *config);
+/* The layer i < n_layers (owned by the model), or NULL. */
+const s4_layer *s4_model_layer_at(const s4_model *model, int i);
+
+/* The model config from JSON ({"architecture": "S4Model", "d_input", "d_output",
+ * "d_model", "n_layers", "dropout", "prenorm", "layer": {"class": "S4D" | "S4Block", ...}},
+ * docs/models.md), parsed strictly like s4_layer_config_parse: unknown keys, wrong types
+ * and inconsistent sizes are S4_ERR_FORMAT naming the key; dropout and lr are accepted and
+ * ignored. *config is untouched on failure. */
+S4_NODISCARD s4_status s4_model_config_parse(const char *json, const char *source,
+                                             s4_model_config *config);
+S4_NODISCARD s4_status s4_model_config_read(const char *path, s4_model_config *config);
+
+/* True (1) when the JSON text is a model config ("architecture" present), else 0. */
+int s4_config_is_model(const char *json);
+
+/* A model from example.py's state_dict in safetensors (names in docs/models.md) and its
+ * config (config_path NULL: the file's __metadata__ "config"). Every tensor must be present
+ * with the shape the config implies, no other tensor may be, and every value finite;
+ * otherwise S4_ERR_FORMAT naming the file and the tensor (expected and found shapes). */
+S4_NODISCARD s4_status s4_model_load(const char *weights_path, const char *config_path,
+                                     s4_model **out);
+
+/* Convolution mode: a plan for B sequences of length L. Creation makes every layer's
+ * forward plan (kernel spectra cached; an S4Block's C-tilde follows the reference's length
+ * rules and is updated in the model, as s4_forward_create does); execute never allocates.
+ * options as for s4_forward_create (rate, planner, threads); NULL: defaults. Results are
+ * bitwise the same for any thread count. */
+typedef struct s4_model_forward s4_model_forward;
+
+S4_NODISCARD s4_status s4_model_forward_create(s4_model *model, int B, int64_t L,
+                                               const s4_forward_options *options,
+                                               s4_model_forward **out);
+void s4_model_forward_destroy(s4_model_forward *plan);
+size_t s4_model_forward_workspace_size(const s4_model_forward *plan);
+
+/* x [B x L x d_input] -> logits [B x d_output]. work NULL: the plan's own scratch (then
+ * calls must not overlap); else work_size >= s4_model_forward_workspace_size. The model
+ * must outlive the plan. */
+S4_NODISCARD s4_status s4_model_forward_execute(const s4_model_forward *plan, const float *x,
+                                                float *logits, void *work, size_t work_size);
+
+/* Recurrent mode: every layer in a step mode, one time step of B sequences per call, the
+ * state in a caller buffer that also accumulates the running mean, so that after T steps
+ * the logits are those of the convolution mode on the first T inputs (streaming
+ * classification). */
+typedef enum s4_model_step_mode {
+    S4_MODEL_STEP_NATURAL = 0,  /* each layer's own: linear for S4 (DPLR), diagonal for S4D */
+    S4_MODEL_STEP_DENSE = 1,
+    S4_MODEL_STEP_LINEAR = 2,
+    S4_MODEL_STEP_DIAGONAL = 3
+} s4_model_step_mode;
+
+typedef struct s4_model_step s4_model_step;
+
+/* options: rate and threads as for s4_step_create_with_options (NULL: rate 1, default
+ * threads). A bidirectional layer has no recurrent mode: S4_ERR_INVALID_ARGUMENT. A mode
+ * a layer does not have fails as s4_step_create does, naming the layer. */
+S4_NODISCARD s4_status s4_model_step_create(const s4_model *model, s4_model_step_mode mode,
+                                            int B, const s4_step_options *options,
+                                            s4_model_step **out);
+void s4_model_step_destroy(s4_model_step *plan);
+/* Bytes of the state (8-byte aligned, caller-allocated) and of one call's scratch. */
+size_t s4_model_step_state_size(const s4_model_step *plan);
+size_t s4_model_step_workspace_size(const s4_model_step *plan);
+/* Zero state, no steps taken. */
+S4_NODISCARD s4_status s4_model_step_state_reset(const s4_model_step *plan, void *state);
+/* Steps taken since the last reset. */
+int64_t s4_model_step_count(const s4_model_step *plan, const void *state);
+
+/* One time step: x [B x d_input]; logits [B x d_output] (NULL: not computed) are those of
+ * every input since the reset. Arguments and x are checked before anything changes; should
+ * a layer refuse its input mid-step (an intermediate value overflowed float), the layers
+ * before it have advanced: reset the state then. */
+S4_NODISCARD s4_status s4_model_step_execute(const s4_model_step *plan, void *state,
+                                             const float *x, float *logits, void *work,
+                                             size_t work_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -112,4 +112,16 @@ void s4io_atomic_abort(s4io_atomic *a);
  * always reads back. */
 s4_status s4io_config_json_for_weights(const s4_layer_config *config, char **json);
 
+/* A whole text file of at most max_bytes, NUL-terminated, into *out (s4__free it);
+ * S4_ERR_IO when it cannot be read, S4_ERR_FORMAT when too large or holding a NUL. */
+s4_status s4io_read_text(const char *path, long max_bytes, char **out);
+
+/* An S4Block from the tensors `prefix` + the reference's names (docs/design.md section 4)
+ * of an open file, checked as s4_layer_load checks them. found NULL: no other tensor may be
+ * in the file (s4_layer_load); else the tensors used go to found[0 .. *nfound) (at most
+ * 10), and the caller checks the rest of the file (s4_model_load). */
+s4_status s4io_layer_from_file(const char *path, const s4io_safetensors *f, const char *prefix,
+                               const s4_layer_config *cfg, const s4io_tensor **found,
+                               int *nfound, s4_layer **out);
+
 #endif /* S4_IO_H */

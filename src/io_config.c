@@ -747,8 +747,7 @@ s4_status s4_layer_config_parse(const char *json, const char *source, s4_config_
     return st;
 }
 
-/* A whole small text file, NUL-terminated. */
-static s4_status read_text(const char *path, char **out)
+s4_status s4io_read_text(const char *path, long max_bytes, char **out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -758,7 +757,7 @@ static s4_status read_text(const char *path, char **out)
     long size = -1;
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
         st = s4__fail(S4_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    else if (size > MAX_CONFIG_BYTES)
+    else if (size > max_bytes)
         st = s4__fail(S4_ERR_FORMAT, "%s: %ld bytes is too large for a config", path, size);
     else if (!(text = s4__malloc((size_t)size + 1)))
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -785,7 +784,7 @@ s4_status s4_layer_config_read(const char *path, s4_config_use use, s4_layer_con
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_layer_config_read: %s is NULL",
                         !path ? "path" : "config");
     char *text = NULL;
-    s4_status st = read_text(path, &text);
+    s4_status st = s4io_read_text(path, MAX_CONFIG_BYTES, &text);
     if (st != S4_OK)
         return st;
     st = s4_layer_config_parse(text, path, use, config);

@@ -100,27 +100,42 @@ static bool shape_matches(const expected *e, const s4io_tensor *t)
 /* Finds each expected tensor, checks shape and dtype. The output linear may be named
  * `output_linear.0.*` (current reference) or `output_linear.*`, and its weight may carry a
  * Conv1d's trailing 1. */
-static s4_status find_expected(const char *path, const s4io_safetensors *f, expected *ex,
-                               int count, const dims *d)
+/* Name buffers: a state_dict prefix ("s4_layers.3.") plus the layer's own name. */
+enum { NAME_MAX_LEN = 160 };
+typedef char name_buf[NAME_MAX_LEN];
+
+/* prefix + name into buf (truncated names cannot match a tensor: the reader's names are
+ * shorter than the buffer). */
+static const char *pname(name_buf buf, const char *prefix, const char *name)
 {
+    snprintf(buf, NAME_MAX_LEN, "%s%s", prefix, name);
+    return buf;
+}
+
+static s4_status find_expected(const char *path, const s4io_safetensors *f, expected *ex,
+                               int count, const dims *d, const char *prefix)
+{
+    name_buf n1, n2, n3, n4;
     for (int i = 0; i < count; i++) {
         expected *e = &ex[i];
         if (!e->name)
             continue;
         e->t = s4io_safetensors_find(f, e->name);
         if (!e->t && (i == T_W || i == T_BIAS)) {
-            const char *plain = i == T_W ? "output_linear.weight" : "output_linear.bias";
+            const char *plain = pname(n1, prefix,
+                                      i == T_W ? "output_linear.weight" : "output_linear.bias");
             e->t = s4io_safetensors_find(f, plain);
             if (e->t)
-                e->name = plain;
+                e->name = e->t->name; /* the file's own string, valid while it is open */
         }
         char want[96], got[96];
         shape_text(want, sizeof want, e->ndim, e->shape);
         if (!e->t) {
             /* Neither P nor l_kernel: most likely an S4D file read with an S4 config. */
-            const bool s4d_file = (i == T_P || i == T_L_KERNEL) &&
-                                  !s4io_safetensors_find(f, "layer.kernel.P") &&
-                                  !s4io_safetensors_find(f, "layer.kernel.l_kernel");
+            const bool s4d_file =
+                (i == T_P || i == T_L_KERNEL) &&
+                !s4io_safetensors_find(f, pname(n1, prefix, "layer.kernel.P")) &&
+                !s4io_safetensors_find(f, pname(n2, prefix, "layer.kernel.l_kernel"));
             return s4__fail(S4_ERR_FORMAT, "%s: missing tensor '%s' (expected shape %s = %s)%s",
                             path, e->name, want, e->legend,
                             s4d_file ? "; with no l_kernel either, the file looks like an "
@@ -144,15 +159,17 @@ static s4_status find_expected(const char *path, const s4io_safetensors *f, expe
     }
     /* Both spellings of the linear at once would leave one of them unused. */
     if (count > T_W) {
-        const bool dotted = s4io_safetensors_find(f, "output_linear.0.weight") != NULL ||
-                            s4io_safetensors_find(f, "output_linear.0.bias") != NULL;
-        const bool plain = s4io_safetensors_find(f, "output_linear.weight") != NULL ||
-                           s4io_safetensors_find(f, "output_linear.bias") != NULL;
+        const bool dotted =
+            s4io_safetensors_find(f, pname(n1, prefix, "output_linear.0.weight")) != NULL ||
+            s4io_safetensors_find(f, pname(n2, prefix, "output_linear.0.bias")) != NULL;
+        const bool plain =
+            s4io_safetensors_find(f, pname(n3, prefix, "output_linear.weight")) != NULL ||
+            s4io_safetensors_find(f, pname(n4, prefix, "output_linear.bias")) != NULL;
         if (dotted && plain)
             return s4__fail(S4_ERR_FORMAT,
-                            "%s: tensor 'output_linear.weight': the file has both "
-                            "output_linear.* and output_linear.0.*; expected one",
-                            path);
+                            "%s: tensor '%soutput_linear.weight': the file has both "
+                            "%soutput_linear.* and %soutput_linear.0.*; expected one",
+                            path, prefix, prefix, prefix);
     }
     return S4_OK;
 }
@@ -274,8 +291,9 @@ static s4_status prefix_error(s4_status st, const char *path)
                     "%s: parameters refused: %s", path, msg);
 }
 
-static s4_status load_file(const char *path, const s4io_safetensors *f,
-                           const s4_layer_config *cfg, s4_layer **out)
+s4_status s4io_layer_from_file(const char *path, const s4io_safetensors *f, const char *prefix,
+                               const s4_layer_config *cfg, const s4io_tensor **found,
+                               int *nfound, s4_layer **out)
 {
     /* Mode and disc belong to the config, not to the file: checked first, so that a bad
      * value is not reported as the file's content by prefix_error (the mode also decides
@@ -303,9 +321,19 @@ static s4_status load_file(const char *path, const s4io_safetensors *f,
     const dims d = dims_of(cfg);
     expected ex[T_COUNT];
     const int count = expected_tensors(cfg, &d, ex);
-    s4_status st = find_expected(path, f, ex, count, &d);
-    if (st == S4_OK)
+    name_buf full[T_COUNT];
+    for (int i = 0; i < count; i++)
+        if (ex[i].name)
+            ex[i].name = pname(full[i], prefix, ex[i].name);
+    s4_status st = find_expected(path, f, ex, count, &d, prefix);
+    if (st == S4_OK && !found)
         st = check_unexpected(path, f, ex, count);
+    if (st == S4_OK && found) {
+        *nfound = 0;
+        for (int i = 0; i < count; i++)
+            if (ex[i].name)
+                found[(*nfound)++] = ex[i].t;
+    }
     for (int i = 0; i < count && st == S4_OK; i++)
         if (ex[i].name)
             st = read_values(path, &ex[i]);
@@ -315,9 +343,9 @@ static s4_status load_file(const char *path, const s4io_safetensors *f,
         const double lk = ex[T_L_KERNEL].values[0];
         if (!(lk >= 0.0 && lk <= (double)MAX_LENGTH) || floor(lk) != lk)
             st = s4__fail(S4_ERR_FORMAT,
-                          "%s: tensor 'layer.kernel.l_kernel' = %g: expected an integer in "
-                          "[0, 2^40] (0: C is raw; else the length C-tilde was made for)",
-                          path, lk);
+                          "%s: tensor '%s' = %g: expected an integer in [0, 2^40] (0: C is "
+                          "raw; else the length C-tilde was made for)",
+                          path, ex[T_L_KERNEL].name, lk);
         else
             l_kernel = (int64_t)lk;
     }
@@ -352,7 +380,7 @@ s4_status s4_layer_load_with_config(const char *weights_path, const s4_layer_con
     s4_status st = s4io_safetensors_open(weights_path, &f);
     if (st != S4_OK)
         return st;
-    st = load_file(weights_path, f, config, out);
+    st = s4io_layer_from_file(weights_path, f, "", config, NULL, NULL, out);
     s4io_safetensors_close(f);
     return st;
 }
@@ -391,7 +419,7 @@ s4_status s4_layer_load(const char *weights_path, const char *config_path, s4_la
         s4__free(src);
     }
     if (st == S4_OK)
-        st = load_file(weights_path, f, &cfg, out);
+        st = s4io_layer_from_file(weights_path, f, "", &cfg, NULL, NULL, out);
     s4io_safetensors_close(f);
     return st;
 }

@@ -1768,6 +1768,169 @@ static void test_files(void **state)
 
 /* ---- misc: status strings, version ---------------------------------------------------- */
 
+/* ---- whole models ---------------------------------------------------------------------- */
+
+/* Outputs of the model rows: a pointer sentinel and sentinel-filled buffers, checked after
+ * every row by model_untouched(). */
+static s4_model *mo_model;
+static s4_model_forward *mo_fwd;
+static s4_model_step *mo_step;
+static float mo_logits[2 * 10];
+static s4_model_config mo_cfg;
+
+static void model_outputs_reset(void)
+{
+    mo_model = PSENT, mo_fwd = PSENT, mo_step = PSENT;
+    for (size_t i = 0; i < sizeof mo_logits / sizeof mo_logits[0]; i++)
+        mo_logits[i] = FSENT;
+    memset(&mo_cfg, 0x5a, sizeof mo_cfg);
+}
+
+static void model_untouched(int line)
+{
+    if (mo_model != PSENT || mo_fwd != PSENT || mo_step != PSENT)
+        bad_row(line, "a failed model call wrote an output pointer");
+    for (size_t i = 0; i < sizeof mo_logits / sizeof mo_logits[0]; i++)
+        if (mo_logits[i] != FSENT) {
+            bad_row(line, "a failed model call wrote logits[%zu]", i);
+            break;
+        }
+    s4_model_config z;
+    memset(&z, 0x5a, sizeof z);
+    if (memcmp(&z, &mo_cfg, sizeof z) != 0)
+        bad_row(line, "a failed model call wrote the config");
+    model_outputs_reset();
+}
+
+#define MEXPECT(want, sub, call)                                                              \
+    do {                                                                                      \
+        EXPECT(want, sub, call);                                                              \
+        model_untouched(__LINE__);                                                            \
+    } while (0)
+
+static void test_model(void **state)
+{
+    (void)state;
+    begin();
+    model_outputs_reset();
+    char w[S4T_PATH_MAX], c[S4T_PATH_MAX], missing[S4T_PATH_MAX];
+    s4t_path(w, "models/s4d_h8_n16_l100/params.safetensors");
+    s4t_path(c, "models/s4d_h8_n16_l100/config.json");
+    s4t_path(missing, "models/no_such_dir/params.safetensors");
+    s4_model *m = NULL;
+    assert_int_equal(s4_model_load(w, c, &m), S4_OK);
+    s4_model_forward *f = NULL;
+    assert_int_equal(s4_model_forward_create(m, 2, 16, NULL, &f), S4_OK);
+    s4_model_step *st = NULL;
+    assert_int_equal(s4_model_step_create(m, S4_MODEL_STEP_NATURAL, 2, NULL, &st), S4_OK);
+    double *state_buf = malloc(s4_model_step_state_size(st) + 8);
+    assert_int_equal(s4_model_step_state_reset(st, state_buf), S4_OK);
+    float x[2 * 16], x1[2];
+    for (int i = 0; i < 32; i++)
+        x[i] = 0.05f * (float)i;
+    x1[0] = 0.5f, x1[1] = -0.5f;
+
+    /* config and load */
+    s4_model_config_default(NULL);
+    EXPECT_THAT(s4_model_config_default(NULL), 1);
+    MEXPECT(INVAL, "json", s4_model_config_parse(NULL, "x", &mo_cfg));
+    MEXPECT(INVAL, "config", s4_model_config_parse("{}", "x", NULL));
+    MEXPECT(S4_ERR_FORMAT, "not valid JSON", s4_model_config_parse("{", "x", &mo_cfg));
+    MEXPECT(S4_ERR_FORMAT, "d_input", s4_model_config_parse("{\"architecture\": \"S4Model\"}", "x", &mo_cfg));
+    MEXPECT(INVAL, "path", s4_model_config_read(NULL, &mo_cfg));
+    MEXPECT(INVAL, "config", s4_model_config_read(c, NULL));
+    MEXPECT(S4_ERR_IO, "no_such_dir", s4_model_config_read(missing, &mo_cfg));
+    EXPECT_THAT(s4_config_is_model(NULL), s4_config_is_model(NULL) == 0);
+    EXPECT_THAT(s4_config_is_model("{\"d_model\": 4}"), s4_config_is_model("{\"d_model\": 4}") == 0);
+    EXPECT_THAT(s4_config_is_model("not json"), s4_config_is_model("not json") == 0);
+    MEXPECT(INVAL, "weights_path", s4_model_load(NULL, c, &mo_model));
+    MEXPECT(INVAL, "out", s4_model_load(w, c, NULL));
+    MEXPECT(S4_ERR_IO, "no_such_dir", s4_model_load(missing, c, &mo_model));
+    MEXPECT(S4_ERR_IO, "no_such_dir", s4_model_load(w, missing, &mo_model));
+
+    /* create from arrays */
+    s4_model_config mc;
+    assert_int_equal(s4_model_get_config(m, &mc), S4_OK);
+    const double zeros[256] = {0}, nan1[1] = {NAN};
+    s4_model_arrays a = {.encoder_W = zeros, .encoder_b = zeros, .norm_w = zeros,
+                         .norm_b = zeros, .layers = NULL, .decoder_W = zeros,
+                         .decoder_b = zeros};
+    MEXPECT(INVAL, "config", s4_model_create_from_arrays(NULL, &a, &mo_model));
+    MEXPECT(INVAL, "arrays", s4_model_create_from_arrays(&mc, NULL, &mo_model));
+    MEXPECT(INVAL, "out", s4_model_create_from_arrays(&mc, &a, NULL));
+    MEXPECT(INVAL, "arrays->layers", s4_model_create_from_arrays(&mc, &a, &mo_model));
+    a.encoder_W = NULL;
+    MEXPECT(INVAL, "encoder_W", s4_model_create_from_arrays(&mc, &a, &mo_model));
+    a.encoder_W = nan1;
+    MEXPECT(INVAL, "encoder_W[0]", s4_model_create_from_arrays(&mc, &a, &mo_model));
+    a.encoder_W = zeros;
+    s4_model_config bad = mc;
+    bad.d_model = 0;
+    MEXPECT(INVAL, "d_model", s4_model_create_from_arrays(&bad, &a, &mo_model));
+    bad = mc, bad.prenorm = 2;
+    MEXPECT(INVAL, "prenorm", s4_model_create_from_arrays(&bad, &a, &mo_model));
+    bad = mc, bad.layer_class = (s4_model_layer)7;
+    MEXPECT(INVAL, "layer_class", s4_model_create_from_arrays(&bad, &a, &mo_model));
+    MEXPECT(INVAL, "model", s4_model_get_config(NULL, &mo_cfg));
+    MEXPECT(INVAL, "config", s4_model_get_config(m, NULL));
+    EXPECT_THAT(s4_model_layer_at(NULL, 0), s4_model_layer_at(NULL, 0) == NULL);
+    EXPECT_THAT(s4_model_layer_at(m, -1), s4_model_layer_at(m, -1) == NULL);
+    EXPECT_THAT(s4_model_layer_at(m, 2), s4_model_layer_at(m, 2) == NULL);
+    s4_model_destroy(NULL);
+    EXPECT_THAT(s4_model_destroy(NULL), 1);
+
+    /* convolution mode */
+    MEXPECT(INVAL, "model", s4_model_forward_create(NULL, 2, 16, NULL, &mo_fwd));
+    MEXPECT(INVAL, "out", s4_model_forward_create(m, 2, 16, NULL, NULL));
+    MEXPECT(INVAL, "B = 0", s4_model_forward_create(m, 0, 16, NULL, &mo_fwd));
+    MEXPECT(INVAL, "L = -1", s4_model_forward_create(m, 2, -1, NULL, &mo_fwd));
+    const s4_forward_options neg = {.rate = 1.0, .threads = -1};
+    MEXPECT(INVAL, "threads", s4_model_forward_create(m, 2, 16, &neg, &mo_fwd));
+    const s4_forward_options zr = {.rate = 0.0};
+    MEXPECT(INVAL, "rate", s4_model_forward_create(m, 2, 16, &zr, &mo_fwd));
+    MEXPECT(INVAL, "plan", s4_model_forward_execute(NULL, x, mo_logits, NULL, 0));
+    MEXPECT(INVAL, "x", s4_model_forward_execute(f, NULL, mo_logits, NULL, 0));
+    MEXPECT(INVAL, "logits", s4_model_forward_execute(f, x, NULL, NULL, 0));
+    MEXPECT(INVAL, "work_size", s4_model_forward_execute(f, x, mo_logits, F.work, 8));
+    x[7] = INFINITY;
+    MEXPECT(INVAL, "x[7]", s4_model_forward_execute(f, x, mo_logits, NULL, 0));
+    x[7] = 0.0f;
+    EXPECT_THAT(s4_model_forward_workspace_size(NULL), s4_model_forward_workspace_size(NULL) == 0);
+    s4_model_forward_destroy(NULL);
+    EXPECT_THAT(s4_model_forward_destroy(NULL), 1);
+
+    /* recurrent mode */
+    MEXPECT(INVAL, "model", s4_model_step_create(NULL, S4_MODEL_STEP_NATURAL, 2, NULL, &mo_step));
+    MEXPECT(INVAL, "out", s4_model_step_create(m, S4_MODEL_STEP_NATURAL, 2, NULL, NULL));
+    MEXPECT(INVAL, "mode = 4", s4_model_step_create(m, (s4_model_step_mode)4, 2, NULL, &mo_step));
+    MEXPECT(INVAL, "B = 0", s4_model_step_create(m, S4_MODEL_STEP_NATURAL, 0, NULL, &mo_step));
+    MEXPECT(INVAL, "layer 0", s4_model_step_create(m, S4_MODEL_STEP_LINEAR, 2, NULL, &mo_step));
+    const s4_step_options sneg = {.rate = 1.0, .threads = -3};
+    MEXPECT(INVAL, "threads", s4_model_step_create(m, S4_MODEL_STEP_NATURAL, 2, &sneg, &mo_step));
+    MEXPECT(INVAL, "plan", s4_model_step_state_reset(NULL, state_buf));
+    MEXPECT(INVAL, "state", s4_model_step_state_reset(st, NULL));
+    MEXPECT(INVAL, "plan", s4_model_step_execute(NULL, state_buf, x1, mo_logits, NULL, 0));
+    MEXPECT(INVAL, "state", s4_model_step_execute(st, NULL, x1, mo_logits, NULL, 0));
+    MEXPECT(INVAL, "x", s4_model_step_execute(st, state_buf, NULL, mo_logits, NULL, 0));
+    MEXPECT(INVAL, "aligned",
+            s4_model_step_execute(st, (unsigned char *)state_buf + 4, x1, mo_logits, NULL, 0));
+    MEXPECT(INVAL, "work_size", s4_model_step_execute(st, state_buf, x1, mo_logits, F.work, 8));
+    x1[1] = NAN;
+    MEXPECT(INVAL, "x[1]", s4_model_step_execute(st, state_buf, x1, mo_logits, NULL, 0));
+    EXPECT_THAT(s4_model_step_count(NULL, state_buf), s4_model_step_count(NULL, state_buf) == 0);
+    EXPECT_THAT(s4_model_step_count(st, state_buf), s4_model_step_count(st, state_buf) == 0);
+    EXPECT_THAT(s4_model_step_state_size(NULL), s4_model_step_state_size(NULL) == 0);
+    EXPECT_THAT(s4_model_step_workspace_size(NULL), s4_model_step_workspace_size(NULL) == 0);
+    s4_model_step_destroy(NULL);
+    EXPECT_THAT(s4_model_step_destroy(NULL), 1);
+
+    free(state_buf);
+    s4_model_step_destroy(st);
+    s4_model_forward_destroy(f);
+    s4_model_destroy(m);
+    end("model");
+}
+
 static void test_misc(void **state)
 {
     (void)state;
@@ -1909,6 +2072,7 @@ int main(void)
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_files),
+        cmocka_unit_test(test_model),
         cmocka_unit_test(test_misc),
         cmocka_unit_test(test_plans_unchanged),
         cmocka_unit_test(test_coverage),
