@@ -3,7 +3,9 @@
  *   s4 info    --weights W.safetensors [--config C.json]
  *   s4 kernel  --weights W [--config C] --length L --output K.npy [--rate R]
  *   s4 forward --weights W [--config C] --input U.npy --output Y.npy
- *              [--mode conv|dense|linear|diagonal] [--chunk T] [--rate R]
+ *              [--mode conv|recurrent|dense|linear|diagonal] [--chunk T] [--rate R]
+ *
+ * A config with an "architecture" key is a whole model (model.c, docs/models.md).
  *
  * S4 (DPLR) and S4D (diagonal, mode 'diag') layers alike; --rate is the reference's
  * `rate` argument of forward (docs/design.md section 11).
@@ -13,7 +15,7 @@
  * expected. Output files are written under a temporary name and renamed, so a failed run
  * leaves no partial file.
  * SPDX-License-Identifier: Apache-2.0 */
-#include "s4.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { EXIT_USAGE = 2 };
-
 static const char *g_command = "s4";
 
 static const char usage_text[] =
@@ -34,8 +34,15 @@ static const char usage_text[] =
     "  s4 kernel  --weights W.safetensors [--config C.json] --length L --output K.npy\n"
     "             [--rate R]\n"
     "  s4 forward --weights W.safetensors [--config C.json] --input U.npy --output Y.npy\n"
-    "             [--mode conv|dense|linear|diagonal] [--chunk T] [--rate R]\n"
+    "             [--mode conv|recurrent|dense|linear|diagonal] [--chunk T] [--rate R]\n"
     "  s4 help | s4 version\n"
+    "\n"
+    "Whole models: when the config (or the file's __metadata__ \"config\") has an\n"
+    "\"architecture\" (example.py's S4Model, docs/models.md), info describes the model and\n"
+    "forward maps X (B, L, d_input) float32 or float64 to float32 logits (B, d_output), in\n"
+    "--mode conv (default) or recurrent (every layer in its own step mode: linear for S4,\n"
+    "diagonal for S4D; dense, linear, diagonal force one); bidirectional models run in conv\n"
+    "mode only. tools/s4-convert.py makes the two files from a PyTorch checkpoint.\n"
     "\n"
     "The weights are a reference S4Block state_dict (safetensors). The architecture comes\n"
     "from --config (a JSON object of S4Block arguments, e.g. {\"d_model\": 64, \"d_state\": 64,\n"
@@ -81,6 +88,32 @@ static int fail(int status, const char *fmt, ...)
     return status;
 }
 
+static int fail_lib_at(s4_status st, const char *rate_text);
+static int parse_rate(const char *text, double *out);
+static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape);
+static int print_tensors(const char *path);
+
+int s4cli_fail(int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fail(status, "%s", msg);
+}
+
+int s4cli_fail_lib(s4_status st, const char *rate_text) { return fail_lib_at(st, rate_text); }
+
+int s4cli_parse_rate(const char *text, double *out) { return parse_rate(text, out); }
+
+void s4cli_shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
+{
+    shape_text(buf, len, ndim, shape);
+}
+
+int s4cli_print_tensors(const char *path) { return print_tensors(path); }
+
 /* A library failure: its message already names the file, tensor or key. */
 static int fail_lib(s4_status st)
 {
@@ -100,10 +133,6 @@ static int fail_lib_at(s4_status st, const char *rate_text)
 }
 
 /* ---- options ------------------------------------------------------------------------ */
-
-typedef struct options {
-    const char *weights, *config, *input, *output, *mode, *length, *chunk, *rate;
-} options;
 
 typedef struct option_spec {
     const char *name;
@@ -331,6 +360,9 @@ static int print_tensors(const char *path)
 
 static int cmd_info(const options *o)
 {
+    const int model = s4cli_is_model(o);
+    if (model != 0)
+        return model < 0 ? EXIT_FAILURE : s4cli_model_info(o);
     s4_layer *layer = NULL;
     s4_layer_config c;
     int rc = load_layer(o, &layer, &c);
@@ -626,6 +658,9 @@ static int cmd_forward(const options *o)
         rc = require(o->output, "output");
     if (rc)
         return rc;
+    const int model = s4cli_is_model(o);
+    if (model != 0)
+        return model < 0 ? EXIT_FAILURE : s4cli_model_forward(o);
     run_mode mode = RUN_CONV;
     if (o->mode) {
         if (strcmp(o->mode, "conv") == 0)
