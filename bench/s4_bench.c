@@ -26,6 +26,10 @@
  * measures this machine's float32 FMA throughput on one core and on t threads (default all).
  *   s4-bench kernel --sweep [--json] runs L = 2^10..2^20 for N in {16, 64, 256}
  * (bench/plot_sweep.sh renders it); with --mode diag, the same sweep of the S4D kernel.
+ *   s4-bench model [--B 64 --L 1024 --H 128 --N 64 --layers 4 --din 3]
+ * times an example.py S4Model with S4D layers (seeded parameters) at example.py's default
+ * sizes: the convolution forward of B sequences, and recurrent classification of the B
+ * sequences stepped together and of one sequence alone (L steps).
  * --threads t sets the OpenMP threads of kernel, forward and step (default: all cores).
  * SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L
@@ -33,6 +37,7 @@
 #include "peak.h"
 #include "s4.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,7 +47,7 @@
 #include <time.h>
 
 typedef struct options {
-    int B, H, N, rank, channels, repeat, json, threads, sweep, floor;
+    int B, H, N, rank, channels, repeat, json, threads, sweep, floor, layers, din;
     long long L;
     unsigned long long seed;
     const char *mode, *disc, *init, *ssm, *planner;
@@ -89,7 +94,9 @@ static int usage(void)
             "       s4-bench step [--ssm dplr|diag] --mode linear|dense|diagonal [--B b]\n"
             "                     [--H n] [--N n] [--L steps] [--repeat k] [--threads t]\n"
             "                     [--json]\n"
-            "       s4-bench peak [--threads t] [--json]\n");
+            "       s4-bench peak [--threads t] [--json]\n"
+            "       s4-bench model [--B 64] [--L 1024] [--H 128] [--N 64] [--layers 4] [--din 3]\n"
+            "                      [--repeat 3] [--threads t] [--json]\n");
     return 2;
 }
 
@@ -127,6 +134,8 @@ static int parse(int argc, char **argv, options *o)
         else if (!strcmp(a, "--repeat")) o->repeat = (int)x;
         else if (!strcmp(a, "--seed")) o->seed = (unsigned long long)x;
         else if (!strcmp(a, "--threads")) o->threads = (int)x;
+        else if (!strcmp(a, "--layers")) o->layers = (int)x;
+        else if (!strcmp(a, "--din")) o->din = (int)x;
         else return -1;
         i++;
     }
@@ -483,6 +492,156 @@ static int bench_step(const options *o)
     return 0;
 }
 
+/* An example.py S4Model with minimal S4D layers and seeded parameters in the ranges a
+ * trained one has (S4D-Lin: A = -1/2 + i pi n, dt log-uniform in [1e-3, 1e-1]). */
+static s4_model *bench_model_make(const options *o)
+{
+    const int H = o->H, Nh = o->N / 2, nl = o->layers, din = o->din, dout = 10;
+    uint64_t r = 0x9e3779b97f4a7c15ull ^ o->seed;
+#define RND() ((double)((r = r * 6364136223846793005ull + 1442695040888963407ull) >> 11) / \
+               9007199254740992.0 * 2.0 - 1.0)
+    const size_t nW = (size_t)2 * H * H + 2 * (size_t)H + (size_t)H * 8 + (size_t)H * Nh * 6;
+    double *buf = calloc(nW * (size_t)nl + (size_t)(din + dout + 4) * H + dout, sizeof *buf);
+    s4_layer_arrays *la = calloc((size_t)nl, sizeof *la);
+    if (!buf || !la)
+        return NULL;
+    double *p = buf;
+    double *eW = p; p += (size_t)H * din;
+    double *eb = p; p += H;
+    double *nw = p; p += (size_t)H * nl;
+    double *nb = p; p += (size_t)H * nl;
+    double *dW = p; p += (size_t)dout * H;
+    double *db = p; p += dout;
+    for (double *q = buf; q < p; q++)
+        *q = 0.3 * RND();
+    for (int i = 0; i < H * nl; i++)
+        nw[i] = 1.0 + 0.1 * RND();
+    for (int i = 0; i < nl; i++) {
+        double *inv_dt = p; p += H;
+        double *ar = p; p += (size_t)H * Nh;
+        double *ai = p; p += (size_t)H * Nh;
+        double *B = p; p += (size_t)H * Nh * 2;
+        double *C = p; p += (size_t)H * Nh * 2;
+        double *D = p; p += H;
+        double *W = p; p += (size_t)2 * H * H;
+        double *b = p; p += 2 * (size_t)H;
+        for (int h = 0; h < H; h++) {
+            inv_dt[h] = log(1e-3) + (0.5 + 0.5 * RND()) * (log(1e-1) - log(1e-3));
+            D[h] = RND();
+            for (int n = 0; n < Nh; n++) {
+                ar[(size_t)h * Nh + n] = log(0.5);
+                ai[(size_t)h * Nh + n] = -3.141592653589793 * n; /* S4Block form */
+                B[2 * ((size_t)h * Nh + n)] = 1.0;
+                C[2 * ((size_t)h * Nh + n)] = 0.5 * RND();
+                C[2 * ((size_t)h * Nh + n) + 1] = 0.5 * RND();
+            }
+        }
+        for (size_t k = 0; k < (size_t)2 * H * H; k++)
+            W[k] = RND() / sqrt((double)H);
+        for (int k = 0; k < 2 * H; k++)
+            b[k] = 0.1 * RND();
+        la[i] = (s4_layer_arrays){.ssm = {.inv_dt = inv_dt, .A_real = ar, .A_imag = ai,
+                                          .B = B, .C = C, .D = D},
+                                  .W = W, .b = b};
+    }
+#undef RND
+    s4_model_config c;
+    s4_model_config_default(&c);
+    c.d_input = din, c.d_output = dout, c.d_model = H, c.n_layers = nl;
+    c.layer.ssm.N = o->N;
+    const s4_model_arrays a = {.encoder_W = eW, .encoder_b = eb, .norm_w = nw, .norm_b = nb,
+                               .layers = la, .decoder_W = dW, .decoder_b = db};
+    s4_model *m = NULL;
+    const s4_status st = s4_model_create_from_arrays(&c, &a, &m);
+    free(buf);
+    free(la);
+    if (st != S4_OK)
+        fail("s4_model_create_from_arrays", st);
+    return m;
+}
+
+/* Model forward (B x L) and recurrent classification: B sequences stepped together, and one
+ * sequence of L steps alone (what a streaming classifier does). */
+static int bench_model(const options *o)
+{
+    if (o->H < 1 || o->N < 2 || o->N % 2 || o->layers < 1 || o->din < 1 || o->B < 1 || o->L < 1)
+        return usage();
+    s4_model *m = bench_model_make(o);
+    if (!m)
+        return 1;
+    const size_t din = (size_t)o->din;
+    const size_t nx = (size_t)o->B * (size_t)o->L * din;
+    float *x = malloc(nx * sizeof *x), *y = malloc((size_t)o->B * 10 * sizeof *y);
+    double *times = malloc((size_t)o->repeat * sizeof *times);
+    if (!x || !y || !times)
+        return 1;
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+    const s4_forward_options fo = {.rate = 1.0, .planner = S4_PLANNER_ESTIMATE,
+                                   .threads = o->threads};
+    s4_model_forward *f = NULL;
+    double t0 = now();
+    s4_status st = s4_model_forward_create(m, o->B, o->L, &fo, &f);
+    if (st != S4_OK)
+        return fail("s4_model_forward_create", st);
+    const double create_s = now() - t0;
+    for (int i = -1; i < o->repeat; i++) {
+        t0 = now();
+        if ((st = s4_model_forward_execute(f, x, y, NULL, 0)) != S4_OK)
+            return fail("s4_model_forward_execute", st);
+        if (i >= 0)
+            times[i] = now() - t0;
+    }
+    const double fwd = median_of(times, o->repeat);
+    s4_model_forward_destroy(f);
+    /* Recurrent: B sequences together, then one sequence alone, L steps each. */
+    double rec[2];
+    const int bs[2] = {o->B, 1};
+    const s4_step_options so = {.rate = 1.0, .threads = o->threads};
+    for (int k = 0; k < 2; k++) {
+        s4_model_step *p = NULL;
+        if ((st = s4_model_step_create(m, S4_MODEL_STEP_NATURAL, bs[k], &so, &p)) != S4_OK)
+            return fail("s4_model_step_create", st);
+        void *state = malloc(s4_model_step_state_size(p));
+        float *xt = malloc((size_t)bs[k] * din * sizeof *xt);
+        if (!state || !xt)
+            return 1;
+        for (size_t i = 0; i < (size_t)bs[k] * din; i++)
+            xt[i] = x[i];
+        for (int i = -1; i < o->repeat; i++) {
+            if ((st = s4_model_step_state_reset(p, state)) != S4_OK)
+                return fail("s4_model_step_state_reset", st);
+            t0 = now();
+            for (long long t = 0; t < o->L; t++)
+                if ((st = s4_model_step_execute(p, state, xt, t + 1 == o->L ? y : NULL, NULL,
+                                                0)) != S4_OK)
+                    return fail("s4_model_step_execute", st);
+            if (i >= 0)
+                times[i] = now() - t0;
+        }
+        rec[k] = median_of(times, o->repeat);
+        free(state), free(xt);
+        s4_model_step_destroy(p);
+    }
+    if (o->json)
+        printf("{\"bench\": \"model\", \"layer\": \"s4d\", \"d_input\": %d, \"d_model\": %d, "
+               "\"n_layers\": %d, \"N\": %d, \"B\": %d, \"L\": %lld, \"forward_s\": %.6g, "
+               "\"recurrent_batch_s\": %.6g, \"recurrent_one_s\": %.6g, \"create_s\": %.6g, "
+               "\"peak_rss_mb\": %.1f}\n",
+               o->din, o->H, o->layers, o->N, o->B, o->L, fwd, rec[0], rec[1], create_s,
+               peak_rss_mb());
+    else
+        printf("model S4Model/S4D d_input=%d d_model=%d n_layers=%d N=%d  forward B=%d L=%lld "
+               "%.4f s (%.3g tokens/s)  recurrent B=%d: %.4f s (%.0f steps/s)  recurrent one "
+               "sequence of %lld: %.4f s (%.0f steps/s)  create %.3f s  peak RSS %.1f MB\n",
+               o->din, o->H, o->layers, o->N, o->B, o->L, fwd, (double)o->B * o->L / fwd, o->B,
+               rec[0], (double)o->L / rec[0], o->L, rec[1], (double)o->L / rec[1], create_s,
+               peak_rss_mb());
+    free(x), free(y), free(times);
+    s4_model_destroy(m);
+    return 0;
+}
+
 static int bench_peak(const options *o)
 {
     const int all = o->threads > 0 ? o->threads : omp_get_max_threads();
@@ -502,8 +661,12 @@ static int bench_peak(const options *o)
 int main(int argc, char **argv)
 {
     options o = {.B = 8, .H = 256, .N = 64, .rank = 1, .channels = 1, .repeat = 5, .L = 16384};
+    if (argc >= 2 && !strcmp(argv[1], "model")) /* example.py's default sizes */
+        o = (options){.B = 64, .H = 128, .N = 64, .L = 1024, .layers = 4, .din = 3, .repeat = 3};
     if (argc < 2 || parse(argc, argv, &o) != 0)
         return usage();
+    if (!strcmp(argv[1], "model"))
+        return bench_model(&o);
     if (!strcmp(argv[1], "kernel"))
         return o.sweep ? bench_kernel_sweep(&o) : bench_kernel(&o);
     if (!strcmp(argv[1], "forward"))

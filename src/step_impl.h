@@ -182,8 +182,9 @@ S4_STEP_GROUP(const lin_feat *restrict k, const lin_job *restrict jb, int b0, in
 }
 
 /* T steps of nb batch elements of one feature: at each step, groups of S4_STEP_GB batch
- * elements share every coefficient load; rank-1 single-channel layers (the common case) get
- * a path with the sizes fixed at compile time. */
+ * elements share every coefficient load; single-channel layers of rank 1 (S4) and rank 0
+ * (S4D) get paths with the sizes fixed at compile time: with a runtime rank the
+ * accumulators went through the stack (an S4D model's step ran 10x slower, perf). */
 static S4_STEP_TARGET void S4_STEP_NAME(const lin_feat *k, const lin_job *jb)
 {
     const int r = k->r, Cp = k->Cp, nb = jb->nb, ng = nb / S4_STEP_GB * S4_STEP_GB;
@@ -194,6 +195,12 @@ static S4_STEP_TARGET void S4_STEP_NAME(const lin_feat *k, const lin_job *jb)
                 S4_STEP_GROUP(k, jb, b, t, S4_STEP_GB, 1, 1, 0);
             for (int b = ng; b < nb; b++)
                 S4_STEP_GROUP(k, jb, b, t, 1, 1, 1, 0);
+        } else if (r == 0 && Cp == 1 && !tail) {
+            /* Rank 0: an S4D layer's diagonal step (no reduction before the update). */
+            for (int b = 0; b < ng; b += S4_STEP_GB)
+                S4_STEP_GROUP(k, jb, b, t, S4_STEP_GB, 0, 1, 0);
+            for (int b = ng; b < nb; b++)
+                S4_STEP_GROUP(k, jb, b, t, 1, 0, 1, 0);
         } else {
             for (int b = 0; b < ng; b += S4_STEP_GB)
                 S4_STEP_GROUP(k, jb, b, t, S4_STEP_GB, r, Cp, 1);

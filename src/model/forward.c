@@ -143,18 +143,31 @@ s4_status s4_model_forward_execute(const s4_model_forward *p, const float *x, fl
     workspace w;
     carve(p, base, &w);
     const int T = p->threads;
-    /* Rows are independent in every pointwise part: a static split of them changes no
-     * result (docs/cpu.md). */
+    const size_t L = (size_t)p->L, B = (size_t)p->B, din = (size_t)m->cfg.d_input;
+    const size_t TB = 64, nblk = (L + TB - 1) / TB; /* column blocks of one sequence */
+    /* The layers run on (B, H, L) arrays. Every pointwise part is independent across
+     * (sequence, column block) pairs or (sequence, feature) rows, and each output is one
+     * fixed-order computation, so a static split of them changes no bit (docs/cpu.md). */
 #pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
-    for (size_t r = 0; r < rows; r++)
-        s4__model_encode(m, x + r * (size_t)m->cfg.d_input, w.h + r * H, 1);
+    for (size_t bo = 0; bo < B * H; bo++) {
+        const size_t b = bo / H, o = bo % H;
+        float *row = w.h + bo * L;
+        for (size_t t = 0; t < L; t++) {
+            double acc = m->enc_b[o];
+            for (size_t k = 0; k < din; k++)
+                acc += (double)m->enc_W[o * din + k] * x[(b * L + t) * din + k];
+            row[t] = (float)acc;
+        }
+    }
     for (int i = 0; i < m->cfg.n_layers; i++) {
         const float *in = w.h;
         if (m->cfg.prenorm) {
             memcpy(w.z, w.h, rows * H * sizeof *w.z);
 #pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
-            for (size_t r = 0; r < rows; r++)
-                s4__model_norm(m, i, w.z + r * H, 1);
+            for (size_t q = 0; q < B * nblk; q++) {
+                const size_t b = q / nblk, t0 = (q % nblk) * TB;
+                s4__model_norm_cols(m, i, w.z + b * H * L, L, t0, t0 + TB < L ? t0 + TB : L);
+            }
             in = w.z;
         }
         const s4_status st =
@@ -165,21 +178,23 @@ s4_status s4_model_forward_execute(const s4_model_forward *p, const float *x, fl
             return s4__fail(st, "%s: layer %d: %s", fn, i, msg);
         }
 #pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
-        for (size_t r = 0; r < rows; r++) {
+        for (size_t q = 0; q < B * nblk; q++) {
+            const size_t b = q / nblk, t0 = (q % nblk) * TB, t1 = t0 + TB < L ? t0 + TB : L;
+            float *hb = w.h + b * H * L;
+            const float *yb = w.y + b * H * L;
             for (size_t o = 0; o < H; o++)
-                w.h[r * H + o] += w.y[r * H + o];
+                for (size_t t = t0; t < t1; t++)
+                    hb[o * L + t] += yb[o * L + t];
             if (!m->cfg.prenorm)
-                s4__model_norm(m, i, w.h + r * H, 1);
+                s4__model_norm_cols(m, i, hb, L, t0, t1);
         }
     }
-    /* Mean over time: each (b, o) summed in time order, in double. */
-    const size_t L = (size_t)p->L;
+    /* Mean over time: each (b, o) row summed in time order, in double. */
 #pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
-    for (size_t bo = 0; bo < (size_t)p->B * H; bo++) {
-        const size_t b = bo / H, o = bo % H;
+    for (size_t bo = 0; bo < B * H; bo++) {
         double s = 0.0;
         for (size_t t = 0; t < L; t++)
-            s += w.h[(b * L + t) * H + o];
+            s += w.h[bo * L + t];
         w.sum[bo] = s;
     }
     s4__model_decode(m, w.sum, 1.0 / (double)L, logits, (size_t)p->B);

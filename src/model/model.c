@@ -49,7 +49,10 @@ s4_layer_config s4__model_layer_config(const s4_model_config *c)
         l.l_max = 0;
     }
     l.ssm.H = c->d_model;
-    l.transposed = 0;
+    /* (B, H, L), as the reference runs them: the convolution needs no transposes, and the
+     * model's pointwise parts work across rows (forward.c). A step's [B x H] is both
+     * layouts. */
+    l.transposed = 1;
     return l;
 }
 
@@ -262,10 +265,42 @@ void s4__model_norm(const s4_model *m, int i, float *h, size_t rows)
         mean /= (double)H;
         for (size_t o = 0; o < H; o++)
             var += ((double)v[o] - mean) * ((double)v[o] - mean);
-        var /= (double)H;
-        const double inv = 1.0 / sqrt(var + S4_LN_EPS);
+        const double inv = 1.0 / sqrt(var / (double)H + S4_LN_EPS);
         for (size_t o = 0; o < H; o++)
             v[o] = (float)(((double)v[o] - mean) * inv * w[o] + b[o]);
+    }
+}
+
+/* The same LayerNorm on the columns of one sequence h [H x L] (feature-major), columns
+ * [t0, t1): per column the same operations in the same order as s4__model_norm on a row,
+ * so both modes normalise alike; a block of columns at a time keeps the sums in cache and
+ * the loops over t vectorise. */
+void s4__model_norm_cols(const s4_model *m, int i, float *h, size_t L, size_t t0, size_t t1)
+{
+    enum { TB = 64 };
+    const size_t H = (size_t)m->cfg.d_model;
+    const float *w = m->ln_w + (size_t)i * H, *b = m->ln_b + (size_t)i * H;
+    double mean[TB], var[TB], inv[TB];
+    for (size_t tb = t0; tb < t1; tb += TB) {
+        const size_t n = t1 - tb < TB ? t1 - tb : TB;
+        for (size_t t = 0; t < n; t++)
+            mean[t] = 0.0, var[t] = 0.0;
+        for (size_t o = 0; o < H; o++)
+            for (size_t t = 0; t < n; t++)
+                mean[t] += h[o * L + tb + t];
+        for (size_t t = 0; t < n; t++)
+            mean[t] /= (double)H;
+        for (size_t o = 0; o < H; o++)
+            for (size_t t = 0; t < n; t++) {
+                const double d = (double)h[o * L + tb + t] - mean[t];
+                var[t] += d * d;
+            }
+        for (size_t t = 0; t < n; t++)
+            inv[t] = 1.0 / sqrt(var[t] / (double)H + S4_LN_EPS);
+        for (size_t o = 0; o < H; o++)
+            for (size_t t = 0; t < n; t++)
+                h[o * L + tb + t] =
+                    (float)(((double)h[o * L + tb + t] - mean[t]) * inv[t] * w[o] + b[o]);
     }
 }
 

@@ -35,6 +35,9 @@ void s4__model_encode(const s4_model *m, const float *x, float *h, size_t rows);
 /* In place over rows [rows x H]: LayerNorm of layer i. */
 void s4__model_norm(const s4_model *m, int i, float *h, size_t rows);
 
+/* In place over columns [t0, t1) of one sequence h [H x L]: LayerNorm of layer i. */
+void s4__model_norm_cols(const s4_model *m, int i, float *h, size_t L, size_t t0, size_t t1);
+
 /* logits [rows x d_out] = (sum [rows x H] * scale) W_d^T + b_d. */
 void s4__model_decode(const s4_model *m, const double *sum, double scale, float *logits,
                       size_t rows);
