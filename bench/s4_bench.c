@@ -96,7 +96,8 @@ static int usage(void)
             "                     [--json]\n"
             "       s4-bench peak [--threads t] [--json]\n"
             "       s4-bench model [--B 64] [--L 1024] [--H 128] [--N 64] [--layers 4] [--din 3]\n"
-            "                      [--repeat 3] [--threads t] [--json]\n");
+            "                      [--planner estimate|measure] [--repeat 3] [--threads t]\n"
+            "                      [--json]\n");
     return 2;
 }
 
@@ -577,8 +578,13 @@ static int bench_model(const options *o)
         return 1;
     for (size_t i = 0; i < nx; i++)
         x[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
-    const s4_forward_options fo = {.rate = 1.0, .planner = S4_PLANNER_ESTIMATE,
-                                   .threads = o->threads};
+    if (o->planner && strcmp(o->planner, "estimate") && strcmp(o->planner, "measure"))
+        return usage();
+    const s4_forward_options fo = {
+        .rate = 1.0,
+        .planner = o->planner && !strcmp(o->planner, "measure") ? S4_PLANNER_MEASURE
+                                                                : S4_PLANNER_ESTIMATE,
+        .threads = o->threads};
     s4_model_forward *f = NULL;
     double t0 = now();
     s4_status st = s4_model_forward_create(m, o->B, o->L, &fo, &f);

@@ -404,8 +404,10 @@ static s4_status load_s4d_layer(loader *ld, const s4_model_config *c, int i,
         if (st != S4_OK) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s", s4_last_error());
-            st = s4__fail(S4_ERR_FORMAT, "%s: layer %d (s4_layers.%d.*): parameters refused: %s",
-                          ld->path, i, i, msg);
+            /* Values the layer refuses are the file's content; out of memory stays so. */
+            st = s4__fail(st == S4_ERR_INVALID_ARGUMENT ? S4_ERR_FORMAT : st,
+                          "%s: layer %d (s4_layers.%d.*): parameters refused: %s", ld->path, i,
+                          i, msg);
         }
     }
     s4__free(D), s4__free(C), s4__free(log_dt), s4__free(lar), s4__free(aim), s4__free(W);

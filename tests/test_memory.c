@@ -181,6 +181,29 @@ static s4_status make_load(void *arg)
     return st;
 }
 
+/* Whole models: load (S4D and S4Block layers), then each mode's plan. arg: the case. */
+static s4_status make_model(void *arg)
+{
+    const char *name = arg;
+    char w[1024];
+    s4t_path(w, "models/%s/params.safetensors", name);
+    s4_model *m = NULL;
+    s4_status st = s4_model_load(w, NULL, &m);
+    if (st != S4_OK)
+        return st;
+    s4_model_forward *f = NULL;
+    s4_model_step *p = NULL;
+    const s4_forward_options fo = {.rate = 1.0, .threads = 1};
+    const s4_step_options so = {.rate = 1.0, .threads = 1};
+    st = s4_model_forward_create(m, 2, 16, &fo, &f);
+    if (st == S4_OK)
+        st = s4_model_step_create(m, S4_MODEL_STEP_NATURAL, 2, &so, &p);
+    s4_model_step_destroy(p);
+    s4_model_forward_destroy(f);
+    s4_model_destroy(m);
+    return st;
+}
+
 static void test_create_failures_leak_nothing(void **state)
 {
     (void)state;
@@ -197,6 +220,8 @@ static void test_create_failures_leak_nothing(void **state)
     sweep_failures("s4_stream_create", make_stream, NULL);
     sweep_failures("s4_conv_create", make_conv, NULL);
     sweep_failures("s4_layer_load", make_load, NULL);
+    sweep_failures("s4_model S4D", make_model, "s4d_h8_n16_l100");
+    sweep_failures("s4_model S4Block", make_model, "s4block_legs_in3_h8_n16_l64");
 }
 
 /* ---- the cap ------------------------------------------------------------------------------ */
