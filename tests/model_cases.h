@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#include "io.h"
+#include "io/io.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -9,7 +9,7 @@
 #include "cpu/activation.h"
 #include "cpu/affine.h"
 #include "cpu/cpu.h"
-#include "vandermonde.h"
+#include "kernel/vandermonde.h"
 
 #include <math.h>
 #include <stdio.h>

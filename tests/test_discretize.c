@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "discretize.h"
+#include "ssm/discretize.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "testutil.h"
 
-#include "internal.h"
+#include "core/internal.h"
 
 #include <complex.h>
 #include <limits.h>

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "io.h"
+#include "io/io.h"
 #include "testutil.h"
 
 #include <dirent.h>

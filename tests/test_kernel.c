@@ -4,7 +4,7 @@
  * and leading dimensions, argument checking.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "testutil.h"
-#include "cauchy.h"
+#include "kernel/cauchy.h"
 
 #include <float.h>
 #include <math.h>

@@ -8,7 +8,7 @@
 #include "testutil.h"
 #include "layer_case.h"
 
-#include "layer.h" /* the head (s4__head_*) and the layer's stored linear */
+#include "layer/layer.h" /* the head (s4__head_*) and the layer's stored linear */
 
 #include <cjson/cJSON.h>
 #include <float.h>

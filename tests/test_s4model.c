@@ -8,7 +8,7 @@
 #include "testutil.h"
 #include "layer_case.h"
 
-#include "io.h" /* s4io_safetensors_*: rewriting a case's file into hostile variants */
+#include "io/io.h" /* s4io_safetensors_*: rewriting a case's file into hostile variants */
 
 #include <math.h>
 #include <stdio.h>

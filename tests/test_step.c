@@ -12,7 +12,7 @@
 #include "testutil.h"
 #include "layer_case.h"
 
-#include "layer.h" /* the layer's head sizes in the batch test */
+#include "layer/layer.h" /* the layer's head sizes in the batch test */
 
 #include <cjson/cJSON.h>
 #include <float.h>

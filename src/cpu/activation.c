@@ -1,8 +1,8 @@
 /* GELU and GLU rows (activation.h), one body (activation_impl.h) per ISA.
  * SPDX-License-Identifier: Apache-2.0 */
-#include "activation.h"
+#include "cpu/activation.h"
 
-#include "internal.h" /* S4_SQRT1_2 */
+#include "core/internal.h" /* S4_SQRT1_2 */
 
 #include <string.h>
 
@@ -19,7 +19,7 @@
 #define S4_ACT_VW 2
 #define S4_ACT_MAX(a, b) S4_ACT_GSEL((a) < (b), (b), (a))
 #define S4_ACT_SELGE0(z, a, b) S4_ACT_GSEL((z) >= 0.0, (a), (b))
-#include "activation_impl.h"
+#include "cpu/activation_impl.h"
 #undef S4_ACT_SFX
 #undef S4_ACT_TARGET
 #undef S4_ACT_VW
@@ -36,7 +36,7 @@
     ((__typeof__(a))_mm256_blendv_pd(                                                         \
         (__m256d)(a), (__m256d)(b),                                                           \
         _mm256_cmp_pd((__m256d)(z), _mm256_setzero_pd(), _CMP_LT_OQ)))
-#include "activation_impl.h"
+#include "cpu/activation_impl.h"
 #undef S4_ACT_SFX
 #undef S4_ACT_TARGET
 #undef S4_ACT_VW
@@ -51,7 +51,7 @@
     ((__typeof__(a))_mm512_mask_blend_pd(                                                     \
         _mm512_cmp_pd_mask((__m512d)(z), _mm512_setzero_pd(), _CMP_GE_OQ), (__m512d)(b),     \
         (__m512d)(a)))
-#include "activation_impl.h"
+#include "cpu/activation_impl.h"
 #undef S4_ACT_SFX
 #undef S4_ACT_TARGET
 #undef S4_ACT_VW

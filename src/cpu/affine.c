@@ -1,6 +1,6 @@
 /* The affine kernel (affine.h): packing, and one body (affine_impl.h) per ISA.
  * SPDX-License-Identifier: Apache-2.0 */
-#include "affine.h"
+#include "cpu/affine.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -49,7 +49,7 @@ typedef float s4_aff_v4 __attribute__((vector_size(16), aligned(4)));
 #define S4_AFF_P1 2
 #define S4_AFF_PJ 1
 #define S4_AFF_J 3
-#include "affine_impl.h"
+#include "cpu/affine_impl.h"
 #undef S4_AFF_NAME
 #undef S4_AFF_TARGET
 #undef S4_AFF_VW
@@ -76,7 +76,7 @@ typedef float s4_aff_v4 __attribute__((vector_size(16), aligned(4)));
 #define S4_AFF_P1 4
 #define S4_AFF_PJ 2
 #define S4_AFF_J 3
-#include "affine_impl.h"
+#include "cpu/affine_impl.h"
 #undef S4_AFF_NAME
 #undef S4_AFF_TARGET
 #undef S4_AFF_VW
@@ -102,7 +102,7 @@ typedef float s4_aff_v4 __attribute__((vector_size(16), aligned(4)));
 #define S4_AFF_P1 8
 #define S4_AFF_PJ 4
 #define S4_AFF_J 4
-#include "affine_impl.h"
+#include "cpu/affine_impl.h"
 #undef S4_AFF_NAME
 #undef S4_AFF_TARGET
 #undef S4_AFF_VW

@@ -14,7 +14,7 @@
 #ifndef S4_CPU_AFFINE_H
 #define S4_CPU_AFFINE_H
 
-#include "cpu.h"
+#include "cpu/cpu.h"
 
 #include <stddef.h>
 

@@ -1,6 +1,6 @@
 /* The ISA choice (cpu.h): cpuid once, the S4_ISA override once.
  * SPDX-License-Identifier: Apache-2.0 */
-#include "cpu.h"
+#include "cpu/cpu.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

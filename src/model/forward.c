@@ -1,7 +1,7 @@
 /* S4Model in convolution mode (docs/models.md): encoder, then per layer (LayerNorm,) the
  * layer's s4_forward plan, the residual (, LayerNorm), then mean pooling and the decoder.
  * SPDX-License-Identifier: Apache-2.0 */
-#include "model.h"
+#include "model/model.h"
 
 #include <omp.h>
 #include <stdint.h>

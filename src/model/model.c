@@ -2,7 +2,7 @@
  * both modes share (encoder, LayerNorm, decoder). The S4 layers are s4_layer objects; the
  * minimal S4D of models/s4/s4d.py is an s4_layer in diagonal mode (zoh, B = 1).
  * SPDX-License-Identifier: Apache-2.0 */
-#include "model.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #ifndef S4_MODEL_INTERNAL_H
 #define S4_MODEL_INTERNAL_H
 
-#include "internal.h"
+#include "core/internal.h"
 
 struct s4_model {
     s4_model_config cfg;

@@ -3,7 +3,7 @@
  * output in the caller's state, so that the logits after T steps are the convolution
  * mode's on the first T inputs.
  * SPDX-License-Identifier: Apache-2.0 */
-#include "model.h"
+#include "model/model.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #define _POSIX_C_SOURCE 200809L /* opendir, rmdir */
 #include "testutil.h"
 
-#include "io.h"
+#include "io/io.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
