@@ -582,7 +582,7 @@ S4_NODISCARD s4_status s4_step_run(const s4_step *plan, void *state, const float
  * whole-sequence output. Computed by the exact recurrence at dt * rate (S4_STEP_LINEAR for
  * S4, the diagonal step for S4D, options->threads splitting the features): the outgoing
  * state costs O(N T) per chunk and feature in any method, and the recurrence gives the
- * outputs with it (src/stream.c has the measurements). The state is the reference form
+ * outputs with it (src/layer/stream.c has the measurements). The state is the reference form
  * x [B x H x N/2 x 2] doubles (s4_step_state_get/set convert). Like s4_forward_create,
  * creation may set up or double the layer's C-tilde. Causal layers only; an S4D layer with
  * disc dss has no recurrence (S4_ERR_UNSUPPORTED). */

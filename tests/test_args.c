@@ -1144,10 +1144,10 @@ static void test_kernel(void **state)
     if (probe(probe_kernel_ldk_bytes, "s4_kernel_execute(ldk = 2^61, rows x H = 2)") != 0)
         bad_row(__LINE__, "LIBRARY BUG: s4_kernel_execute(ldk = 2^61) with rows x H = 2 (a "
                           "2^64-byte K) was not refused with S4_ERR_INVALID_ARGUMENT naming "
-                          "ldk (src/kernel.c: the overflow check counts elements, not bytes)");
+                          "ldk (src/kernel/kernel.c: the overflow check counts elements, not bytes)");
     if (probe(probe_reference_ldk, "s4_kernel_reference(ldk = SIZE_MAX, 4 rows)") != 0)
         bad_row(__LINE__, "LIBRARY BUG: s4_kernel_reference(ldk = SIZE_MAX) on a 4-row bank "
-                          "was not refused (src/kernel_ref.c: rows x ldk is never checked "
+                          "was not refused (src/kernel/kernel_ref.c: rows x ldk is never checked "
                           "for overflow; row c is copied to K + c ldk, which wraps)");
     end("kernel");
 }
@@ -1732,7 +1732,7 @@ static void test_files(void **state)
     if (pr != 0)
         bad_row(__LINE__,
                 "LIBRARY BUG: s4_npy_read_f32 with a NULL data, ndim or shape on a readable "
-                "file %s (code %d; src/io_public.c: npy_read checks its own locals, not the "
+                "file %s (code %d; src/io/io_public.c: npy_read checks its own locals, not the "
                 "caller's pointers, then *data = out)",
                 pr < 0 ? "crashed" : "was not refused naming the argument", pr);
 

@@ -1,4 +1,4 @@
-/* Tests of the file formats (src/io_safetensors.c, src/io_npy.c): golden files from
+/* Tests of the file formats (src/io/io_safetensors.c, src/io/io_npy.c): golden files from
  * testdata/ (the S4D state_dicts of tests/data/s4d included), npy round trips, and a
  * hostile-input suite of malformed files that must be refused with the right status and a
  * message naming the file and the offending key.
@@ -1118,7 +1118,7 @@ static void test_npy_mutations(void **state)
 }
 
 /* ------------------------------------------------------------------------------ */
-/* Writers racing on one path (src/io_atomic.c)                                    */
+/* Writers racing on one path (src/io/io_atomic.c)                                    */
 
 enum { RACE_WRITERS = 4, RACE_SAVES = 12, RACE_NUMEL = 1 << 17 };
 

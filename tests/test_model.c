@@ -1,5 +1,5 @@
-/* Trained models through the library (src/io_layer.c, src/io_public.c,
- * src/io_safetensors_write.c): every golden case loaded from its config.json and each of
+/* Trained models through the library (src/io/io_layer.c, src/io/io_public.c,
+ * src/io/io_safetensors_write.c): every golden case loaded from its config.json and each of
  * its parameter files (raw C, and C-tilde after a forward in float32 and float64), run in
  * conv, dense, linear and chunked modes against the float64 reference; the kernel against
  * K_f64; save / load round trips with identical tensor bytes; the JSON config's keys, types
@@ -589,7 +589,7 @@ static void test_save_always_loads(void **state)
         s4_layer_destroy(layer);
     }
 
-    /* The saving form of the config (src/io_config.c) writes the reference's defaults for a
+    /* The saving form of the config (src/io/io_config.c) writes the reference's defaults for a
      * range that is not meaningful, and keeps a meaningful one. */
     char *json = NULL;
     s4_layer_config back;

@@ -743,7 +743,7 @@ static void test_nonfinite_parameters(void **state)
                   rows);
 
     /* Re(Lambda) = -exp(A_real) = -Inf: finite as stored, infinite after the transform.
-     * LIBRARY BUG (when written): accepted (src/ssm.c, derive(): the DPLR branch tests
+     * LIBRARY BUG (when written): accepted (src/ssm/ssm.c, derive(): the DPLR branch tests
      * !(re < 0) || !isfinite(im), never isfinite(re)). Checked last so that the rows above
      * still run; everything is freed before the verdict. */
     const double keep_re = so.v[1][0];

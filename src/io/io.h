@@ -70,14 +70,14 @@ typedef struct s4io_tensor_out {
     const double *values;             /* numel values; may be NULL when numel is 0 */
 } s4io_tensor_out;
 
-/* Writes a safetensors file (src/io_safetensors_write.c): tensors laid out in name order,
+/* Writes a safetensors file (src/io/io_safetensors_write.c): tensors laid out in name order,
  * the header a JSON object padded with spaces to a multiple of 8 bytes, __metadata__ from
  * the n_meta key/value string pairs meta[2 i], meta[2 i + 1] (none if n_meta is 0). Writes
  * to a temporary name and renames, so no partial file is left on failure. */
 s4_status s4io_safetensors_write(const char *path, const s4io_tensor_out *tensors, size_t n,
                                  const char *const *meta, size_t n_meta);
 
-/* Atomic replacement of a file (src/io_atomic.c), for the writers above: open a temporary
+/* Atomic replacement of a file (src/io/io_atomic.c), for the writers above: open a temporary
  * file of our own next to `path`, write to `f`, then finish (rename over `path`) or abort.
  * A reader of `path` sees the old file or the whole new one, never a partial one, even
  * with several threads or processes writing the same path at once (the last rename wins).
@@ -101,7 +101,7 @@ s4_status s4io_atomic_finish(s4io_atomic *a, bool written);
 /* Closes and removes the temporary file, for a caller that gives up before finishing. */
 void s4io_atomic_abort(s4io_atomic *a);
 
-/* The config as s4_layer_save embeds it (src/io_config.c): s4_layer_config_to_json, except
+/* The config as s4_layer_save embeds it (src/io/io_config.c): s4_layer_config_to_json, except
  * that values the stored parameters do not depend on, which a layer built from them may
  * therefore hold unchecked, are written as the reference's defaults instead of being
  * refused: a dt range that is not meaningful (dt_min or dt_max not finite and positive;

@@ -480,7 +480,7 @@ static const char *init_name(s4_init i)
 
 /* Rank of the low-rank term an init needs in DPLR mode. The diagonal inits have P = 0, so
  * any rank serves them: answered here, so that the parser's rule does not depend on what
- * s4__init_rank (src/hippo.c, the HiPPO measures) says for an init without a measure. */
+ * s4__init_rank (src/ssm/hippo.c, the HiPPO measures) says for an init without a measure. */
 static int init_natural_rank(s4_init i)
 {
     switch (i) {

@@ -1,6 +1,6 @@
 /* Trained models: the reference S4Block's state_dict in safetensors mapped onto an
  * s4_layer, and the layer saved back with the same names (docs/design.md section 4); the
- * architecture comes from the JSON config (src/io_config.c).
+ * architecture comes from the JSON config (src/io/io_config.c).
  *
  * A diagonal (S4D, mode diag) state_dict is the same without `layer.kernel.P` and
  * `layer.kernel.l_kernel`: SSMKernelDiag has no low-rank term and no C-tilde.

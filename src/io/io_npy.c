@@ -547,7 +547,7 @@ s4_status s4io_npy_write(const char *path, s4io_dtype dtype, const void *data, i
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4io_npy_write: %s: header too long", path);
 
     /* A temporary file of our own, then rename(): readers see the old file or the whole
-     * new one (src/io_atomic.c). */
+     * new one (src/io/io_atomic.c). */
     s4io_atomic out;
     status = s4io_atomic_open("s4io_npy_write", path, &out);
     if (status != S4_OK)

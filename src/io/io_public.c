@@ -1,5 +1,5 @@
 /* The public face of the file readers and writers (s4.h, "Trained models"): safetensors
- * read access and .npy arrays, thin wrappers around src/io.h.
+ * read access and .npy arrays, thin wrappers around src/io/io.h.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "io/io.h"
 

@@ -3,7 +3,7 @@
  * Layout written: an 8-byte little-endian header length n, n bytes of JSON (cJSON, compact)
  * padded with spaces so that the data starts at a multiple of 8 bytes (as the reference
  * writer does), then the tensors back to back in name order, little-endian. The file is
- * written under a temporary name and renamed (src/io_atomic.c), so a reader sees the old
+ * written under a temporary name and renamed (src/io/io_atomic.c), so a reader sees the old
  * file or the new one, never a partial one.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "io/io.h"

@@ -1,4 +1,4 @@
-/* libFuzzer target: the JSON config parser (s4_layer_config_parse, src/io_config.c).
+/* libFuzzer target: the JSON config parser (s4_layer_config_parse, src/io/io_config.c).
  * Parses the bytes for both uses; when a parse succeeds, the config must survive a round
  * trip through s4_layer_config_to_json: the JSON it writes parses again to the same
  * config (the seed is not part of the JSON and is not compared).

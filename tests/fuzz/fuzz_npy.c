@@ -1,4 +1,4 @@
-/* libFuzzer target: the .npy reader (s4_npy_read_f32 / _f64, src/io_npy.c).
+/* libFuzzer target: the .npy reader (s4_npy_read_f32 / _f64, src/io/io_npy.c).
  * Reads the bytes as an .npy file in both precisions; when that succeeds, the two must
  * agree on the shape, the element count must match the shape, and float32 must be the
  * rounding of float64.

@@ -1,4 +1,4 @@
-/* libFuzzer target: the safetensors reader (s4_tensors_*, src/io_safetensors.c).
+/* libFuzzer target: the safetensors reader (s4_tensors_*, src/io/io_safetensors.c).
  * Opens the bytes as a file; when that succeeds, walks every tensor through the public
  * calls (info, find by name, read as double) and parses an embedded "s4_config" the way
  * s4_layer_load would. Any crash, sanitizer report or leak is a finding; error statuses
