@@ -37,6 +37,8 @@
 #include "peak.h"
 #include "s4.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdbool.h>
@@ -123,8 +125,11 @@ static int parse(int argc, char **argv, options *o)
             continue;
         }
         char *end;
+        errno = 0;
         const long long x = strtoll(v, &end, 10);
-        if (*end || x < 0)
+        /* Every numeric option is stored in an int except --L and --seed. */
+        const bool wide = !strcmp(a, "--L") || !strcmp(a, "--seed");
+        if (*end || end == v || errno || x < 0 || (!wide && x > INT_MAX))
             return -1;
         if (!strcmp(a, "--B")) o->B = (int)x;
         else if (!strcmp(a, "--H")) o->H = (int)x;

@@ -383,8 +383,7 @@ typedef struct s4_conv s4_conv;
 S4_NODISCARD s4_status s4_conv_create(const s4_conv_desc *desc, s4_conv **out);
 void s4_conv_destroy(s4_conv *plan);
 
-/* FFT length n of the plan, and the number of complex values of one kernel spectrum row
- * (n/2 + 1). */
+/* FFT length n of the plan (one kernel spectrum row holds n/2 + 1 complex values). */
 int64_t s4_conv_fft_length(const s4_conv *plan);
 
 /* Complex float entries (pairs of floats) of a whole spectrum: C' x H x (n/2 + 1). */
@@ -585,7 +584,8 @@ S4_NODISCARD s4_status s4_step_run(const s4_step *plan, void *state, const float
  * outputs with it (src/layer/stream.c has the measurements). The state is the reference form
  * x [B x H x N/2 x 2] doubles (s4_step_state_get/set convert). Like s4_forward_create,
  * creation may set up or double the layer's C-tilde. Causal layers only; an S4D layer with
- * disc dss has no recurrence (S4_ERR_UNSUPPORTED). */
+ * disc dss has no recurrence (S4_ERR_UNSUPPORTED). Of the options, rate and threads are
+ * used; planner is validated like s4_forward_create's but has no effect (no FFT runs). */
 typedef struct s4_stream s4_stream;
 
 S4_NODISCARD s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,

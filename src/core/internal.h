@@ -87,7 +87,8 @@ static inline double s4__cmul_re(double complex a, double complex b)
     return creal(a) * creal(b) - cimag(a) * cimag(b);
 }
 
-/* Natural rank of an init (1 for legs, lagt, fout, hippo; 2 for legt). */
+/* Natural rank of an init (1 for legs, lagt, fout, hippo; 2 for legt; 0 for the diagonal
+ * inits, whose P is zero; -1 for an unknown init). */
 int s4__init_rank(s4_init init);
 
 #endif /* S4_INTERNAL_H */

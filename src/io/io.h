@@ -50,7 +50,8 @@ const char *s4io_safetensors_metadata(const s4io_safetensors *file, const char *
 s4_status s4io_tensor_to_f64(const s4io_tensor *t, double *out, size_t n);
 
 /* An .npy array (version 1.0, 2.0 or 3.0; '<f4' or '<f8'; C order; any rank up to
- * S4IO_MAX_DIMS), converted to double. *data is malloc'ed; free() it. */
+ * S4IO_MAX_DIMS), converted to double. *data is s4__alloc'ed: s4__free it (the library's
+ * counted allocator, docs in s4.h "Memory"), never free(). */
 s4_status s4io_npy_read(const char *path, double **data, int *ndim,
                         int64_t shape[S4IO_MAX_DIMS]);
 
@@ -78,7 +79,8 @@ s4_status s4io_safetensors_write(const char *path, const s4io_tensor_out *tensor
                                  const char *const *meta, size_t n_meta);
 
 /* Atomic replacement of a file (src/io/io_atomic.c), for the writers above: open a temporary
- * file of our own next to `path`, write to `f`, then finish (rename over `path`) or abort.
+ * file of our own next to `path`, write to `f`, then finish (rename over `path`, or remove
+ * the temporary file when a write failed).
  * A reader of `path` sees the old file or the whole new one, never a partial one, even
  * with several threads or processes writing the same path at once (the last rename wins).
  * No file that the call did not create is ever removed. */
@@ -98,8 +100,6 @@ s4_status s4io_atomic_open(const char *who, const char *path, s4io_atomic *out);
  * removes the temporary file and returns S4_ERR_IO with the reason. Either way `a` is done. */
 s4_status s4io_atomic_finish(s4io_atomic *a, bool written);
 
-/* Closes and removes the temporary file, for a caller that gives up before finishing. */
-void s4io_atomic_abort(s4io_atomic *a);
 
 /* The config as s4_layer_save embeds it (src/io/io_config.c): s4_layer_config_to_json, except
  * that values the stored parameters do not depend on, which a layer built from them may

@@ -90,15 +90,3 @@ s4_status s4io_atomic_finish(s4io_atomic *a, bool written)
     return st;
 }
 
-void s4io_atomic_abort(s4io_atomic *a)
-{
-    if (a->f) {
-        fclose(a->f); /* the content is being thrown away: a close error changes nothing */
-        a->f = NULL;
-    }
-    if (a->tmp) {
-        remove(a->tmp);
-        s4__free(a->tmp);
-        a->tmp = NULL;
-    }
-}

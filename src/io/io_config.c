@@ -481,19 +481,6 @@ static const char *init_name(s4_init i)
 /* Rank of the low-rank term an init needs in DPLR mode. The diagonal inits have P = 0, so
  * any rank serves them: answered here, so that the parser's rule does not depend on what
  * s4__init_rank (src/ssm/hippo.c, the HiPPO measures) says for an init without a measure. */
-static int init_natural_rank(s4_init i)
-{
-    switch (i) {
-    case S4_INIT_DIAG_LIN:
-    case S4_INIT_DIAG_INV:
-    case S4_INIT_DIAG_REAL:
-    case S4_INIT_DIAG:
-    case S4_INIT_DIAG_INV2:
-    case S4_INIT_DIAG_QUAD: return 0;
-    default: return s4__init_rank(i);
-    }
-}
-
 static const char *mode_name(s4_ssm_mode m)
 {
     switch (m) {
@@ -587,7 +574,7 @@ static s4_status check_values(const char *src, const s4_layer_config *c, s4_conf
     if (use == S4_CONFIG_FOR_INIT) {
         /* A diagonal bank drops P, so no init constrains its rank (legt included: its NPLR
          * form is computed at the rank it needs, then P is dropped). */
-        const int natural = init_natural_rank(m->init);
+        const int natural = s4__init_rank(m->init);
         if (m->mode == S4_MODE_DPLR && m->rank < natural)
             return s4__fail(code, "%s: key 'rank': %d is below the rank %d that init '%s' needs",
                             src, m->rank, natural, init_name(m->init));

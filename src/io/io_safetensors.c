@@ -475,9 +475,13 @@ static int compare_spans(const void *a, const void *b)
     return (sa->end > sb->end) - (sa->end < sb->end);
 }
 
-/* Sorted by begin, a non-empty tensor must start at or after the furthest end of the
- * non-empty tensors before it. Empty tensors own no bytes and cannot overlap. */
-static s4_status check_overlaps(const char *path, st_span *spans, size_t n)
+/* Sorted by begin, the non-empty tensors must cover the data region exactly: the first
+ * starts at byte 0, each starts where the furthest before it ends (an earlier start is an
+ * overlap, a later one a gap), and the last ends at the end of the file. The format forbids
+ * holes and unused bytes (its reference implementation refuses them), and a reader that
+ * accepted them would let bytes no tensor owns ride along in a "valid" file. Empty tensors
+ * own no bytes. */
+static s4_status check_layout(const char *path, st_span *spans, size_t n, size_t data_size)
 {
     qsort(spans, n, sizeof *spans, compare_spans);
     const st_span *reach = NULL; /* the non-empty span seen so far that ends furthest */
@@ -492,9 +496,24 @@ static s4_status check_overlaps(const char *path, st_span *spans, size_t n)
                             path, s->name, (unsigned long long)s->begin,
                             (unsigned long long)s->end, reach->name,
                             (unsigned long long)reach->begin, (unsigned long long)reach->end);
+        const uint64_t expect = reach ? reach->end : 0;
+        if (s->begin > expect)
+            return s4__fail(S4_ERR_FORMAT,
+                            "%s: tensor '%s': data_offsets [%llu, %llu] leave bytes [%llu, %llu) "
+                            "of the data region unused (the format allows no gaps)",
+                            path, s->name, (unsigned long long)s->begin,
+                            (unsigned long long)s->end, (unsigned long long)expect,
+                            (unsigned long long)s->begin);
         if (!reach || s->end > reach->end)
             reach = s;
     }
+    const uint64_t used = reach ? reach->end : 0;
+    if (used != data_size)
+        return s4__fail(S4_ERR_FORMAT,
+                        "%s: %llu bytes after the last tensor's data (bytes [%llu, %zu) of the "
+                        "data region) belong to no tensor; the format allows none",
+                        path, (unsigned long long)(data_size - used), (unsigned long long)used,
+                        data_size);
     return S4_OK;
 }
 
@@ -551,7 +570,7 @@ static s4_status build(const char *path, const cJSON *root, size_t header_len, s
         file->by_name[i] = &file->tensors[i];
         file->count = ++i;
     }
-    status = check_overlaps(path, spans, n_tensors);
+    status = check_layout(path, spans, n_tensors, data_size);
     s4__free(spans);
     if (status)
         return status;
