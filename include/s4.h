@@ -42,8 +42,19 @@ extern "C" {
 #define S4_NODISCARD
 #endif
 
+/* Marks the public functions: the library is built with hidden visibility, so that in a
+ * shared build (or a static archive linked into a consumer's shared library) only these
+ * are exported and the s4__ internals stay internal. */
+#if defined(_WIN32) && defined(S4_SHARED_BUILD)
+#define S4_API __declspec(dllexport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define S4_API __attribute__((visibility("default")))
+#else
+#define S4_API
+#endif
+
 /* The library's version string, equal to S4_VERSION_STRING of the build. */
-const char *s4_version(void);
+S4_API const char *s4_version(void);
 
 /* ------------------------------------------------------------------------------ */
 /* Errors                                                                          */
@@ -59,11 +70,11 @@ typedef enum s4_status {
 } s4_status;
 
 /* Static name of a status ("S4_OK", ...); never NULL. */
-const char *s4_status_str(s4_status status);
+S4_API const char *s4_status_str(s4_status status);
 
 /* Message of the last failed call on the calling thread ("" if none yet). The string is
  * thread-local and valid until the next failing call on the same thread. */
-const char *s4_last_error(void);
+S4_API const char *s4_last_error(void);
 
 /* ------------------------------------------------------------------------------ */
 /* Instruction sets                                                                */
@@ -82,10 +93,10 @@ typedef enum s4_isa {
 } s4_isa;
 
 /* The instruction set plans made now run on. */
-s4_isa s4_cpu_isa(void);
+S4_API s4_isa s4_cpu_isa(void);
 
 /* Static name of an instruction set ("portable", "avx2", "avx512"; "unknown" otherwise). */
-const char *s4_isa_name(s4_isa isa);
+S4_API const char *s4_isa_name(s4_isa isa);
 
 /* ------------------------------------------------------------------------------ */
 /* Memory                                                                          */
@@ -110,15 +121,15 @@ typedef struct s4_allocator {
  * allocation. Process-wide; refused with S4_ERR_INVALID_ARGUMENT while any libs4 memory is
  * outstanding (s4_memory_in_use() != 0), so that no block is freed by an allocator that did
  * not allocate it: install it at startup. */
-S4_NODISCARD s4_status s4_set_allocator(const s4_allocator *allocator);
+S4_NODISCARD S4_API s4_status s4_set_allocator(const s4_allocator *allocator);
 
 /* Caps the bytes libs4 may hold at once (process-wide, headers included); SIZE_MAX (the
  * default) means no cap. Lowering the cap below what is in use only refuses new requests. */
-void s4_set_memory_limit(size_t bytes);
+S4_API void s4_set_memory_limit(size_t bytes);
 
 /* Bytes currently allocated by libs4 (every object, plan and returned array not yet freed,
  * with a 64-byte header each). */
-size_t s4_memory_in_use(void);
+S4_API size_t s4_memory_in_use(void);
 
 /* ------------------------------------------------------------------------------ */
 /* HiPPO matrices and their normal-plus-low-rank form (docs/design.md sections 2-3)      */
@@ -131,14 +142,14 @@ typedef enum s4_measure {
 } s4_measure;
 
 /* Natural rank of a measure's low-rank correction, or -1 for an unknown measure. */
-int s4_measure_rank(s4_measure measure);
+S4_API int s4_measure_rank(s4_measure measure);
 
 /* Dense continuous-time HiPPO system in double precision.
  *   A [N x N] row-major, B [N], P [rank x N] with A + P^T P = c I + skew-symmetric.
  * Any output may be NULL. N >= 1 (FouT: N even); s4_measure_rank(measure) <= rank <= 64;
  * ranks above the natural one pad P with zero rows. */
-S4_NODISCARD s4_status s4_hippo(s4_measure measure, int N, int rank, double *A, double *B,
-                                double *P);
+S4_NODISCARD S4_API s4_status s4_hippo(s4_measure measure, int N, int rank, double *A, double *B,
+                                       double *P);
 
 /* NPLR form A = V (diag(Lambda) - P P^*) V^* restricted to the kept half, exactly as the
  * reference initialises S4 (docs/design.md section 3): eigenvalues sorted by imaginary part,
@@ -147,8 +158,8 @@ S4_NODISCARD s4_status s4_hippo(s4_measure measure, int N, int rank, double *A, 
  * N even and >= 2, rank as for s4_hippo. Eigenvector phases are LAPACK's; phase-invariant
  * quantities (Lambda and, index by index, P P^*, B P^*, B B^*) are what is reproducible.
  * S4_ERR_NUMERICAL if the eigensolver fails; outputs are untouched on any failure. */
-S4_NODISCARD s4_status s4_nplr(s4_measure measure, int N, int rank, double *Lambda, double *P,
-                               double *B, double *V);
+S4_NODISCARD S4_API s4_status s4_nplr(s4_measure measure, int N, int rank, double *Lambda,
+                                      double *P, double *B, double *V);
 
 /* ------------------------------------------------------------------------------ */
 /* The SSM parameter bank (docs/design.md sections 1, 4, 5)                             */
@@ -217,7 +228,7 @@ typedef struct s4_ssm_config {
 /* The reference S4Block defaults: H = 1, N = 64, rank 1, n_ssm = H, channels 1,
  * unidirectional, legs, dt in [1e-3, 1e-1], transforms exp/exp/none, seed 0, mode DPLR,
  * disc zoh. */
-void s4_ssm_config_default(s4_ssm_config *config);
+S4_API void s4_ssm_config_default(s4_ssm_config *config);
 
 /* Opaque parameter bank: H SSMs, their stored parameters and derived values in double. */
 typedef struct s4_ssm s4_ssm;
@@ -228,7 +239,7 @@ typedef struct s4_ssm s4_ssm;
  * Lambda and B of DPLR mode, P dropped -- S4D-LegS for legs). The same seed gives the same
  * parameters on every platform (the integer stream is exact; floating values are within
  * libm's last-ulp differences). */
-S4_NODISCARD s4_status s4_ssm_create(const s4_ssm_config *config, s4_ssm **out);
+S4_NODISCARD S4_API s4_status s4_ssm_create(const s4_ssm_config *config, s4_ssm **out);
 
 /* Caller arrays in the reference's stored form (docs/design.md section 4), all [.. x 2] complex
  * arrays real-then-imaginary, C order. Values are copied; the arrays may be freed after. */
@@ -251,20 +262,20 @@ typedef struct s4_ssm_arrays {
  * normalises growing modes); with zoh or bilinear such a mode grows: a kernel whose values
  * would leave the float range fails with S4_ERR_NUMERICAL, and a step follows the growing
  * recurrence as the reference's does. */
-S4_NODISCARD s4_status s4_ssm_create_from_arrays(const s4_ssm_config *config,
-                                                 const s4_ssm_arrays *arrays, s4_ssm **out);
+S4_NODISCARD S4_API s4_status s4_ssm_create_from_arrays(const s4_ssm_config *config,
+                                                        const s4_ssm_arrays *arrays, s4_ssm **out);
 
 /* Frees the bank; NULL is a no-op. */
-void s4_ssm_destroy(s4_ssm *ssm);
+S4_API void s4_ssm_destroy(s4_ssm *ssm);
 
 /* Deep copy. */
-S4_NODISCARD s4_status s4_ssm_clone(const s4_ssm *ssm, s4_ssm **out);
+S4_NODISCARD S4_API s4_status s4_ssm_clone(const s4_ssm *ssm, s4_ssm **out);
 
 /* The sizes and options the bank was made with (n_ssm resolved to S). */
-S4_NODISCARD s4_status s4_ssm_get_config(const s4_ssm *ssm, s4_ssm_config *config);
+S4_NODISCARD S4_API s4_status s4_ssm_get_config(const s4_ssm *ssm, s4_ssm_config *config);
 
 /* Current kernel length: 0 while C is raw, else the Lk that C-tilde belongs to. */
-int64_t s4_ssm_l_kernel(const s4_ssm *ssm);
+S4_API int64_t s4_ssm_l_kernel(const s4_ssm *ssm);
 
 /* Parameters that can be read back, in double. Stored forms are exactly what was given
  * (or generated); derived forms apply transforms and tiling. */
@@ -281,18 +292,18 @@ typedef enum s4_param {
 } s4_param;
 
 /* Number of doubles that s4_ssm_get_param writes for `which` (0 for an unknown one). */
-size_t s4_ssm_param_size(const s4_ssm *ssm, s4_param which);
+S4_API size_t s4_ssm_param_size(const s4_ssm *ssm, s4_param which);
 
 /* Copies parameter `which` into out[0 .. n); n must be >= s4_ssm_param_size. */
-S4_NODISCARD s4_status s4_ssm_get_param(const s4_ssm *ssm, s4_param which, double *out,
-                                        size_t n);
+S4_NODISCARD S4_API s4_status s4_ssm_get_param(const s4_ssm *ssm, s4_param which, double *out,
+                                               size_t n);
 
 /* Prepares C-tilde for kernels of length L, with the reference's `l_kernel` rules
  * (docs/design.md section 7.1): if C is raw, C <- C-tilde for Lk = L; otherwise, while
  * L > Lk, C-tilde <- (I + dA^Lk)^T C-tilde and Lk <- 2 Lk. No-op if L <= Lk, and always
  * for a diagonal bank (its C stays raw). dA^Lk by repeated squaring in double. On failure
  * the bank is unchanged. */
-S4_NODISCARD s4_status s4_ssm_setup_length(s4_ssm *ssm, int64_t L);
+S4_NODISCARD S4_API s4_status s4_ssm_setup_length(s4_ssm *ssm, int64_t L);
 
 /* The raw C [C'' x H x N/2 x 2]: a copy if C is raw, else the solution of
  * (I - dA^Lk)^T C_f = C-tilde_f (first half kept). S4_ERR_NUMERICAL if that system is
@@ -305,8 +316,8 @@ S4_NODISCARD s4_status s4_ssm_raw_C(const s4_ssm *ssm, double *C, size_t n);
  * either may be NULL. rate multiplies dt (1.0 for the trained sample rate).
  * A diagonal bank gives its diagonal dA and dB by its disc (zoh or bilinear, docs/design.md 10)
  * in the same conjugate-extended form; dss has no (dA, dB): S4_ERR_UNSUPPORTED. */
-S4_NODISCARD s4_status s4_ssm_discretize(const s4_ssm *ssm, int h, double rate, double *dA,
-                                         double *dB);
+S4_NODISCARD S4_API s4_status s4_ssm_discretize(const s4_ssm *ssm, int h, double rate, double *dA,
+                                                double *dB);
 
 /* ------------------------------------------------------------------------------ */
 /* Convolution kernel generation (docs/design.md section 7)                              */
@@ -327,32 +338,32 @@ typedef struct s4_kernel_options {
  * The plan keeps no reference to `ssm`; it serves any bank of the same sizes, mode, disc
  * and Lk. A diagonal bank (any L >= 1) gets the Vandermonde kernel (docs/design.md 10) at
  * dt * rate: K[l] = 2 Re sum_n C_n dB_n dA_n^l, powers exact at block starts. */
-S4_NODISCARD s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L,
-                                        const s4_kernel_options *options, s4_kernel **out);
+S4_NODISCARD S4_API s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L,
+                                               const s4_kernel_options *options, s4_kernel **out);
 
 /* Frees the plan; NULL is a no-op. */
-void s4_kernel_destroy(s4_kernel *plan);
+S4_API void s4_kernel_destroy(s4_kernel *plan);
 
 /* Bytes of scratch one concurrent s4_kernel_execute needs (for all of its threads). */
-size_t s4_kernel_workspace_size(const s4_kernel *plan);
+S4_API size_t s4_kernel_workspace_size(const s4_kernel *plan);
 
 /* Kernel length L and kernel rows C'' of the plan. */
-int64_t s4_kernel_length(const s4_kernel *plan);
-int s4_kernel_rows(const s4_kernel *plan);
+S4_API int64_t s4_kernel_length(const s4_kernel *plan);
+S4_API int s4_kernel_rows(const s4_kernel *plan);
 
 /* K[c][h][l] = C_f^T dA^l dB for l < L (float32), K [C'' x H x ldk], ldk >= L.
  * `ssm` must match the plan's sizes and Lk. work: NULL to use the plan's own scratch (then
  * calls on one plan must not overlap), or work_size >= s4_kernel_workspace_size bytes of
  * the caller's (any alignment). Allocates nothing. */
-S4_NODISCARD s4_status s4_kernel_execute(const s4_kernel *plan, const s4_ssm *ssm, float *K,
-                                         size_t ldk, void *work, size_t work_size);
+S4_NODISCARD S4_API s4_status s4_kernel_execute(const s4_kernel *plan, const s4_ssm *ssm, float *K,
+                                                size_t ldk, void *work, size_t work_size);
 
 /* Slow reference path, for validation only: K[c][l] = C_f^T dA^l dB of feature h by the
  * power method in double (O(N^2 L)), using the raw C. K [C'' x ldk] with ldk >= L.
  * A diagonal bank: every power an exact complex exponential exp(l log dA) in double
  * (O(N L)); dss: the reference's formula, likewise term by term. */
-S4_NODISCARD s4_status s4_kernel_reference(const s4_ssm *ssm, int h, int64_t L, double rate,
-                                           double *K, size_t ldk);
+S4_NODISCARD S4_API s4_status s4_kernel_reference(const s4_ssm *ssm, int h, int64_t L, double rate,
+                                                  double *K, size_t ldk);
 
 
 /* ------------------------------------------------------------------------------ */
@@ -380,15 +391,15 @@ typedef struct s4_conv_desc {
  * left out), FFTW r2c/c2r plans, workspace size. Immutable. */
 typedef struct s4_conv s4_conv;
 
-S4_NODISCARD s4_status s4_conv_create(const s4_conv_desc *desc, s4_conv **out);
-void s4_conv_destroy(s4_conv *plan);
+S4_NODISCARD S4_API s4_status s4_conv_create(const s4_conv_desc *desc, s4_conv **out);
+S4_API void s4_conv_destroy(s4_conv *plan);
 
 /* FFT length n of the plan (one kernel spectrum row holds n/2 + 1 complex values). */
-int64_t s4_conv_fft_length(const s4_conv *plan);
+S4_API int64_t s4_conv_fft_length(const s4_conv *plan);
 
 /* Complex float entries (pairs of floats) of a whole spectrum: C' x H x (n/2 + 1). */
-size_t s4_conv_spectrum_size(const s4_conv *plan);
-size_t s4_conv_workspace_size(const s4_conv *plan);
+S4_API size_t s4_conv_spectrum_size(const s4_conv *plan);
+S4_API size_t s4_conv_workspace_size(const s4_conv *plan);
 
 /* work may be NULL in both calls below to use the plan's own scratch (then calls on one plan
  * must not overlap), else at least s4_conv_workspace_size bytes (any alignment).
@@ -397,21 +408,21 @@ size_t s4_conv_workspace_size(const s4_conv *plan);
  * spectrum the plan multiplies by: spec [C' x H x (n/2+1) x 2] floats. A bidirectional
  * pair (forward row c, backward row C' + c) becomes one spectrum row: y[t] =
  * sum_{j<=t} k0[t-j] u[j] + sum_{j>t} k1[j-t-1] u[j]. Allocates nothing. */
-S4_NODISCARD s4_status s4_conv_spectrum(const s4_conv *plan, const float *K, size_t ldk,
-                                        float *spec, void *work, size_t work_size);
+S4_NODISCARD S4_API s4_status s4_conv_spectrum(const s4_conv *plan, const float *K, size_t ldk,
+                                               float *spec, void *work, size_t work_size);
 
 /* y[b][c][h][t] = (k_c,h * u_b,h)[t] + D[c][h] u[b][h][t] for t < L.
  * u [B x H x ldu] (ldu >= L), y [B x C' x H x ldy] (ldy >= L), D [C' x H] or NULL (no skip
  * term). Allocates nothing; concurrent calls on one plan need separate workspaces. */
-S4_NODISCARD s4_status s4_conv_execute(const s4_conv *plan, const float *spec,
-                                       const float *u, size_t ldu, const float *D, float *y,
-                                       size_t ldy, void *work, size_t work_size);
+S4_NODISCARD S4_API s4_status s4_conv_execute(const s4_conv *plan, const float *spec,
+                                              const float *u, size_t ldu, const float *D, float *y,
+                                              size_t ldy, void *work, size_t work_size);
 
 /* FFTW wisdom (single precision), so a deployment can plan with S4_PLANNER_MEASURE once and
  * reuse the result: export to / import from a file. Import returns S4_ERR_FORMAT for a file
  * FFTW does not accept. */
-S4_NODISCARD s4_status s4_wisdom_export(const char *path);
-S4_NODISCARD s4_status s4_wisdom_import(const char *path);
+S4_NODISCARD S4_API s4_status s4_wisdom_export(const char *path);
+S4_NODISCARD S4_API s4_status s4_wisdom_import(const char *path);
 
 /* ------------------------------------------------------------------------------ */
 /* The S4 layer: the reference S4Block with its FFTConv (docs/design.md sections 4, 8, 11) */
@@ -447,13 +458,13 @@ typedef struct s4_layer_config {
 
 /* The reference S4Block defaults (GELU, GLU output, channels 1, l_max None) around
  * s4_ssm_config_default. */
-void s4_layer_config_default(s4_layer_config *config);
+S4_API void s4_layer_config_default(s4_layer_config *config);
 
 typedef struct s4_layer s4_layer;
 
 /* A freshly initialised layer: s4_ssm_create for the SSM; the output linear like
  * torch.nn.Linear (uniform in +-1/sqrt(fan_in)) from the same seed. */
-S4_NODISCARD s4_status s4_layer_create(const s4_layer_config *config, s4_layer **out);
+S4_NODISCARD S4_API s4_status s4_layer_create(const s4_layer_config *config, s4_layer **out);
 
 /* Stored parameters (how trained weights arrive); W, b may be NULL only when final_act is
  * S4_FINAL_NONE. W [F_out x F_in] row-major, F_in = features after the activation
@@ -464,18 +475,18 @@ typedef struct s4_layer_arrays {
     const double *b;
 } s4_layer_arrays;
 
-S4_NODISCARD s4_status s4_layer_create_from_arrays(const s4_layer_config *config,
-                                                   const s4_layer_arrays *arrays,
-                                                   s4_layer **out);
-void s4_layer_destroy(s4_layer *layer);
-S4_NODISCARD s4_status s4_layer_get_config(const s4_layer *layer, s4_layer_config *config);
+S4_NODISCARD S4_API s4_status s4_layer_create_from_arrays(const s4_layer_config *config,
+                                                          const s4_layer_arrays *arrays,
+                                                          s4_layer **out);
+S4_API void s4_layer_destroy(s4_layer *layer);
+S4_NODISCARD S4_API s4_status s4_layer_get_config(const s4_layer *layer, s4_layer_config *config);
 
 /* The layer's SSM bank (owned by the layer). */
-const s4_ssm *s4_layer_ssm(const s4_layer *layer);
+S4_API const s4_ssm *s4_layer_ssm(const s4_layer *layer);
 
 /* Features per time step of the layer's output: H, or the activation's output features
  * when final_act is S4_FINAL_NONE. */
-int s4_layer_output_features(const s4_layer *layer);
+S4_API int s4_layer_output_features(const s4_layer *layer);
 
 typedef struct s4_forward_options {
     double rate;          /* relative sample rate (docs/design.md 11); 1.0 = as trained */
@@ -494,10 +505,11 @@ typedef struct s4_forward_options {
  * the output linear, so it stays valid (and immutable) even if the layer is destroyed. */
 typedef struct s4_forward s4_forward;
 
-S4_NODISCARD s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
-                                         const s4_forward_options *options, s4_forward **out);
-void s4_forward_destroy(s4_forward *plan);
-size_t s4_forward_workspace_size(const s4_forward *plan);
+S4_NODISCARD S4_API s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
+                                                const s4_forward_options *options,
+                                                s4_forward **out);
+S4_API void s4_forward_destroy(s4_forward *plan);
+S4_API size_t s4_forward_workspace_size(const s4_forward *plan);
 
 /* u [B x H x L] (transposed layer) or [B x L x H]; y [B x F x L] or [B x L x F] with
  * F = s4_layer_output_features. pre: NULL, or [B x C'H x L] (resp. [B x L x C'H]) to also
@@ -506,8 +518,8 @@ size_t s4_forward_workspace_size(const s4_forward *plan);
 /* Every execute call (forward, step, stream) refuses a NaN or Inf anywhere in u (and in a
  * stream's incoming state) with S4_ERR_INVALID_ARGUMENT naming the element, before writing
  * anything: a convolution by FFT would spread one NaN over the whole sequence. */
-S4_NODISCARD s4_status s4_forward_execute(const s4_forward *plan, const float *u, float *y,
-                                          float *pre, void *work, size_t work_size);
+S4_NODISCARD S4_API s4_status s4_forward_execute(const s4_forward *plan, const float *u, float *y,
+                                                 float *pre, void *work, size_t work_size);
 
 /* ------------------------------------------------------------------------------ */
 /* Recurrent step mode (docs/design.md section 9)                                       */
@@ -529,8 +541,8 @@ typedef enum s4_step_mode {
  * dense mode. rate scales dt (the stream's sample rate; 1.0 = as trained). */
 typedef struct s4_step s4_step;
 
-S4_NODISCARD s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B,
-                                      double rate, s4_step **out);
+S4_NODISCARD S4_API s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B,
+                                             double rate, s4_step **out);
 /* The same with options: rate (as above) and threads, the OpenMP threads of one step or
  * run, splitting the H features (0 = omp_get_max_threads(), 1 = none: what s4_step_create
  * uses). Results are bitwise the same for any count. options may be NULL (rate 1, default
@@ -540,10 +552,10 @@ typedef struct s4_step_options {
     int threads;
 } s4_step_options;
 
-S4_NODISCARD s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode,
-                                                   int B, const s4_step_options *options,
-                                                   s4_step **out);
-void s4_step_destroy(s4_step *plan);
+S4_NODISCARD S4_API s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode,
+                                                          int B, const s4_step_options *options,
+                                                          s4_step **out);
+S4_API void s4_step_destroy(s4_step *plan);
 
 /* Bytes of a recurrent state for the plan's B sequences (caller-allocated, 8-byte aligned;
  * the diagonal mode of an S4 layer keeps N complex values per sequence and feature, the
@@ -552,25 +564,25 @@ void s4_step_destroy(s4_step *plan);
  * below, work may be NULL to use the plan's own scratch (then calls on one plan must not
  * overlap). Step and stream follow the exact recurrence at dt * rate, untruncated: they
  * equal s4_forward when l_max is 0 or >= the input length and rate is 1. */
-size_t s4_step_state_size(const s4_step *plan);
-size_t s4_step_workspace_size(const s4_step *plan);
+S4_API size_t s4_step_state_size(const s4_step *plan);
+S4_API size_t s4_step_workspace_size(const s4_step *plan);
 
 /* Sets the state to zero (the reference's default_state). */
-S4_NODISCARD s4_status s4_step_state_reset(const s4_step *plan, void *state);
+S4_NODISCARD S4_API s4_status s4_step_state_reset(const s4_step *plan, void *state);
 
 /* The state in the reference's form, x [B x H x N/2 x 2] doubles (conjugate-pair halves,
  * docs/design.md 5), whatever the mode's internal basis; and back (non-finite values refused). */
-S4_NODISCARD s4_status s4_step_state_get(const s4_step *plan, const void *state, double *x);
-S4_NODISCARD s4_status s4_step_state_set(const s4_step *plan, void *state, const double *x);
+S4_NODISCARD S4_API s4_status s4_step_state_get(const s4_step *plan, const void *state, double *x);
+S4_NODISCARD S4_API s4_status s4_step_state_set(const s4_step *plan, void *state, const double *x);
 
 /* One time step for the batch: u [B x H], y [B x F] (F = s4_layer_output_features).
  * Allocates nothing. */
-S4_NODISCARD s4_status s4_step_execute(const s4_step *plan, void *state, const float *u,
-                                       float *y, void *work, size_t work_size);
+S4_NODISCARD S4_API s4_status s4_step_execute(const s4_step *plan, void *state, const float *u,
+                                              float *y, void *work, size_t work_size);
 
 /* T >= 1 steps: u and y in the layer's layout ([B x H x T] / [B x F x T], or transposed). */
-S4_NODISCARD s4_status s4_step_run(const s4_step *plan, void *state, const float *u,
-                                   int64_t T, float *y, void *work, size_t work_size);
+S4_NODISCARD S4_API s4_status s4_step_run(const s4_step *plan, void *state, const float *u,
+                                          int64_t T, float *y, void *work, size_t work_size);
 
 /* ------------------------------------------------------------------------------ */
 /* Streaming: chunk by chunk with a carried state (docs/design.md 9)                     */
@@ -588,15 +600,16 @@ S4_NODISCARD s4_status s4_step_run(const s4_step *plan, void *state, const float
  * used; planner is validated like s4_forward_create's but has no effect (no FFT runs). */
 typedef struct s4_stream s4_stream;
 
-S4_NODISCARD s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
-                                        const s4_forward_options *options, s4_stream **out);
-void s4_stream_destroy(s4_stream *plan);
-size_t s4_stream_workspace_size(const s4_stream *plan);
+S4_NODISCARD S4_API s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
+                                               const s4_forward_options *options, s4_stream **out);
+S4_API void s4_stream_destroy(s4_stream *plan);
+S4_API size_t s4_stream_workspace_size(const s4_stream *plan);
 
 /* One chunk of T (1 <= T <= max_chunk) steps: u and y in the layer's layout, state updated
  * in place (on failure it is unchanged). */
-S4_NODISCARD s4_status s4_stream_execute(const s4_stream *plan, double *state, const float *u,
-                                         int64_t T, float *y, void *work, size_t work_size);
+S4_NODISCARD S4_API s4_status s4_stream_execute(const s4_stream *plan, double *state,
+                                                const float *u, int64_t T, float *y, void *work,
+                                                size_t work_size);
 
 /* ------------------------------------------------------------------------------ */
 /* Trained models: weights, config, arrays                                          */
@@ -650,21 +663,21 @@ typedef enum s4_config_use {
 /* Parses a JSON config (NUL-terminated text) into *config, filled with
  * s4_layer_config_default first. `source` names the text in messages (a file name, say;
  * NULL: "config"). *config is untouched on failure. */
-S4_NODISCARD s4_status s4_layer_config_parse(const char *json, const char *source,
-                                             s4_config_use use, s4_layer_config *config);
+S4_NODISCARD S4_API s4_status s4_layer_config_parse(const char *json, const char *source,
+                                                    s4_config_use use, s4_layer_config *config);
 
 /* The same, from a file. S4_ERR_IO if it cannot be read. */
-S4_NODISCARD s4_status s4_layer_config_read(const char *path, s4_config_use use,
-                                            s4_layer_config *config);
+S4_NODISCARD S4_API s4_status s4_layer_config_read(const char *path, s4_config_use use,
+                                                   s4_layer_config *config);
 
 /* The config as JSON with the reference's names (every key explicit), so that
  * S4Block(**json.load(f)) rebuilds the architecture; *json is allocated: s4_free it.
  * The seed is not part of it. A config the parser would refuse (a NaN dt range, an odd N,
  * ...) is refused with S4_ERR_INVALID_ARGUMENT naming the key. */
-S4_NODISCARD s4_status s4_layer_config_to_json(const s4_layer_config *config, char **json);
+S4_NODISCARD S4_API s4_status s4_layer_config_to_json(const s4_layer_config *config, char **json);
 
 /* Frees memory returned by the calls of this section; NULL is a no-op. */
-void s4_free(void *p);
+S4_API void s4_free(void *p);
 
 /* Loads a trained layer: the state_dict in `weights_path` (safetensors: F32 or F64
  * parameters, `layer.kernel.l_kernel` I64), the architecture from `config_path`, or from
@@ -678,14 +691,14 @@ void s4_free(void *p);
  * message naming
  * the file and the tensor (and the expected and found shapes), or the config key; S4_ERR_IO
  * for a file that cannot be read. */
-S4_NODISCARD s4_status s4_layer_load(const char *weights_path, const char *config_path,
-                                     s4_layer **out);
+S4_NODISCARD S4_API s4_status s4_layer_load(const char *weights_path, const char *config_path,
+                                            s4_layer **out);
 
 /* The same with an architecture given directly (config->ssm.init, dt range and seed are
  * not used). */
-S4_NODISCARD s4_status s4_layer_load_with_config(const char *weights_path,
-                                                 const s4_layer_config *config,
-                                                 s4_layer **out);
+S4_NODISCARD S4_API s4_status s4_layer_load_with_config(const char *weights_path,
+                                                        const s4_layer_config *config,
+                                                        s4_layer **out);
 
 typedef struct s4_save_options {
     s4_dtype dtype;          /* S4_DTYPE_F32 (default, as PyTorch trains) or S4_DTYPE_F64
@@ -696,20 +709,20 @@ typedef struct s4_save_options {
                                 as __metadata__ "s4_config", so the file loads alone */
 } s4_save_options;
 
-void s4_save_options_default(s4_save_options *options);
+S4_API void s4_save_options_default(s4_save_options *options);
 
 /* Writes the layer's stored parameters in the reference's names, shapes and dtype (so a
  * file loaded from F32 and saved as F32 has identical tensor bytes), C as currently held
  * (C-tilde after a forward, with its l_kernel). Written to a temporary name and renamed,
  * so no partial file is left on failure. options may be NULL (defaults). */
-S4_NODISCARD s4_status s4_layer_save(const s4_layer *layer, const char *path,
-                                     const s4_save_options *options);
+S4_NODISCARD S4_API s4_status s4_layer_save(const s4_layer *layer, const char *path,
+                                            const s4_save_options *options);
 
 /* The stored output linear: W [F_out x F_in] row-major and b [F_out] (sizes as in
  * s4_layer_arrays); nW, nb must be at least those. S4_ERR_INVALID_ARGUMENT when final_act
  * is S4_FINAL_NONE (no linear). Either array may be NULL. */
-S4_NODISCARD s4_status s4_layer_get_output_linear(const s4_layer *layer, double *W,
-                                                  size_t nW, double *b, size_t nb);
+S4_NODISCARD S4_API s4_status s4_layer_get_output_linear(const s4_layer *layer, double *W,
+                                                         size_t nW, double *b, size_t nb);
 
 /* Read access to any safetensors file (validated as s4_layer_load does: bounds, offsets,
  * overlaps, dtypes F32 / F64 / I64). Opening reads the whole file; calls on an open file
@@ -726,21 +739,22 @@ typedef struct s4_tensor_info {
     size_t numel;
 } s4_tensor_info;
 
-S4_NODISCARD s4_status s4_tensors_open(const char *path, s4_tensors **out);
-void s4_tensors_close(s4_tensors *file);
-size_t s4_tensors_count(const s4_tensors *file);
+S4_NODISCARD S4_API s4_status s4_tensors_open(const char *path, s4_tensors **out);
+S4_API void s4_tensors_close(s4_tensors *file);
+S4_API size_t s4_tensors_count(const s4_tensors *file);
 
 /* Tensor i (header order) or by name (S4_ERR_INVALID_ARGUMENT if absent). */
-S4_NODISCARD s4_status s4_tensors_info(const s4_tensors *file, size_t i, s4_tensor_info *info);
-S4_NODISCARD s4_status s4_tensors_find(const s4_tensors *file, const char *name,
-                                       s4_tensor_info *info);
+S4_NODISCARD S4_API s4_status s4_tensors_info(const s4_tensors *file, size_t i,
+                                              s4_tensor_info *info);
+S4_NODISCARD S4_API s4_status s4_tensors_find(const s4_tensors *file, const char *name,
+                                              s4_tensor_info *info);
 
 /* Tensor `name` converted to double; n >= its numel. */
-S4_NODISCARD s4_status s4_tensors_read(const s4_tensors *file, const char *name, double *out,
-                                       size_t n);
+S4_NODISCARD S4_API s4_status s4_tensors_read(const s4_tensors *file, const char *name, double *out,
+                                              size_t n);
 
 /* The __metadata__ string for `key`, NULL if absent; valid while the file is open. */
-const char *s4_tensors_metadata(const s4_tensors *file, const char *key);
+S4_API const char *s4_tensors_metadata(const s4_tensors *file, const char *key);
 
 /* .npy arrays: float32 ('<f4') or float64 ('<f8'), C order, rank 0 .. S4_MAX_DIMS,
  * versions 1.0-3.0. Reading converts to the asked type (float64 -> float32 rounds);
@@ -748,14 +762,14 @@ const char *s4_tensors_metadata(const s4_tensors *file, const char *key);
  * Writing goes to a temporary name that is renamed, so no partial file is left behind.
  * Bad magic, Fortran order, big-endian, another dtype, a truncated file: S4_ERR_FORMAT
  * with the file name and what was expected. */
-S4_NODISCARD s4_status s4_npy_read_f32(const char *path, float **data, int *ndim,
-                                       int64_t shape[S4_MAX_DIMS]);
-S4_NODISCARD s4_status s4_npy_read_f64(const char *path, double **data, int *ndim,
-                                       int64_t shape[S4_MAX_DIMS]);
-S4_NODISCARD s4_status s4_npy_write_f32(const char *path, const float *data, int ndim,
-                                        const int64_t *shape);
-S4_NODISCARD s4_status s4_npy_write_f64(const char *path, const double *data, int ndim,
-                                        const int64_t *shape);
+S4_NODISCARD S4_API s4_status s4_npy_read_f32(const char *path, float **data, int *ndim,
+                                              int64_t shape[S4_MAX_DIMS]);
+S4_NODISCARD S4_API s4_status s4_npy_read_f64(const char *path, double **data, int *ndim,
+                                              int64_t shape[S4_MAX_DIMS]);
+S4_NODISCARD S4_API s4_status s4_npy_write_f32(const char *path, const float *data, int ndim,
+                                               const int64_t *shape);
+S4_NODISCARD S4_API s4_status s4_npy_write_f64(const char *path, const double *data, int ndim,
+                                               const int64_t *shape);
 
 /* ------------------------------------------------------------------------------ */
 /* Whole models: example.py's S4Model (docs/models.md)                             */
@@ -784,7 +798,7 @@ typedef struct s4_model_config {
 
 /* example.py's defaults: d_input 1, d_output 10, d_model 256, n_layers 4, postnorm, S4D
  * layers with d_state 64, dt in [1e-3, 1e-1]. */
-void s4_model_config_default(s4_model_config *config);
+S4_API void s4_model_config_default(s4_model_config *config);
 
 typedef struct s4_model s4_model;
 
@@ -802,32 +816,32 @@ typedef struct s4_model_arrays {
     const double *decoder_b; /* [d_output] */
 } s4_model_arrays;
 
-S4_NODISCARD s4_status s4_model_create_from_arrays(const s4_model_config *config,
-                                                   const s4_model_arrays *arrays,
-                                                   s4_model **out);
-void s4_model_destroy(s4_model *model);
-S4_NODISCARD s4_status s4_model_get_config(const s4_model *model, s4_model_config *config);
+S4_NODISCARD S4_API s4_status s4_model_create_from_arrays(const s4_model_config *config,
+                                                          const s4_model_arrays *arrays,
+                                                          s4_model **out);
+S4_API void s4_model_destroy(s4_model *model);
+S4_NODISCARD S4_API s4_status s4_model_get_config(const s4_model *model, s4_model_config *config);
 /* The layer i < n_layers (owned by the model), or NULL. */
-const s4_layer *s4_model_layer_at(const s4_model *model, int i);
+S4_API const s4_layer *s4_model_layer_at(const s4_model *model, int i);
 
 /* The model config from JSON ({"architecture": "S4Model", "d_input", "d_output",
  * "d_model", "n_layers", "dropout", "prenorm", "layer": {"class": "S4D" | "S4Block", ...}},
  * docs/models.md), parsed strictly like s4_layer_config_parse: unknown keys, wrong types
  * and inconsistent sizes are S4_ERR_FORMAT naming the key; dropout and lr are accepted and
  * ignored. *config is untouched on failure. */
-S4_NODISCARD s4_status s4_model_config_parse(const char *json, const char *source,
-                                             s4_model_config *config);
-S4_NODISCARD s4_status s4_model_config_read(const char *path, s4_model_config *config);
+S4_NODISCARD S4_API s4_status s4_model_config_parse(const char *json, const char *source,
+                                                    s4_model_config *config);
+S4_NODISCARD S4_API s4_status s4_model_config_read(const char *path, s4_model_config *config);
 
 /* True (1) when the JSON text is a model config ("architecture" present), else 0. */
-int s4_config_is_model(const char *json);
+S4_API int s4_config_is_model(const char *json);
 
 /* A model from example.py's state_dict in safetensors (names in docs/models.md) and its
  * config (config_path NULL: the file's __metadata__ "config"). Every tensor must be present
  * with the shape the config implies, no other tensor may be, and every value finite;
  * otherwise S4_ERR_FORMAT naming the file and the tensor (expected and found shapes). */
-S4_NODISCARD s4_status s4_model_load(const char *weights_path, const char *config_path,
-                                     s4_model **out);
+S4_NODISCARD S4_API s4_status s4_model_load(const char *weights_path, const char *config_path,
+                                            s4_model **out);
 
 /* Convolution mode: a plan for B sequences of length L. Creation makes every layer's
  * forward plan (kernel spectra cached; an S4Block's C-tilde follows the reference's length
@@ -836,17 +850,17 @@ S4_NODISCARD s4_status s4_model_load(const char *weights_path, const char *confi
  * bitwise the same for any thread count. */
 typedef struct s4_model_forward s4_model_forward;
 
-S4_NODISCARD s4_status s4_model_forward_create(s4_model *model, int B, int64_t L,
-                                               const s4_forward_options *options,
-                                               s4_model_forward **out);
-void s4_model_forward_destroy(s4_model_forward *plan);
-size_t s4_model_forward_workspace_size(const s4_model_forward *plan);
+S4_NODISCARD S4_API s4_status s4_model_forward_create(s4_model *model, int B, int64_t L,
+                                                      const s4_forward_options *options,
+                                                      s4_model_forward **out);
+S4_API void s4_model_forward_destroy(s4_model_forward *plan);
+S4_API size_t s4_model_forward_workspace_size(const s4_model_forward *plan);
 
 /* x [B x L x d_input] -> logits [B x d_output]. work NULL: the plan's own scratch (then
  * calls must not overlap); else work_size >= s4_model_forward_workspace_size. The model
  * must outlive the plan. */
-S4_NODISCARD s4_status s4_model_forward_execute(const s4_model_forward *plan, const float *x,
-                                                float *logits, void *work, size_t work_size);
+S4_NODISCARD S4_API s4_status s4_model_forward_execute(const s4_model_forward *plan, const float *x,
+                                                       float *logits, void *work, size_t work_size);
 
 /* Recurrent mode: every layer in a step mode, one time step of B sequences per call, the
  * state in a caller buffer that also accumulates the running mean, so that after T steps
@@ -864,25 +878,25 @@ typedef struct s4_model_step s4_model_step;
 /* options: rate and threads as for s4_step_create_with_options (NULL: rate 1, default
  * threads). A bidirectional layer has no recurrent mode: S4_ERR_INVALID_ARGUMENT. A mode
  * a layer does not have fails as s4_step_create does, naming the layer. */
-S4_NODISCARD s4_status s4_model_step_create(const s4_model *model, s4_model_step_mode mode,
-                                            int B, const s4_step_options *options,
-                                            s4_model_step **out);
-void s4_model_step_destroy(s4_model_step *plan);
+S4_NODISCARD S4_API s4_status s4_model_step_create(const s4_model *model, s4_model_step_mode mode,
+                                                   int B, const s4_step_options *options,
+                                                   s4_model_step **out);
+S4_API void s4_model_step_destroy(s4_model_step *plan);
 /* Bytes of the state (8-byte aligned, caller-allocated) and of one call's scratch. */
-size_t s4_model_step_state_size(const s4_model_step *plan);
-size_t s4_model_step_workspace_size(const s4_model_step *plan);
+S4_API size_t s4_model_step_state_size(const s4_model_step *plan);
+S4_API size_t s4_model_step_workspace_size(const s4_model_step *plan);
 /* Zero state, no steps taken. */
-S4_NODISCARD s4_status s4_model_step_state_reset(const s4_model_step *plan, void *state);
+S4_NODISCARD S4_API s4_status s4_model_step_state_reset(const s4_model_step *plan, void *state);
 /* Steps taken since the last reset. */
-int64_t s4_model_step_count(const s4_model_step *plan, const void *state);
+S4_API int64_t s4_model_step_count(const s4_model_step *plan, const void *state);
 
 /* One time step: x [B x d_input]; logits [B x d_output] (NULL: not computed) are those of
  * every input since the reset. Arguments and x are checked before anything changes; should
  * a layer refuse its input mid-step (an intermediate value overflowed float), the layers
  * before it have advanced: reset the state then. */
-S4_NODISCARD s4_status s4_model_step_execute(const s4_model_step *plan, void *state,
-                                             const float *x, float *logits, void *work,
-                                             size_t work_size);
+S4_NODISCARD S4_API s4_status s4_model_step_execute(const s4_model_step *plan, void *state,
+                                                    const float *x, float *logits, void *work,
+                                                    size_t work_size);
 
 #ifdef __cplusplus
 }
