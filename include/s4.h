@@ -332,6 +332,10 @@ typedef struct s4_kernel_options {
                      (omp_get_max_threads(): OMP_NUM_THREADS or all cores), 1 = none */
 } s4_kernel_options;
 
+/* The defaults every options argument takes when it is NULL: rate 1, default threads. A
+ * zero-filled struct is not that (rate 0 is refused): start from this. */
+S4_API void s4_kernel_options_default(s4_kernel_options *options);
+
 /* Plans kernels of length L for banks shaped like `ssm` whose C-tilde length is the bank's
  * current l_kernel Lk (so call s4_ssm_setup_length(ssm, round(rate * L)) first). Nodes:
  * Ld = round(Lk / rate); L <= Ld is required. options may be NULL (rate 1, default threads).
@@ -497,6 +501,9 @@ typedef struct s4_forward_options {
                              bitwise the same for any count; workspace grows with it */
 } s4_forward_options;
 
+/* The defaults of a NULL options argument: rate 1, S4_PLANNER_ESTIMATE, default threads. */
+S4_API void s4_forward_options_default(s4_forward_options *options);
+
 /* Opaque plan for a whole-layer forward over B sequences of length L in convolution mode.
  * Creation follows the reference's length rules (docs/design.md 11): the kernel length is
  * l = L (l_max = 0) or min(L, round(l_max / rate)); C-tilde is set up for l_max (first use)
@@ -551,6 +558,10 @@ typedef struct s4_step_options {
     double rate;
     int threads;
 } s4_step_options;
+
+/* The defaults of a NULL options argument of s4_step_create_with_options: rate 1, default
+ * threads. */
+S4_API void s4_step_options_default(s4_step_options *options);
 
 S4_NODISCARD S4_API s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode,
                                                           int B, const s4_step_options *options,

@@ -1940,6 +1940,19 @@ static void test_misc(void **state)
     EXPECT_THAT(s4_status_str(-1), s4_status_str((s4_status)-1) != NULL);
     EXPECT_THAT(s4_version(), strcmp(s4_version(), S4_VERSION_STRING) == 0);
     EXPECT_THAT(s4_last_error(), s4_last_error() != NULL);
+    s4_forward_options_default(NULL);
+    s4_step_options_default(NULL);
+    s4_kernel_options_default(NULL);
+    s4_forward_options fod;
+    s4_forward_options_default(&fod);
+    EXPECT_THAT(s4_forward_options_default(&fod), fod.rate == 1.0 && fod.threads == 0 &&
+                                                      fod.planner == S4_PLANNER_ESTIMATE);
+    s4_step_options sod;
+    s4_step_options_default(&sod);
+    EXPECT_THAT(s4_step_options_default(&sod), sod.rate == 1.0 && sod.threads == 0);
+    s4_kernel_options kod;
+    s4_kernel_options_default(&kod);
+    EXPECT_THAT(s4_kernel_options_default(&kod), kod.rate == 1.0 && kod.threads == 0);
     EXPECT_THAT(s4_cpu_isa(), s4_cpu_isa() >= S4_ISA_PORTABLE && s4_cpu_isa() <= S4_ISA_AVX512);
     EXPECT_THAT(s4_isa_name(-1), strcmp(s4_isa_name((s4_isa)-1), "unknown") == 0);
     EXPECT_THAT(s4_isa_name(99), strcmp(s4_isa_name((s4_isa)99), "unknown") == 0);

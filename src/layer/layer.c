@@ -549,6 +549,24 @@ void s4__head_apply(const s4_head *head, const float *pre, int64_t ncols, float 
     s4__head_apply_range(head, pre, ncols, 0, ncols, out, scratch);
 }
 
+void s4_forward_options_default(s4_forward_options *options)
+{
+    if (options)
+        *options = (s4_forward_options){.rate = 1.0, .planner = S4_PLANNER_ESTIMATE, .threads = 0};
+}
+
+void s4_step_options_default(s4_step_options *options)
+{
+    if (options)
+        *options = (s4_step_options){.rate = 1.0, .threads = 0};
+}
+
+void s4_kernel_options_default(s4_kernel_options *options)
+{
+    if (options)
+        *options = (s4_kernel_options){.rate = 1.0, .threads = 0};
+}
+
 s4_status s4__forward_options(const char *fn, const s4_forward_options *options, double *rate,
                               s4_planner *planner, int *threads)
 {
