@@ -54,6 +54,17 @@ int s4cli_is_model(const options *o)
     return m;
 }
 
+/* The model of --weights and --config, and its config; non-zero after reporting. */
+static int load_model(const options *o, s4_model **m, s4_model_config *c)
+{
+    s4_status st = s4_model_load(o->weights, o->config, m);
+    if (st == S4_OK && (st = s4_model_get_config(*m, c)) != S4_OK) {
+        s4_model_destroy(*m);
+        *m = NULL;
+    }
+    return st == S4_OK ? 0 : s4cli_fail_lib(st, NULL);
+}
+
 static const char *class_name(s4_model_layer c)
 {
     return c == S4_MODEL_S4D ? "S4D (models/s4/s4d.py)" : "S4Block";
@@ -62,14 +73,10 @@ static const char *class_name(s4_model_layer c)
 int s4cli_model_info(const options *o)
 {
     s4_model *m = NULL;
-    s4_status st = s4_model_load(o->weights, o->config, &m);
-    if (st != S4_OK)
-        return s4cli_fail_lib(st, NULL);
     s4_model_config c;
-    if ((st = s4_model_get_config(m, &c)) != S4_OK) {
-        s4_model_destroy(m);
-        return s4cli_fail_lib(st, NULL);
-    }
+    const int loaded = load_model(o, &m, &c);
+    if (loaded)
+        return loaded;
     printf("weights          %s\n", o->weights);
     printf("config           %s\n", o->config ? o->config : "__metadata__ 'config' of the weights");
     printf("architecture     S4Model (example.py): encoder, %d residual %s layers, "
@@ -125,15 +132,11 @@ int s4cli_model_forward(const options *o)
     if (rc)
         return rc;
     s4_model *m = NULL;
-    s4_status st = s4_model_load(o->weights, o->config, &m);
-    if (st != S4_OK)
-        return s4cli_fail_lib(st, NULL);
     s4_model_config c;
-    if ((st = s4_model_get_config(m, &c)) != S4_OK) {
-        s4_model_destroy(m);
-        return s4cli_fail_lib(st, NULL);
-    }
+    if ((rc = load_model(o, &m, &c)) != 0)
+        return rc;
     float *x = NULL, *y = NULL, *xt = NULL;
+    s4_status st;
     int ndim = 0;
     int64_t shape[S4_MAX_DIMS] = {0};
     if ((st = s4_npy_read_f32(o->input, &x, &ndim, shape)) != S4_OK) {

@@ -20,11 +20,6 @@
 #define S4_ACT_MAX(a, b) S4_ACT_GSEL((a) < (b), (b), (a))
 #define S4_ACT_SELGE0(z, a, b) S4_ACT_GSEL((z) >= 0.0, (a), (b))
 #include "cpu/activation_impl.h"
-#undef S4_ACT_SFX
-#undef S4_ACT_TARGET
-#undef S4_ACT_VW
-#undef S4_ACT_MAX
-#undef S4_ACT_SELGE0
 
 #if S4_CPU_X86
 /* maxpd returns its second operand when either is NaN: max(a, c) keeps a NaN a. */
@@ -37,11 +32,6 @@
         (__m256d)(a), (__m256d)(b),                                                           \
         _mm256_cmp_pd((__m256d)(z), _mm256_setzero_pd(), _CMP_LT_OQ)))
 #include "cpu/activation_impl.h"
-#undef S4_ACT_SFX
-#undef S4_ACT_TARGET
-#undef S4_ACT_VW
-#undef S4_ACT_MAX
-#undef S4_ACT_SELGE0
 
 #define S4_ACT_SFX avx512
 #define S4_ACT_TARGET S4_TARGET_AVX512
@@ -52,11 +42,6 @@
         _mm512_cmp_pd_mask((__m512d)(z), _mm512_setzero_pd(), _CMP_GE_OQ), (__m512d)(b),     \
         (__m512d)(a)))
 #include "cpu/activation_impl.h"
-#undef S4_ACT_SFX
-#undef S4_ACT_TARGET
-#undef S4_ACT_VW
-#undef S4_ACT_MAX
-#undef S4_ACT_SELGE0
 #endif
 
 s4_gelu_row_fn s4__gelu_row(s4_isa isa)

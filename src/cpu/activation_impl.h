@@ -5,6 +5,7 @@
  *   S4_ACT_MAX(a, b), S4_ACT_SELGE0(z, a, b)   max(a, b) (a NaN a kept) and z >= 0 ? a : b,
  *                  lane by lane: one instruction each where the ISA has it (a generic
  *                  and/or select costs three, and GELU is a fifth of a forward)
+ * and undefines them all at its end.
  * SPDX-License-Identifier: Apache-2.0 */
 
 #define S4_ACT_CAT_(a, b) a##b
@@ -148,3 +149,8 @@ static S4_ACT_TARGET void S4_ACT_CAT(glu_row_, S4_ACT_SFX)(const float *restrict
 #undef EXP_D
 #undef GELU_V
 #undef GLU_V
+#undef S4_ACT_SFX
+#undef S4_ACT_TARGET
+#undef S4_ACT_VW
+#undef S4_ACT_MAX
+#undef S4_ACT_SELGE0

@@ -50,17 +50,6 @@ typedef float s4_aff_v4 __attribute__((vector_size(16), aligned(4)));
 #define S4_AFF_PJ 1
 #define S4_AFF_J 3
 #include "cpu/affine_impl.h"
-#undef S4_AFF_NAME
-#undef S4_AFF_TARGET
-#undef S4_AFF_VW
-#undef S4_AFF_P1
-#undef S4_AFF_PJ
-#undef S4_AFF_J
-#undef VT
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VMADD
 
 #if S4_CPU_X86
 /* AVX2: 8-float vectors, two per panel; 16 registers: 4 panels by one column (8
@@ -77,17 +66,6 @@ typedef float s4_aff_v4 __attribute__((vector_size(16), aligned(4)));
 #define S4_AFF_PJ 2
 #define S4_AFF_J 3
 #include "cpu/affine_impl.h"
-#undef S4_AFF_NAME
-#undef S4_AFF_TARGET
-#undef S4_AFF_VW
-#undef S4_AFF_P1
-#undef S4_AFF_PJ
-#undef S4_AFF_J
-#undef VT
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VMADD
 
 /* AVX-512: a panel is one vector; 32 registers: 8 panels by one column, or 4 panels by 4
  * columns (16 accumulators, 4 broadcasts, a W vector). */
@@ -103,17 +81,6 @@ typedef float s4_aff_v4 __attribute__((vector_size(16), aligned(4)));
 #define S4_AFF_PJ 4
 #define S4_AFF_J 4
 #include "cpu/affine_impl.h"
-#undef S4_AFF_NAME
-#undef S4_AFF_TARGET
-#undef S4_AFF_VW
-#undef S4_AFF_P1
-#undef S4_AFF_PJ
-#undef S4_AFF_J
-#undef VT
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VMADD
 #endif
 
 s4_affine_fn s4__affine_kernel(s4_isa isa)

@@ -6,7 +6,8 @@
  *   S4_AFF_P1      panels of the one-column tile
  *   S4_AFF_PJ, S4_AFF_J  panels and columns of the wide tile
  * chosen so that the tile's accumulators, a broadcast per column and one W vector fit the
- * ISA's vector registers (16 for SSE2 and AVX2, 32 for AVX-512).
+ * ISA's vector registers (16 for SSE2 and AVX2, 32 for AVX-512). It undefines them all at
+ * its end, so the next ISA's block starts clean.
  * SPDX-License-Identifier: Apache-2.0 */
 
 #define S4_AFF_PV (S4_AFFINE_MR / S4_AFF_VW) /* vectors per panel */
@@ -105,3 +106,14 @@ static S4_AFF_TARGET void S4_AFF_NAME(int K, const float *Wp, int r0, int r1, co
 #undef S4_AFF_TILE_MAXP
 #undef S4_AFF_TILE
 #undef S4_AFF_STORE
+#undef S4_AFF_NAME
+#undef S4_AFF_TARGET
+#undef S4_AFF_VW
+#undef S4_AFF_P1
+#undef S4_AFF_PJ
+#undef S4_AFF_J
+#undef VT
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VMADD

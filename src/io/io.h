@@ -112,6 +112,9 @@ s4_status s4io_atomic_finish(s4io_atomic *a, bool written);
  * always reads back. */
 s4_status s4io_config_json_for_weights(const s4_layer_config *config, char **json);
 
+/* "(2, 3)", "(5,)" or "()": a tensor shape as messages print it (Python's tuple form). */
+void s4io_shape_text(char *buf, size_t len, int ndim, const int64_t *shape);
+
 /* A whole text file of at most max_bytes, NUL-terminated, into *out (s4__free it);
  * S4_ERR_IO when it cannot be read, S4_ERR_FORMAT when too large or holding a NUL. */
 s4_status s4io_read_text(const char *path, long max_bytes, char **out);

@@ -50,7 +50,7 @@ typedef struct expected {
     double *values;
 } expected;
 
-static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
+void s4io_shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
 {
     int k = snprintf(buf, len, "(");
     for (int d = 0; d < ndim && k > 0 && (size_t)k < len; d++)
@@ -129,7 +129,7 @@ static s4_status find_expected(const char *path, const s4io_safetensors *f, expe
                 e->name = e->t->name; /* the file's own string, valid while it is open */
         }
         char want[96], got[96];
-        shape_text(want, sizeof want, e->ndim, e->shape);
+        s4io_shape_text(want, sizeof want, e->ndim, e->shape);
         if (!e->t) {
             /* Neither P nor l_kernel: most likely an S4D file read with an S4 config. */
             const bool s4d_file =
@@ -147,7 +147,7 @@ static s4_status find_expected(const char *path, const s4io_safetensors *f, expe
             e->t->shape[0] == d->Flin && e->t->shape[1] == d->Fa)
             ok = true; /* Conv1d(kernel_size=1) weight of a transposed LinearActivation */
         if (!ok) {
-            shape_text(got, sizeof got, e->t->ndim, e->t->shape);
+            s4io_shape_text(got, sizeof got, e->t->ndim, e->t->shape);
             return s4__fail(S4_ERR_FORMAT,
                             "%s: tensor '%s': expected shape %s = %s from the config, found %s",
                             path, e->name, want, e->legend, got);

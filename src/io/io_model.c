@@ -294,15 +294,6 @@ typedef struct loader {
     size_t nused, cap;
 } loader;
 
-static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
-{
-    int k = snprintf(buf, len, "(");
-    for (int d = 0; d < ndim && k > 0 && (size_t)k < len; d++)
-        k += snprintf(buf + k, len - (size_t)k, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (k > 0 && (size_t)k < len)
-        snprintf(buf + k, len - (size_t)k, "%s)", ndim == 1 ? "," : "");
-}
-
 static s4_status claim(loader *ld, const s4io_tensor *t)
 {
     if (ld->nused == ld->cap)
@@ -318,7 +309,7 @@ static s4_status get(loader *ld, const char *name, int ndim, const int64_t *shap
 {
     const s4io_tensor *t = s4io_safetensors_find(ld->f, name);
     char want[96], got[96];
-    shape_text(want, sizeof want, ndim, shape);
+    s4io_shape_text(want, sizeof want, ndim, shape);
     if (!t)
         return s4__fail(S4_ERR_FORMAT, "%s: missing tensor '%s' (expected shape %s = %s)",
                         ld->path, name, want, legend);
@@ -326,7 +317,7 @@ static s4_status get(loader *ld, const char *name, int ndim, const int64_t *shap
     for (int d = 0; ok && d < t->ndim; d++)
         ok = t->shape[d] == (d < ndim ? shape[d] : 1);
     if (!ok) {
-        shape_text(got, sizeof got, t->ndim, t->shape);
+        s4io_shape_text(got, sizeof got, t->ndim, t->shape);
         return s4__fail(S4_ERR_FORMAT,
                         "%s: tensor '%s': expected shape %s = %s from the config, found %s",
                         ld->path, name, want, legend, got);
