@@ -326,11 +326,30 @@ S4_NODISCARD S4_API s4_status s4_ssm_discretize(const s4_ssm *ssm, int h, double
  * made; s4_kernel_execute may run on several threads at once with separate workspaces. */
 typedef struct s4_kernel s4_kernel;
 
+/* Arithmetic of the S4 Cauchy sums (src/kernel/cauchy.h). MIXED evaluates in float every
+ * (state, node) pair farther than 1/16 of the pole's modulus from it and the few nearer
+ * pairs in double (float error bounded by eps32 x 16 of the pole's far field; faster);
+ * DOUBLE evaluates every pair in double. An S4D kernel has no Cauchy sums and ignores it. */
+typedef enum s4_precision {
+    S4_PRECISION_MIXED = 0, /* the default */
+    S4_PRECISION_DOUBLE = 1
+} s4_precision;
+
 typedef struct s4_kernel_options {
     double rate;  /* relative sample rate (docs/design.md section 11); 1.0 = as trained */
     int threads;  /* OpenMP threads of one execute, splitting the H features: 0 = default
                      (omp_get_max_threads(): OMP_NUM_THREADS or all cores), 1 = none */
+    s4_precision precision; /* S4 Cauchy sums: MIXED (default) or DOUBLE */
 } s4_kernel_options;
+
+/* What a plan runs: the instruction set of its kernels (docs/cpu.md), the precision of its
+ * Cauchy sums (S4 kernel plans; S4_PRECISION_DOUBLE elsewhere, where nothing is mixed),
+ * and the OpenMP threads of one execute. */
+typedef struct s4_plan_info {
+    s4_isa isa;
+    s4_precision precision;
+    int threads;
+} s4_plan_info;
 
 /* The defaults every options argument takes when it is NULL: rate 1, default threads. A
  * zero-filled struct is not that (rate 0 is refused): start from this. */
@@ -353,6 +372,7 @@ S4_API size_t s4_kernel_workspace_size(const s4_kernel *plan);
 
 /* Kernel length L and kernel rows C'' of the plan. */
 S4_API int64_t s4_kernel_length(const s4_kernel *plan);
+S4_NODISCARD S4_API s4_status s4_kernel_info(const s4_kernel *plan, s4_plan_info *info);
 S4_API int s4_kernel_rows(const s4_kernel *plan);
 
 /* K[c][h][l] = C_f^T dA^l dB for l < L (float32), K [C'' x H x ldk], ldk >= L.

@@ -1135,6 +1135,11 @@ static void test_kernel(void **state)
     EXPECT_THAT(s4_kernel_workspace_size(NULL), s4_kernel_workspace_size(NULL) == 0);
     EXPECT_THAT(s4_kernel_length(NULL), s4_kernel_length(NULL) == 0);
     EXPECT_THAT(s4_kernel_rows(NULL), s4_kernel_rows(NULL) == 0);
+    s4_plan_info pinfo;
+    EXPECT(INVAL, "plan", s4_kernel_info(NULL, &pinfo));
+    EXPECT(INVAL, "info", s4_kernel_info(F.kplan, NULL));
+    s4_kernel_options kprec = {.rate = 1.0, .threads = 1, .precision = (s4_precision)7};
+    EXPECT(INVAL, "precision = 7", s4_kernel_create(F.ssm, KL, &kprec, &F.o_kernel));
     s4_kernel_destroy(NULL);
     EXPECT_THAT(s4_kernel_destroy(NULL), 1);
 

@@ -37,11 +37,21 @@ static int fall_equal(const float *x, size_t n, float v)
     return 1;
 }
 
+/* The Cauchy precision of every plan made through plan_or_fail: MIXED (the default), or
+ * DOUBLE when the program runs with the argument --precision=double (ctest runs the suite
+ * both ways: test_kernel and test_kernel_double). */
+static s4_precision g_precision = S4_PRECISION_MIXED;
+
 static s4_kernel *plan_or_fail(const s4_ssm *ssm, int64_t L, const s4_kernel_options *opt,
                                const char *what)
 {
+    s4_kernel_options o;
+    s4_kernel_options_default(&o);
+    if (opt)
+        o = *opt;
+    o.precision = g_precision;
     s4_kernel *plan = NULL;
-    s4_status st = s4_kernel_create(ssm, L, opt, &plan);
+    s4_status st = s4_kernel_create(ssm, L, &o, &plan);
     if (st != S4_OK || !plan)
         fail_msg("%s: s4_kernel_create(L = %lld): %s: %s", what, (long long)L,
                  s4_status_str(st), s4_last_error());
@@ -54,6 +64,10 @@ static double *fast_kernel(const s4_ssm *ssm, int64_t L, int rows, int H, const 
     s4_kernel *plan = plan_or_fail(ssm, L, NULL, what);
     assert_int_equal(s4_kernel_length(plan), L);
     assert_int_equal(s4_kernel_rows(plan), rows);
+    s4_plan_info info;
+    assert_int_equal(s4_kernel_info(plan, &info), S4_OK);
+    assert_int_equal(info.isa, s4_cpu_isa());
+    assert_int_equal(info.precision, g_precision);
     const size_t n = (size_t)rows * (size_t)H * (size_t)L;
     float *K = s4t_falloc(n, FSENTINEL);
     s4_status st = s4_kernel_execute(plan, ssm, K, (size_t)L, NULL, 0);
@@ -480,7 +494,7 @@ static void test_lengths_and_rate(void **state)
         {2.0, 32}, {0.5, 128}, {3.0, 21}, {1.5, 43}, {0.7, 91},
     };
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
-        s4_kernel_options opt = {r[i].rate, 0};
+        s4_kernel_options opt = {.rate = r[i].rate, .threads = 0};
         s4_kernel *plan = plan_or_fail(ssm, r[i].Ld, &opt, "L = Ld at a rate");
         assert_int_equal(s4_kernel_length(plan), r[i].Ld);
         float *K = s4t_falloc((size_t)ROWS * H * (size_t)r[i].Ld, FSENTINEL);
@@ -520,7 +534,7 @@ static void test_create_invalid(void **state)
      * saturates instead of overflowing int64): refused, not wrapped around. */
     const double bad_rates[] = {0.0, -1.0, NAN, INFINITY, -INFINITY, 1e-300, 1e300, 1e-12};
     for (size_t i = 0; i < sizeof bad_rates / sizeof bad_rates[0]; i++) {
-        s4_kernel_options opt = {bad_rates[i], 0};
+        s4_kernel_options opt = {.rate = bad_rates[i], .threads = 0};
         assert_fails(S4_ERR_INVALID_ARGUMENT, s4_kernel_create(ssm, 8, &opt, &plan));
     }
     assert_ptr_equal(plan, SENT);
@@ -606,6 +620,15 @@ static void test_execute_invalid(void **state)
 
 int main(int argc, char **argv)
 {
+    /* --precision=double is ours; the rest (a test filter) goes to the runner. */
+    int kept = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--precision=double"))
+            g_precision = S4_PRECISION_DOUBLE;
+        else
+            argv[kept++] = argv[i];
+    }
+    argc = kept;
     int count = 0;
     s4t_case *cases = s4t_cases_load(&count);
     s4t_suite s = {0};

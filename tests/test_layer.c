@@ -508,7 +508,7 @@ static void direct_pre(const s4_layer *layer, int64_t l, int64_t taps, double ra
     s4_layer_config cfg;
     assert_int_equal(s4_layer_get_config(layer, &cfg), S4_OK);
     const int H = cfg.ssm.H, Cp = cfg.ssm.channels, rows = Cp * (1 + cfg.bidirectional);
-    s4_kernel_options ko = {rate, 1};
+    s4_kernel_options ko = {.rate = rate, .threads = 1};
     s4_kernel *kp = NULL;
     assert_int_equal(s4_kernel_create(ssm, taps, &ko, &kp), S4_OK);
     float *K = s4t_falloc((size_t)rows * H * (size_t)taps, 0.0f);

@@ -12,8 +12,8 @@
  * 1.8e-4 relative for LegT N = 64 against the power method. In double the same sweep is
  * 2.3e-7 (the final float32 rounding of K). The kernel's default is mixed (kernel.c): the
  * pairs within a relative distance rho of their pole in double, all others by the float
- * block below, so that eps_f32 / rho bounds the float part's error (S4_CAUCHY_PRECISION=
- * double selects the all-double block).
+ * block below, so that eps_f32 / rho bounds the float part's error (the kernel option
+ * precision = S4_PRECISION_DOUBLE selects the all-double block).
  *
  * Nodes per block: the accumulators of one sum over one block stay in registers. */
 enum { S4_CAUCHY_BLOCK = 32 };

@@ -43,7 +43,8 @@ struct s4_kernel {
                       fftwf_complex *out);
         void (*scale)(const float *src, float scale, int64_t L, float *dst);
     } blocks;
-    bool mixed;       /* float far pairs + double near pairs (S4_CAUCHY_PRECISION) */
+    bool mixed;       /* float far pairs + double near pairs (s4_precision) */
+    s4_isa isa;       /* of every kernel the plan runs */
     int threads;      /* OpenMP threads of one execute (1: run on the caller's thread) */
     size_t work_one;  /* bytes of one thread's workspace */
     size_t work_size; /* threads * work_one + alignment slack */
@@ -134,6 +135,7 @@ static s4_status diag_create(const char *fn, const s4_ssm *ssm, int64_t L, doubl
     if (!p)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     p->mode = S4_MODE_DIAG;
+    p->isa = s4__cpu_isa();
     p->disc = ssm->cfg.disc;
     p->H = ssm->H;
     p->N = ssm->N;
@@ -167,6 +169,10 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     if (options && options->threads < 0)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: threads = %d must be >= 0", fn,
                         options->threads);
+    if (options && options->precision != S4_PRECISION_MIXED &&
+        options->precision != S4_PRECISION_DOUBLE)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: precision = %d is unknown", fn,
+                        (int)options->precision);
     if (L < 1)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: L = %lld must be >= 1", fn, (long long)L);
     if (ssm->cfg.mode == S4_MODE_DIAG)
@@ -211,9 +217,9 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     p->y2 = s4__calloc(nnode, sizeof *p->y2);
     p->y2f = s4__calloc(nnode, sizeof *p->y2f);
     p->cauchy = s4__cauchy_select(NULL, &p->cauchy_f);
-    p->blocks = blocks_for(s4__cpu_isa());
-    const char *prec = getenv("S4_CAUCHY_PRECISION"); /* "double": the all-double path */
-    p->mixed = !(prec && !strcmp(prec, "double"));
+    p->isa = s4__cpu_isa();
+    p->blocks = blocks_for(p->isa);
+    p->mixed = !(options && options->precision == S4_PRECISION_DOUBLE);
     p->threads = plan_threads(options, p->H);
     p->work_one = carve(p, NULL, NULL);
     if (!p->y || !p->y2 || !p->y2f || !alloc_workspace(p)) {
@@ -253,6 +259,19 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
 size_t s4_kernel_workspace_size(const s4_kernel *plan) { return plan ? plan->work_size : 0; }
 int64_t s4_kernel_length(const s4_kernel *plan) { return plan ? plan->L : 0; }
 int s4_kernel_rows(const s4_kernel *plan) { return plan ? plan->rows : 0; }
+
+s4_status s4_kernel_info(const s4_kernel *plan, s4_plan_info *info)
+{
+    if (!plan || !info)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_kernel_info: %s is NULL",
+                        !plan ? "plan" : "info");
+    *info = (s4_plan_info){.isa = plan->isa,
+                           .precision = plan->mode == S4_MODE_DPLR && plan->mixed
+                                            ? S4_PRECISION_MIXED
+                                            : S4_PRECISION_DOUBLE,
+                           .threads = plan->threads};
+    return S4_OK;
+}
 
 /* |re| + |im|: the usual pivot magnitude for complex elimination, without hypot. */
 static inline double cmag1(double complex z) { return fabs(creal(z)) + fabs(cimag(z)); }
