@@ -93,7 +93,8 @@ int main(int argc, char **argv)
 
     /* S4: LegS NPLR, C-tilde by repeated squaring, Cauchy sums + Woodbury + inverse FFT,
      * checked against the power method. */
-    const double w4 = run_kernel(&cfg, L, "S4 (DPLR, LegS, rank 1): Cauchy + Woodbury + inverse FFT");
+    const double w4 =
+        run_kernel(&cfg, L, "S4 (DPLR, LegS, rank 1): Cauchy + Woodbury + inverse FFT");
     /* S4D-LegS: the same Lambda and B without P, zoh, the block Vandermonde product,
      * checked against exact exponentials term by term. */
     cfg.mode = S4_MODE_DIAG;

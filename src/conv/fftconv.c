@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ALIGN = 64 };
 
 struct s4_conv {
     int B, H, Cp, bidir;
@@ -36,7 +35,7 @@ struct s4_conv {
     size_t nc;        /* n/2 + 1 complex entries of a half spectrum */
     int64_t taps0;    /* forward taps that reach the output: min(l, L) */
     int64_t taps1;    /* backward taps that do: min(l, L - 1), 0 when causal */
-    size_t buf_bytes; /* workspace regions, each rounded up to ALIGN */
+    size_t buf_bytes; /* workspace regions, each rounded up to S4_ALIGN */
     size_t spc_bytes;
     size_t work_size; /* 1 real buffer + 2 half spectra + alignment slack */
     void *own_work;   /* scratch used when a call passes work = NULL */
@@ -45,7 +44,7 @@ struct s4_conv {
 };
 
 /* Workspace: the real buffer (padded input, padded kernel, then the c2r output) and two
- * half spectra (the input's, and its product with one kernel row). Regions are ALIGN-
+ * half spectra (the input's, and its product with one kernel row). Regions are S4_ALIGN-
  * aligned, so fftwf_alignment_of agrees with the fftwf_malloc'ed planning arrays (both 0),
  * which is what FFTW's new-array execute functions require. */
 typedef struct workspace {
@@ -53,13 +52,11 @@ typedef struct workspace {
     fftwf_complex *U, *W;
 } workspace;
 
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
-
-/* The caller's pointer is aligned up internally: work_size includes ALIGN bytes of slack. */
+/* The caller's pointer is aligned up internally: work_size includes S4_ALIGN bytes of slack. */
 static void carve(const s4_conv *p, void *work, workspace *w)
 {
     unsigned char *base = work;
-    base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
+    base += (S4_ALIGN - (uintptr_t)base % S4_ALIGN) % S4_ALIGN;
     w->buf = (float *)(void *)base;
     w->U = (fftwf_complex *)(void *)(base + p->buf_bytes);
     w->W = (fftwf_complex *)(void *)(base + p->buf_bytes + p->spc_bytes);
@@ -182,9 +179,9 @@ s4_status s4_conv_create(const s4_conv_desc *desc, s4_conv **out)
     p->nc = nc;
     p->taps0 = desc->l < desc->L ? desc->l : desc->L;
     p->taps1 = !p->bidir ? 0 : desc->l < desc->L - 1 ? desc->l : desc->L - 1;
-    p->buf_bytes = round_up((size_t)n * sizeof(float), ALIGN);
-    p->spc_bytes = round_up(nc * sizeof(fftwf_complex), ALIGN);
-    p->work_size = p->buf_bytes + 2 * p->spc_bytes + ALIGN;
+    p->buf_bytes = s4__round_up((size_t)n * sizeof(float), S4_ALIGN);
+    p->spc_bytes = s4__round_up(nc * sizeof(fftwf_complex), S4_ALIGN);
+    p->work_size = p->buf_bytes + 2 * p->spc_bytes + S4_ALIGN;
     p->own_work = s4__malloc(p->work_size);
     if (!p->own_work) {
         plan_free(p);
@@ -193,7 +190,7 @@ s4_status s4_conv_create(const s4_conv_desc *desc, s4_conv **out)
     }
 
     /* Planned on fftwf_malloc'ed arrays (aligned at least as FFTW's SIMD needs, like our
-     * ALIGN regions), out of place as execution will be. FFTW_DESTROY_INPUT lets both
+     * S4_ALIGN regions), out of place as execution will be. FFTW_DESTROY_INPUT lets both
      * transforms scribble on their input: the padded buffer and W are scratch rebuilt
      * before every use. MEASURE overwrites the arrays while planning: they are temporary. */
     const unsigned flags =

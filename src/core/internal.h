@@ -44,6 +44,35 @@ static inline bool s4__add_size(size_t a, size_t b, size_t *out)
     return !__builtin_add_overflow(a, b, out);
 }
 
+/* x rounded up to a multiple of a (a > 0; x + a - 1 must not overflow). */
+static inline size_t s4__round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+/* Alignment of every workspace region and of the plans' own workspaces (a cache line, and
+ * what the widest vector loads want). */
+#define S4_ALIGN 64
+
+/* Carving a plan's workspace into regions: each s4__carve takes count x size bytes at the
+ * next S4_ALIGN boundary of `base` and returns where they start; base NULL is a sizing pass
+ * (returns NULL, only counts). Any overflow clears ok; the total is then meaningless.
+ * Every plan sizes its workspace with one pass and carves it with the same calls. */
+typedef struct s4_carver {
+    unsigned char *base; /* S4_ALIGN-aligned, or NULL to size */
+    size_t off;          /* bytes taken so far */
+    bool ok;
+} s4_carver;
+
+static inline void *s4__carve(s4_carver *c, size_t count, size_t size)
+{
+    size_t n = 0;
+    c->ok = c->ok && s4__mul_size(count, size, &n) && n <= SIZE_MAX - S4_ALIGN &&
+            s4__add_size(c->off, s4__round_up(n, S4_ALIGN), &n);
+    if (!c->ok)
+        return NULL;
+    void *p = c->base ? c->base + c->off : NULL;
+    c->off = n;
+    return p;
+}
+
 /* Every allocation of the library (see "Memory" in s4.h): `bytes` aligned to 64 through the
  * installed allocator, counted against the cap; NULL on failure (the caller reports
  * S4_ERR_OUT_OF_MEMORY). s4__free takes NULL. Blocks carry a 64-byte header with their

@@ -11,7 +11,8 @@
 #endif
 
 /* Generic lane selects (vector extensions): m ? a : b for a comparison's mask m. */
-#define S4_ACT_GSEL(m, a, b) ((__typeof__(a))(((m) & (__typeof__(m))(a)) | (~(m) & (__typeof__(m))(b))))
+#define S4_ACT_GSEL(m, a, b)                                                                  \
+    ((__typeof__(a))(((m) & (__typeof__(m))(a)) | (~(m) & (__typeof__(m))(b))))
 
 /* Portable: two doubles per vector (SSE2 on x86-64). */
 #define S4_ACT_SFX ref

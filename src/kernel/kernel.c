@@ -14,7 +14,6 @@
 #include <string.h>
 
 #define BLK S4_CAUCHY_BLOCK
-enum { ALIGN = 64, MAX_RANK = 64 };
 
 struct s4_kernel {
     s4_ssm_mode mode; /* DIAG: the Vandermonde kernel (kernel_diag.c) replaces all below */
@@ -54,7 +53,7 @@ struct s4_kernel {
 /* The per-node blocks of an ISA (kernel_block_impl.h, below). */
 static struct kernel_blocks blocks_for(s4_isa isa);
 
-/* Workspace layout, every region aligned to ALIGN bytes. */
+/* Workspace layout, every region aligned to S4_ALIGN bytes. */
 typedef struct workspace {
     double *geo, *coef, *gw, *acc;
     float *geof, *coeff, *gwf, *accf; /* the mixed path's float copies */
@@ -64,17 +63,16 @@ typedef struct workspace {
     float *out;
 } workspace;
 
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
-
-/* Carves a workspace from `base` (already aligned); returns its size in bytes. */
+/* Carves a workspace from `base` (already aligned; NULL: sizes only); returns its size in
+ * bytes, 0 on overflow. */
 static size_t carve(const s4_kernel *p, unsigned char *base, workspace *w)
 {
-    size_t off = 0;
+    s4_carver c = {base, 0, true};
 #define REGION(field, type, count)                                                            \
     do {                                                                                      \
+        type *r_ = s4__carve(&c, (size_t)(count), sizeof(type));                              \
         if (w)                                                                                \
-            w->field = (type *)(void *)(base + off);                                          \
-        off += round_up((size_t)(count) * sizeof(type), ALIGN);                               \
+            w->field = r_;                                                                    \
     } while (0)
     REGION(geo, double, 2 * (size_t)p->Nh);
     REGION(coef, double, (size_t)p->nsum * (size_t)p->Nh * 4);
@@ -89,7 +87,7 @@ static size_t carve(const s4_kernel *p, unsigned char *base, workspace *w)
     REGION(spec, fftwf_complex, (size_t)p->rows * p->spec_ld);
     REGION(out, float, (size_t)p->Ld);
 #undef REGION
-    return off;
+    return c.ok ? c.off : 0;
 }
 
 static void plan_free(s4_kernel *p)
@@ -114,7 +112,7 @@ void s4_kernel_destroy(s4_kernel *plan) { plan_free(plan); }
 static bool alloc_workspace(s4_kernel *p)
 {
     return p->work_one > 0 && s4__mul_size((size_t)p->threads, p->work_one, &p->work_size) &&
-           s4__add_size(p->work_size, ALIGN, &p->work_size) &&
+           s4__add_size(p->work_size, S4_ALIGN, &p->work_size) &&
            (p->own_work = s4__malloc(p->work_size)) != NULL;
 }
 
@@ -146,7 +144,7 @@ static s4_status diag_create(const char *fn, const s4_ssm *ssm, int64_t L, doubl
     p->rate = rate;
     s4__vand_init(&p->vand, p->Nh, p->rows, L);
     p->threads = plan_threads(options, p->H);
-    p->work_one = round_up(s4__kdiag_work_bytes(&p->vand), ALIGN);
+    p->work_one = s4__round_up(s4__kdiag_work_bytes(&p->vand), S4_ALIGN);
     if (!alloc_workspace(p)) {
         plan_free(p);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for L = %lld", fn,
@@ -181,8 +179,8 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
                         "%s: ssm holds raw C (l_kernel = 0); call s4_ssm_setup_length first",
                         fn);
-    if (ssm->rank > MAX_RANK)
-        return s4__fail(S4_ERR_UNSUPPORTED, "%s: rank = %d above %d", fn, ssm->rank, MAX_RANK);
+    if (ssm->rank > S4_MAX_RANK)
+        return s4__fail(S4_ERR_UNSUPPORTED, "%s: rank = %d above %d", fn, ssm->rank, S4_MAX_RANK);
     const int64_t Ld = s4__round_half_even((double)ssm->l_kernel / rate);
     if (Ld < 1 || Ld > ((int64_t)1 << 30))
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
@@ -211,7 +209,7 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     p->nfreq = Ld / 2 + 1;
     p->ncauchy = (Ld + 1) / 2; /* k < Ld/2; the omega = -1 node of even Ld is exact */
     p->nblock = (p->ncauchy + BLK - 1) / BLK;
-    p->spec_ld = round_up((size_t)p->nfreq, ALIGN / sizeof(fftwf_complex));
+    p->spec_ld = s4__round_up((size_t)p->nfreq, S4_ALIGN / sizeof(fftwf_complex));
     const size_t nnode = (size_t)p->nblock * BLK;
     p->y = s4__calloc(nnode, sizeof *p->y);
     p->y2 = s4__calloc(nnode, sizeof *p->y2);
@@ -408,7 +406,7 @@ static bool finish_block(const s4_kernel *p, int64_t b, const double *acc, fftwf
                acc[(size_t)(s) * 4 * BLK + 3 * BLK + (j)]))
     if (r == 1)
         return p->blocks.rank1(p, k0, nj, acc, out);
-    double complex M[MAX_RANK * MAX_RANK], z[MAX_RANK];
+    double complex M[S4_MAX_RANK * S4_MAX_RANK], z[S4_MAX_RANK];
     for (int j = 0; j < nj; j++) {
         const double y = p->y[k0 + j], yy = y * y;
         for (int i = 0; i < r; i++) {

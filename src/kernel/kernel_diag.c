@@ -5,18 +5,15 @@
 
 #include "ssm/diag.h"
 
-enum { ALIGN = 64 };
-
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 /* Regions: lz, w [Nh] and c [rows x Nh] double complex, shift [Nh] double, then the
  * Vandermonde scratch. */
 static size_t head_bytes(const s4_vand *v)
 {
     const size_t Nh = (size_t)v->Nh;
-    return 2 * round_up(Nh * sizeof(double complex), ALIGN) +
-           round_up((size_t)v->rows * Nh * sizeof(double complex), ALIGN) +
-           round_up(Nh * sizeof(double), ALIGN);
+    return 2 * s4__round_up(Nh * sizeof(double complex), S4_ALIGN) +
+           s4__round_up((size_t)v->rows * Nh * sizeof(double complex), S4_ALIGN) +
+           s4__round_up(Nh * sizeof(double), S4_ALIGN);
 }
 
 size_t s4__kdiag_work_bytes(const s4_vand *v)
@@ -32,10 +29,10 @@ int s4__kdiag_feature(const s4_vand *v, const s4_ssm *ssm, int h, double rate, f
     const size_t Nh = (size_t)v->Nh, H = (size_t)ssm->H;
     unsigned char *base = work;
     double complex *lz = (double complex *)(void *)base;
-    double complex *w = (double complex *)(void *)(base + round_up(Nh * sizeof *lz, ALIGN));
-    double complex *c = w + round_up(Nh * sizeof *w, ALIGN) / sizeof *w;
+    double complex *w = (double complex *)(void *)(base + s4__round_up(Nh * sizeof *lz, S4_ALIGN));
+    double complex *c = w + s4__round_up(Nh * sizeof *w, S4_ALIGN) / sizeof *w;
     double *shift = (double *)(void *)((unsigned char *)c +
-                                       round_up((size_t)v->rows * Nh * sizeof *c, ALIGN));
+                                       s4__round_up((size_t)v->rows * Nh * sizeof *c, S4_ALIGN));
     void *vwork = base + head_bytes(v);
 
     const bool dss = ssm->cfg.disc == S4_DISC_DSS;

@@ -47,7 +47,6 @@ s4_vand_tile_fn s4__vand_tile(s4_isa isa)
     return vand_tile_ref;
 }
 
-enum { ALIGN = 64 };
 
 /* Flush-to-zero thresholds. Arithmetic on subnormal floats takes microcode assists on x86
  * (tens to hundreds of cycles each; not measured here), so no product of a table entry
@@ -73,8 +72,6 @@ void s4__vand_init(s4_vand *v, int Nh, int rows, int64_t L)
     v->tile = s4__vand_tile(s4__cpu_isa());
 }
 
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
-
 /* Regions: Z [KD x T] floats, W [RB groups padded: rows x nb rounded up to RB, x KD]
  * floats, a tile's spill [RB x T] floats, e [max(nb, T)] double complex powers. */
 typedef struct vwork {
@@ -85,23 +82,21 @@ typedef struct vwork {
 static size_t carve(const s4_vand *v, unsigned char *base, vwork *w)
 {
     const size_t KD = 2 * (size_t)v->Nh, T = (size_t)v->T, nb = (size_t)v->nb;
-    size_t wrows = 0, off = 0, n = 0;
-    bool ok = s4__mul_size((size_t)v->rows, nb, &wrows) && s4__add_size(wrows, S4_VAND_RB, &wrows);
+    size_t wrows = 0;
+    s4_carver c = {base, 0, true};
+    c.ok = s4__mul_size((size_t)v->rows, nb, &wrows) && s4__add_size(wrows, S4_VAND_RB, &wrows);
 #define REGION(field, type, count)                                                            \
     do {                                                                                      \
-        ok = ok && s4__mul_size((count), sizeof(type), &n) && n <= SIZE_MAX - ALIGN &&        \
-             s4__add_size(off, round_up(n, ALIGN), &n);                                       \
-        if (ok && w)                                                                          \
-            w->field = (type *)(void *)(base + off);                                          \
-        if (ok)                                                                               \
-            off = n;                                                                          \
+        type *r_ = s4__carve(&c, (count), sizeof(type));                                      \
+        if (w)                                                                                \
+            w->field = r_;                                                                    \
     } while (0)
     REGION(Z, float, KD * T);
-    REGION(W, float, ok ? wrows * KD : 0);
+    REGION(W, float, c.ok ? wrows * KD : 0);
     REGION(spill, float, (size_t)S4_VAND_RB * T);
     REGION(e, double complex, nb > T ? nb : T);
 #undef REGION
-    return ok ? off : 0;
+    return c.ok ? c.off : 0;
 }
 
 size_t s4__vand_work_bytes(const s4_vand *v) { return carve(v, NULL, NULL); }

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ALIGN = 64, TILE = 32 };
+enum { TILE = 32 };
 
 
 struct s4_forward {
@@ -34,7 +34,7 @@ struct s4_forward {
 };
 
 /* Workspace: `threads` thread slices, then `seq_slots` sequence slots, every region
- * aligned to ALIGN bytes. A thread slice is private to one thread; a sequence slot holds
+ * aligned to S4_ALIGN bytes. A thread slice is private to one thread; a sequence slot holds
  * the arrays of one sequence, private to a thread when threads split the batch and shared
  * by the team when they split one sequence. */
 typedef struct thread_ws {
@@ -48,26 +48,21 @@ typedef struct seq_ws {
     float *yt;   /* [Fo x L] y of one sequence; transposed == 0 only */
 } seq_ws;
 
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
-
 /* Region sizes in bytes for one thread slice (seq == 0) or one sequence slot (seq == 1),
  * with pointers into `base` when ws is not NULL; returns the bytes, or 0 when they
  * overflow size_t (checked once at plan time, so execute's carve cannot). */
 static size_t carve(const s4_forward *p, int seq, unsigned char *base, void *ws)
 {
     const size_t L = (size_t)p->L;
-    size_t FpL = 0, HL = 0, FoL = 0, off = 0;
-    bool ok = s4__mul_size((size_t)p->Fp, L, &FpL) && s4__mul_size((size_t)p->H, L, &HL) &&
-              s4__mul_size((size_t)p->Fo, L, &FoL);
+    size_t FpL = 0, HL = 0, FoL = 0;
+    s4_carver c = {base, 0, true};
+    c.ok = s4__mul_size((size_t)p->Fp, L, &FpL) && s4__mul_size((size_t)p->H, L, &HL) &&
+           s4__mul_size((size_t)p->Fo, L, &FoL);
 #define REGION(w, field, type, count)                                                         \
     do {                                                                                      \
-        size_t n_ = 0;                                                                        \
-        ok = ok && s4__mul_size((count), sizeof(type), &n_) && n_ <= SIZE_MAX - ALIGN &&      \
-             s4__add_size(off, round_up(n_, ALIGN), &n_);                                     \
-        if (ok && (w))                                                                        \
-            (w)->field = (type *)(void *)(base + off);                                        \
-        if (ok)                                                                               \
-            off = n_;                                                                         \
+        type *r_ = s4__carve(&c, (count), sizeof(type));                                      \
+        if (w)                                                                                \
+            (w)->field = r_;                                                                  \
     } while (0)
     if (!seq) {
         thread_ws *w = ws;
@@ -81,16 +76,16 @@ static size_t carve(const s4_forward *p, int seq, unsigned char *base, void *ws)
         REGION(w, yt, float, p->transposed ? 0 : FoL);
     }
 #undef REGION
-    return ok && off > 0 ? off : (ok ? ALIGN : 0);
+    return c.ok && c.off > 0 ? c.off : (c.ok ? S4_ALIGN : 0);
 }
 
-/* Whole workspace: threads x thread_bytes + seq_slots x seq_bytes + ALIGN; 0 on overflow. */
+/* Whole workspace: threads x thread_bytes + seq_slots x seq_bytes + S4_ALIGN; 0 on overflow. */
 static size_t total_work(const s4_forward *p)
 {
     size_t a, b, t;
     if (!s4__mul_size((size_t)p->threads, p->thread_bytes, &a) ||
         !s4__mul_size((size_t)p->seq_slots, p->seq_bytes, &b) || !s4__add_size(a, b, &t) ||
-        !s4__add_size(t, ALIGN, &t))
+        !s4__add_size(t, S4_ALIGN, &t))
         return 0;
     return t;
 }
@@ -269,7 +264,7 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
      * with ldk = H l. Features are independent: threads take them with their own slices. */
     {
         unsigned char *base = p->own_work;
-        base += (ALIGN - (uintptr_t)base % ALIGN) % ALIGN;
+        base += (S4_ALIGN - (uintptr_t)base % S4_ALIGN) % S4_ALIGN;
         int failed = 0;
 #pragma omp parallel num_threads(p->threads) if (p->threads > 1)
         {

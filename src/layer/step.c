@@ -24,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ALIGN: workspace regions. COLS: (batch element, time step) columns per head call, enough
+/* COLS: (batch element, time step) columns per head call, enough
  * for sgemm to run at full speed while pre/out stay in cache. */
-enum { ALIGN = 64, COLS = 256 };
+enum { COLS = 256 };
 _Static_assert(COLS <= 256, "one head call must be one head block (s4__head_apply_split)");
 
 /* ---- linear mode: the fused step ------------------------------------------------------
@@ -166,31 +166,24 @@ typedef struct workspace {
     double *tmp;  /* 2N doubles: the dense product / the linear step's w */
 } workspace;
 
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
-
 /* Carves the workspace from `base` (aligned); returns its size in bytes (0 on overflow,
  * checked once at plan time). */
 static size_t carve(const s4_step *p, unsigned char *base, workspace *w)
 {
     const size_t cols = (size_t)p->nb * (size_t)p->tb;
-    size_t off = 0;
-    bool ok = true;
+    s4_carver c = {base, 0, true};
 #define REGION(field, type, count)                                                            \
     do {                                                                                      \
-        size_t n_ = 0;                                                                        \
-        ok = ok && s4__mul_size((count), sizeof(type), &n_) && n_ <= SIZE_MAX - ALIGN &&      \
-             s4__add_size(off, round_up(n_, ALIGN), &n_);                                     \
-        if (ok && w)                                                                          \
-            w->field = (type *)(void *)(base + off);                                          \
-        if (ok)                                                                               \
-            off = n_;                                                                         \
+        type *r_ = s4__carve(&c, (count), sizeof(type));                                      \
+        if (w)                                                                                \
+            w->field = r_;                                                                    \
     } while (0)
     REGION(pre, float, (size_t)p->Fp * cols);
     REGION(out, float, (size_t)p->Fo * cols);
     REGION(head, float, s4__head_scratch(&p->head, (int64_t)cols));
     REGION(tmp, double, 2 * (size_t)p->N * (size_t)p->threads); /* one per thread */
 #undef REGION
-    return ok ? off : 0;
+    return c.ok ? c.off : 0;
 }
 
 static void plan_free(s4_step *p)
@@ -450,7 +443,7 @@ static s4_status plan_arrays(s4_step *p)
         break;
     case S4_STEP_LINEAR: {
         /* 64-byte aligned feature blocks (lstride is a multiple of 8 doubles). */
-        const size_t Np = round_up(Nh, S4_STEP_LANES);
+        const size_t Np = s4__round_up(Nh, S4_STEP_LANES);
         size_t bytes = 0;
         p->Np = (int)Np;
         p->lstride = Np * (4 * r + 4 + 2 * Cp);
@@ -604,7 +597,7 @@ s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, 
     }
     p->work_size = carve(p, NULL, NULL);
     if (st != S4_OK || !dA || !dB || !C || p->work_size == 0 ||
-        !s4__add_size(p->work_size, ALIGN, &p->work_size) ||
+        !s4__add_size(p->work_size, S4_ALIGN, &p->work_size) ||
         !(p->own_work = s4__malloc(p->work_size))) {
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for H = %d, N = %d, B = %d", fn,
                       H, N, B);
@@ -618,7 +611,8 @@ s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, 
     Tc = Tc < DIAG_STEPS_MIN ? DIAG_STEPS_MIN : Tc > DIAG_STEPS_MAX ? DIAG_STEPS_MAX : Tc;
 
     for (int h = 0; h < H; h++) {
-        /* The original C at the trained dt (docs/design.md 9; the C-tilde relation is at rate 1). */
+        /* The original C at the trained dt (docs/design.md 9; the C-tilde relation is at
+         * rate 1). */
         if ((st = s4__raw_C_feature(ssm, h, C)) != S4_OK) {
             st = rewrap(st, fn, h);
             goto fail;

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { ALIGN = 64 };
 
 struct s4_stream {
     int B, H, Nh;
@@ -48,8 +47,6 @@ void s4_stream_destroy(s4_stream *p)
 }
 
 size_t s4_stream_workspace_size(const s4_stream *plan) { return plan ? plan->work_size : 0; }
-
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
                            const s4_forward_options *options, s4_stream **out)
@@ -119,10 +116,10 @@ s4_status s4_stream_create(s4_layer *layer, int B, int64_t max_chunk,
         st = s4__fail(st, "%s: %s", fn, msg);
         goto fail;
     }
-    p->state_bytes = round_up(s4_step_state_size(p->step), ALIGN);
+    p->state_bytes = s4__round_up(s4_step_state_size(p->step), S4_ALIGN);
     p->step_work = s4_step_workspace_size(p->step);
     if (!s4__add_size(p->state_bytes, p->step_work, &p->work_size) ||
-        !s4__add_size(p->work_size, ALIGN, &p->work_size) ||
+        !s4__add_size(p->work_size, S4_ALIGN, &p->work_size) ||
         !(p->own_work = s4__malloc(p->work_size))) {
         st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for the workspace", fn);
         goto fail;

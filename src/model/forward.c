@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { ALIGN = 64 };
 
 struct s4_model_forward {
     const s4_model *m;
@@ -27,8 +26,6 @@ typedef struct workspace {
     void *layer;      /* layer_ws bytes */
 } workspace;
 
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
-
 /* Carves the workspace from `base` (64-byte aligned; NULL: sizes only); its bytes, or 0 on
  * overflow. */
 static size_t carve(const s4_model_forward *p, unsigned char *base, workspace *w)
@@ -38,7 +35,7 @@ static size_t carve(const s4_model_forward *p, unsigned char *base, workspace *w
     if (!s4__mul_size((size_t)p->B * H, (size_t)p->L, &act) ||
         !s4__mul_size(act, sizeof(float), &act) || act > SIZE_MAX / 4)
         return 0;
-    act = round_up(act, ALIGN);
+    act = s4__round_up(act, S4_ALIGN);
     if (w) {
         w->h = (float *)(void *)(base + off);
         w->z = (float *)(void *)(base + off + act);
@@ -47,10 +44,10 @@ static size_t carve(const s4_model_forward *p, unsigned char *base, workspace *w
     off += 3 * act;
     if (w)
         w->sum = (double *)(void *)(base + off);
-    off += round_up((size_t)p->B * H * sizeof(double), ALIGN);
+    off += s4__round_up((size_t)p->B * H * sizeof(double), S4_ALIGN);
     if (w)
         w->layer = base + off;
-    if (!s4__add_size(off, round_up(p->layer_ws, ALIGN), &off))
+    if (!s4__add_size(off, s4__round_up(p->layer_ws, S4_ALIGN), &off))
         return 0;
     return off;
 }
@@ -109,7 +106,7 @@ s4_status s4_model_forward_create(s4_model *model, int B, int64_t L,
         p->layer_ws = ws > p->layer_ws ? ws : p->layer_ws;
     }
     const size_t need = carve(p, NULL, NULL);
-    if (!need || !s4__add_size(need, ALIGN, &p->work_size)) {
+    if (!need || !s4__add_size(need, S4_ALIGN, &p->work_size)) {
         s4_model_forward_destroy(p);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: the workspace for B = %d, L = %lld does not "
                         "fit in memory", fn, B, (long long)L);

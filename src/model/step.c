@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { ALIGN = 64 };
 
 struct s4_model_step {
     const s4_model *m;
@@ -23,8 +22,6 @@ struct s4_model_step {
     size_t work_size;
     void *own_work;
 };
-
-static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
 void s4_model_step_destroy(s4_model_step *p)
 {
@@ -98,7 +95,7 @@ s4_status s4_model_step_create(const s4_model *model, s4_model_step_mode mode, i
             return s4__fail(st, "%s: layer %d: %s", fn, i, msg);
         }
         p->state_off[i] = off;
-        off += round_up(s4_step_state_size(p->ls[i]), 8);
+        off += s4__round_up(s4_step_state_size(p->ls[i]), 8);
         const size_t ws = s4_step_workspace_size(p->ls[i]);
         p->layer_ws = ws > p->layer_ws ? ws : p->layer_ws;
     }
@@ -108,8 +105,8 @@ s4_status s4_model_step_create(const s4_model *model, s4_model_step_mode mode, i
     p->count_off = off;
     p->state_size = off + sizeof(int64_t);
     /* Workspace: h, z, y [B x H] floats, then a layer's scratch. */
-    const size_t act = round_up((size_t)B * H * sizeof(float), ALIGN);
-    p->work_size = 3 * act + round_up(p->layer_ws, ALIGN) + ALIGN;
+    const size_t act = s4__round_up((size_t)B * H * sizeof(float), S4_ALIGN);
+    p->work_size = 3 * act + s4__round_up(p->layer_ws, S4_ALIGN) + S4_ALIGN;
     if (!(p->own_work = s4__malloc(p->work_size))) {
         s4_model_step_destroy(p);
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for the workspace", fn);
@@ -161,7 +158,7 @@ s4_status s4_model_step_execute(const s4_model_step *p, void *state, const float
     unsigned char *base = s4__workspace(fn, work, work_size, p->work_size, p->own_work);
     if (!base)
         return S4_ERR_INVALID_ARGUMENT;
-    const size_t act = round_up(B * H * sizeof(float), ALIGN);
+    const size_t act = s4__round_up(B * H * sizeof(float), S4_ALIGN);
     float *h = (float *)(void *)base, *z = (float *)(void *)(base + act);
     float *y = (float *)(void *)(base + 2 * act);
     void *lw = base + 3 * act;
