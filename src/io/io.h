@@ -115,6 +115,9 @@ s4_status s4io_config_json_for_weights(const s4_layer_config *config, char **jso
 /* "(2, 3)", "(5,)" or "()": a tensor shape as messages print it (Python's tuple form). */
 void s4io_shape_text(char *buf, size_t len, int ndim, const int64_t *shape);
 
+/* Configs (layer and model JSON) are small; a larger file is not a config. */
+#define S4IO_MAX_CONFIG_BYTES ((long)16 << 20)
+
 /* A whole text file of at most max_bytes, NUL-terminated, into *out (s4__free it);
  * S4_ERR_IO when it cannot be read, S4_ERR_FORMAT when too large or holding a NUL. */
 s4_status s4io_read_text(const char *path, long max_bytes, char **out);

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Configs are small; anything larger than this is not a config. */
-#define MAX_CONFIG_BYTES ((long)16 << 20)
 
 /* Lengths the SSM accepts (s4_ssm_setup_length). */
 #define MAX_LENGTH ((int64_t)1 << 40)
@@ -771,7 +769,7 @@ s4_status s4_layer_config_read(const char *path, s4_config_use use, s4_layer_con
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_layer_config_read: %s is NULL",
                         !path ? "path" : "config");
     char *text = NULL;
-    s4_status st = s4io_read_text(path, MAX_CONFIG_BYTES, &text);
+    s4_status st = s4io_read_text(path, S4IO_MAX_CONFIG_BYTES, &text);
     if (st != S4_OK)
         return st;
     st = s4_layer_config_parse(text, path, use, config);

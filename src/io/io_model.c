@@ -17,7 +17,6 @@
 #include <string.h>
 
 #define META_CONFIG_KEY "config"
-enum { MAX_CONFIG_BYTES = 1 << 20 };
 
 /* ---- config ------------------------------------------------------------------------ */
 
@@ -276,7 +275,7 @@ s4_status s4_model_config_read(const char *path, s4_model_config *config)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_model_config_read: %s is NULL",
                         !path ? "path" : "config");
     char *text = NULL;
-    s4_status st = s4io_read_text(path, MAX_CONFIG_BYTES, &text);
+    s4_status st = s4io_read_text(path, S4IO_MAX_CONFIG_BYTES, &text);
     if (st != S4_OK)
         return st;
     st = s4_model_config_parse(text, path, config);
