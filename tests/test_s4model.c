@@ -434,6 +434,52 @@ static void test_invalid_calls(void **state)
     assert_int_equal(s4_memory_in_use(), 0);
 }
 
+/* A caller's workspace (exactly the size asked, at an odd offset) gives the same bits as the
+ * plan's own, in both modes; so does a second plan sharing the model. */
+static void test_caller_workspace(void **state)
+{
+    (void)state;
+    const char *name = "s4block_ckpt64_prenorm_h32_n64_l100";
+    int64_t B, L, din;
+    float *x = load_x(name, &B, &L, &din);
+    s4_model *m = load_case(name, 0);
+    s4_model_config c;
+    assert_int_equal(s4_model_get_config(m, &c), S4_OK);
+    const size_t dout = (size_t)c.d_output;
+    s4_model_forward *f = NULL;
+    assert_int_equal(s4_model_forward_create(m, (int)B, L, NULL, &f), S4_OK);
+    float *y0 = s4t_falloc((size_t)B * dout, NAN), *y1 = s4t_falloc((size_t)B * dout, NAN);
+    assert_int_equal(s4_model_forward_execute(f, x, y0, NULL, 0), S4_OK);
+    const size_t ws = s4_model_forward_workspace_size(f);
+    unsigned char *w = malloc(ws + 3);
+    assert_non_null(w);
+    assert_int_equal(s4_model_forward_execute(f, x, y1, w + 3, ws), S4_OK);
+    assert_memory_equal(y0, y1, (size_t)B * dout * sizeof *y0);
+    free(w);
+    s4_model_forward_destroy(f);
+
+    s4_model_step *p = NULL;
+    assert_int_equal(s4_model_step_create(m, S4_MODEL_STEP_NATURAL, (int)B, NULL, &p), S4_OK);
+    const size_t ss = s4_model_step_state_size(p), sw = s4_model_step_workspace_size(p);
+    double *s0 = malloc(ss), *s1 = malloc(ss);
+    unsigned char *w2 = malloc(sw + 5);
+    float *xt = s4t_falloc((size_t)(B * din), 0.0f);
+    assert_true(s0 && s1 && w2);
+    assert_int_equal(s4_model_step_state_reset(p, s0), S4_OK);
+    assert_int_equal(s4_model_step_state_reset(p, s1), S4_OK);
+    for (int64_t t = 0; t < L; t++) {
+        for (int64_t b = 0; b < B; b++)
+            memcpy(xt + b * din, x + (b * L + t) * din, (size_t)din * sizeof *xt);
+        assert_int_equal(s4_model_step_execute(p, s0, xt, y0, NULL, 0), S4_OK);
+        assert_int_equal(s4_model_step_execute(p, s1, xt, y1, w2 + 5, sw), S4_OK);
+    }
+    assert_memory_equal(y0, y1, (size_t)B * dout * sizeof *y0);
+    assert_memory_equal(s0, s1, ss);
+    free(s0), free(s1), free(w2), free(xt), free(y0), free(y1), free(x);
+    s4_model_step_destroy(p);
+    s4_model_destroy(m);
+}
+
 static void test_summary(void **state)
 {
     (void)state;
@@ -448,6 +494,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_hostile),       cmocka_unit_test(test_invalid_calls),
+        cmocka_unit_test(test_caller_workspace),
         cmocka_unit_test(test_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
