@@ -49,14 +49,18 @@ const char *s4io_safetensors_metadata(const s4io_safetensors *file, const char *
 /* Converts a tensor to double (F32, F64 and I64 accepted); n must be >= numel. */
 s4_status s4io_tensor_to_f64(const s4io_tensor *t, double *out, size_t n);
 
-/* An .npy array (version 1.0, 2.0 or 3.0; '<f4' or '<f8'; C order; any rank up to
- * S4IO_MAX_DIMS), converted to double. *data is s4__alloc'ed: s4__free it (the library's
- * counted allocator, docs in s4.h "Memory"), never free(). */
+/* An .npy array (version 1.0, 2.0 or 3.0; '<f4' or '<f8', or with ints '<i4' or '<i8'
+ * within +-2^53; C order; any rank up to S4IO_MAX_DIMS), converted to double; the other
+ * kind is refused. *data is s4__alloc'ed: s4__free it (the library's counted allocator,
+ * docs in s4.h "Memory"), never free(). */
+s4_status s4io_npy_read_kind(const char *path, bool ints, double **data, int *ndim,
+                             int64_t shape[S4IO_MAX_DIMS]);
+/* The float kind (ints = false). */
 s4_status s4io_npy_read(const char *path, double **data, int *ndim,
                         int64_t shape[S4IO_MAX_DIMS]);
 
-/* Writes a float32 (dtype S4IO_F32) or float64 (S4IO_F64) C-order .npy file from `data`
- * (float or double elements as dtype says). Writes to a temporary name and renames, so no
+/* Writes a float32 (dtype S4IO_F32), float64 (S4IO_F64) or int64 (S4IO_I64) C-order .npy
+ * file from `data` (float, double or int64_t elements as dtype says). Writes to a temporary name and renames, so no
  * partial file is left on failure. */
 s4_status s4io_npy_write(const char *path, s4io_dtype dtype, const void *data, int ndim,
                          const int64_t *shape);
@@ -126,6 +130,39 @@ s4_status s4io_read_text(const char *path, long max_bytes, char **out);
  * of an open file, checked as s4_layer_load checks them. found NULL: no other tensor may be
  * in the file (s4_layer_load); else the tensors used go to found[0 .. *nfound) (at most
  * 10), and the caller checks the rest of the file (s4_model_load). */
+/* The tensors of a whole-model state_dict as the model loaders claim them: every tensor
+ * a part of the config asks for is found, shape-checked, read as finite doubles and
+ * claimed, so that what is left unclaimed is a tensor the config does not explain. */
+typedef struct s4io_loader {
+    const char *path;
+    const s4io_safetensors *f;
+    const s4io_tensor **used; /* tensors claimed so far [cap] */
+    size_t nused, cap;
+} s4io_loader;
+
+s4_status s4io_claim(s4io_loader *ld, const s4io_tensor *t);
+
+/* `name` with shape (ndim, shape) -- or, when alt_ndim > 0, (alt_ndim, shape) too (a
+ * Conv1d weight's trailing 1) -- into *values (s4__alloc'ed, finite), claimed. legend
+ * names the shape for messages ("(d_model,)"). */
+s4_status s4io_get(s4io_loader *ld, const char *name, int ndim, const int64_t *shape,
+                   const char *legend, int alt_ndim, double **values);
+
+/* Strict JSON values of the model configs (io_model.c): an integer in [lo, hi], a
+ * boolean, a dropout probability in [0, 1) (accepted and ignored), no key twice. */
+struct cJSON;
+s4_status s4io_int_key(const char *src, const char *key, const struct cJSON *j, int lo, int hi,
+                       int *out);
+s4_status s4io_bool_key(const char *src, const char *key, const struct cJSON *j, int *out);
+s4_status s4io_dropout_key(const char *src, const char *key, const struct cJSON *j);
+s4_status s4io_duplicate_keys(const char *src, const struct cJSON *o);
+
+/* Sashimi / SashimiLM (io_sashimi.c): the config from its JSON object (root, strictly),
+ * and the model from an open file's tensors. */
+s4_status s4io_sashimi_parse(const char *src, const struct cJSON *root, s4_model_config *out);
+s4_status s4io_sashimi_load(const char *path, const s4io_safetensors *f,
+                            const s4_model_config *c, s4_model **out);
+
 s4_status s4io_layer_from_file(const char *path, const s4io_safetensors *f, const char *prefix,
                                const s4_layer_config *cfg, const s4io_tensor **found,
                                int *nfound, s4_layer **out);

@@ -22,7 +22,7 @@
 
 static bool is(const char *s, const char *name) { return s && strcmp(s, name) == 0; }
 
-static s4_status int_key(const char *src, const char *key, const cJSON *j, int lo, int hi,
+s4_status s4io_int_key(const char *src, const char *key, const cJSON *j, int lo, int hi,
                          int *out)
 {
     if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble) || floor(j->valuedouble) != j->valuedouble)
@@ -34,7 +34,7 @@ static s4_status int_key(const char *src, const char *key, const cJSON *j, int l
     return S4_OK;
 }
 
-static s4_status bool_key(const char *src, const char *key, const cJSON *j, int *out)
+s4_status s4io_bool_key(const char *src, const char *key, const cJSON *j, int *out)
 {
     if (!cJSON_IsBool(j))
         return s4__fail(S4_ERR_FORMAT, "%s: key '%s': expected true or false", src, key);
@@ -42,7 +42,7 @@ static s4_status bool_key(const char *src, const char *key, const cJSON *j, int 
     return S4_OK;
 }
 
-static s4_status dropout_key(const char *src, const char *key, const cJSON *j)
+s4_status s4io_dropout_key(const char *src, const char *key, const cJSON *j)
 {
     if (!cJSON_IsNumber(j) || !(j->valuedouble >= 0.0 && j->valuedouble < 1.0))
         return s4__fail(S4_ERR_FORMAT, "%s: key '%s': expected a probability in [0, 1)", src,
@@ -50,7 +50,7 @@ static s4_status dropout_key(const char *src, const char *key, const cJSON *j)
     return S4_OK;
 }
 
-static s4_status duplicate_keys(const char *src, const cJSON *o)
+s4_status s4io_duplicate_keys(const char *src, const cJSON *o)
 {
     for (const cJSON *k = o->child; k; k = k->next)
         for (const cJSON *e = o->child; e != k; e = e->next)
@@ -74,13 +74,13 @@ static s4_status parse_s4d(const char *src, const cJSON *o, s4_model_config *c, 
             continue;
         if (is(key, "d_model")) {
             int h = 0;
-            st = int_key(src, "layer.d_model", k, 1, INT_MAX, &h);
+            st = s4io_int_key(src, "layer.d_model", k, 1, INT_MAX, &h);
             if (st == S4_OK && h != d_model)
                 st = s4__fail(S4_ERR_FORMAT, "%s: key 'layer.d_model' = %d differs from the "
                                              "model's d_model = %d",
                               src, h, d_model);
         } else if (is(key, "d_state")) {
-            st = int_key(src, "layer.d_state", k, 2, 1 << 16, &c->layer.ssm.N);
+            st = s4io_int_key(src, "layer.d_state", k, 2, 1 << 16, &c->layer.ssm.N);
             if (st == S4_OK && c->layer.ssm.N % 2 != 0)
                 st = s4__fail(S4_ERR_FORMAT, "%s: key 'layer.d_state' = %d must be even", src,
                               c->layer.ssm.N);
@@ -94,10 +94,10 @@ static s4_status parse_s4d(const char *src, const cJSON *o, s4_model_config *c, 
                     k->valuedouble;
         } else if (is(key, "transposed")) {
             int t = 1;
-            st = bool_key(src, "layer.transposed", k, &t);
+            st = s4io_bool_key(src, "layer.transposed", k, &t);
             c->layer.transposed = t;
         } else if (is(key, "dropout")) {
-            st = dropout_key(src, "layer.dropout", k);
+            st = s4io_dropout_key(src, "layer.dropout", k);
         } else if (is(key, "lr")) {
             if (!cJSON_IsNull(k) && !cJSON_IsObject(k) &&
                 !(cJSON_IsNumber(k) && isfinite(k->valuedouble)))
@@ -142,9 +142,13 @@ static s4_status parse_s4block(const char *src, const cJSON *o, s4_model_config 
 
 static s4_status parse_root(const char *src, const cJSON *root, s4_model_config *out)
 {
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architecture");
+    if (cJSON_IsString(arch) &&
+        (is(arch->valuestring, "Sashimi") || is(arch->valuestring, "SashimiLM")))
+        return s4io_sashimi_parse(src, root, out);
     s4_model_config c;
     s4_model_config_default(&c);
-    s4_status st = duplicate_keys(src, root);
+    s4_status st = s4io_duplicate_keys(src, root);
     const cJSON *layer = NULL;
     bool have[5] = {false};
     static const char *const required[5] = {"d_input", "d_output", "d_model", "n_layers",
@@ -155,28 +159,26 @@ static s4_status parse_root(const char *src, const cJSON *root, s4_model_config 
             if (!cJSON_IsString(k))
                 st = s4__fail(S4_ERR_FORMAT, "%s: key 'architecture': expected a string", src);
             else if (!is(k->valuestring, "S4Model"))
-                st = s4__fail(is(k->valuestring, "Sashimi") || is(k->valuestring, "SashimiLM")
-                                  ? S4_ERR_UNSUPPORTED
-                                  : S4_ERR_FORMAT,
+                st = s4__fail(S4_ERR_FORMAT,
                               "%s: key 'architecture': '%.40s' is not a model libs4 runs "
-                              "(S4Model)",
+                              "(S4Model, Sashimi, SashimiLM)",
                               src, k->valuestring);
         } else if (is(key, "d_input")) {
-            st = int_key(src, key, k, 1, 1 << 20, &c.d_input);
+            st = s4io_int_key(src, key, k, 1, 1 << 20, &c.d_input);
             have[0] = true;
         } else if (is(key, "d_output")) {
-            st = int_key(src, key, k, 1, 1 << 20, &c.d_output);
+            st = s4io_int_key(src, key, k, 1, 1 << 20, &c.d_output);
             have[1] = true;
         } else if (is(key, "d_model")) {
-            st = int_key(src, key, k, 1, 1 << 16, &c.d_model);
+            st = s4io_int_key(src, key, k, 1, 1 << 16, &c.d_model);
             have[2] = true;
         } else if (is(key, "n_layers")) {
-            st = int_key(src, key, k, 0, 4096, &c.n_layers);
+            st = s4io_int_key(src, key, k, 0, 4096, &c.n_layers);
             have[3] = true;
         } else if (is(key, "prenorm")) {
-            st = bool_key(src, key, k, &c.prenorm);
+            st = s4io_bool_key(src, key, k, &c.prenorm);
         } else if (is(key, "dropout")) {
-            st = dropout_key(src, key, k);
+            st = s4io_dropout_key(src, key, k);
         } else if (is(key, "layer")) {
             if (!cJSON_IsObject(k))
                 st = s4__fail(S4_ERR_FORMAT, "%s: key 'layer': expected an object", src);
@@ -194,7 +196,7 @@ static s4_status parse_root(const char *src, const cJSON *root, s4_model_config 
             st = s4__fail(S4_ERR_FORMAT, "%s: key '%s' is missing", src, required[i]);
     if (st != S4_OK)
         return st;
-    st = duplicate_keys(src, layer);
+    st = s4io_duplicate_keys(src, layer);
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(layer, "class");
     if (st == S4_OK && !cJSON_IsString(cls))
         st = s4__fail(S4_ERR_FORMAT, "%s: key 'layer.class': %s (expected \"S4D\" or "
@@ -285,15 +287,8 @@ s4_status s4_model_config_read(const char *path, s4_model_config *config)
 
 /* ---- weights ----------------------------------------------------------------------- */
 
-/* One tensor of the state_dict: looked up, shape-checked, read as finite doubles. */
-typedef struct loader {
-    const char *path;
-    const s4io_safetensors *f;
-    const s4io_tensor **used; /* tensors claimed so far */
-    size_t nused, cap;
-} loader;
 
-static s4_status claim(loader *ld, const s4io_tensor *t)
+s4_status s4io_claim(s4io_loader *ld, const s4io_tensor *t)
 {
     if (ld->nused == ld->cap)
         return s4__fail(S4_ERR_FORMAT, "%s: more tensors than the config implies", ld->path);
@@ -301,9 +296,7 @@ static s4_status claim(loader *ld, const s4io_tensor *t)
     return S4_OK;
 }
 
-/* name with shape (ndim, shape) -- or, when alt_ndim > 0, (alt_ndim, shape) too (a Conv1d
- * weight's trailing 1) -- into *values (s4__alloc'ed, finite). */
-static s4_status get(loader *ld, const char *name, int ndim, const int64_t *shape,
+s4_status s4io_get(s4io_loader *ld, const char *name, int ndim, const int64_t *shape,
                      const char *legend, int alt_ndim, double **values)
 {
     const s4io_tensor *t = s4io_safetensors_find(ld->f, name);
@@ -334,7 +327,7 @@ static s4_status get(loader *ld, const char *name, int ndim, const int64_t *shap
                           "%s: tensor '%s': element %zu is %s (parameters must be finite)",
                           ld->path, name, i, isnan(v[i]) ? "NaN" : "infinite");
     if (st == S4_OK)
-        st = claim(ld, t);
+        st = s4io_claim(ld, t);
     if (st != S4_OK) {
         s4__free(v);
         return st;
@@ -344,7 +337,7 @@ static s4_status get(loader *ld, const char *name, int ndim, const int64_t *shap
 }
 
 /* The minimal S4D layer i as an S4Block-form diagonal layer (docs/models.md). */
-static s4_status load_s4d_layer(loader *ld, const s4_model_config *c, int i,
+static s4_status load_s4d_layer(s4io_loader *ld, const s4_model_config *c, int i,
                                 const s4_layer_config *lc, s4_layer **out)
 {
     const int64_t H = c->d_model, Nh = c->layer.ssm.N / 2;
@@ -360,13 +353,13 @@ static s4_status load_s4d_layer(loader *ld, const s4_model_config *c, int i,
     s4_status st;
     const int64_t sD[1] = {H}, sC[3] = {H, Nh, 2}, sH[1] = {H}, sA[2] = {H, Nh},
                   sW[2] = {2 * H, H}, sb[1] = {2 * H};
-    if ((st = get(ld, n[0], 1, sD, "(d_model,)", 0, &D)) == S4_OK &&
-        (st = get(ld, n[1], 3, sC, "(d_model, d_state/2, 2)", 0, &C)) == S4_OK &&
-        (st = get(ld, n[2], 1, sH, "(d_model,)", 0, &log_dt)) == S4_OK &&
-        (st = get(ld, n[3], 2, sA, "(d_model, d_state/2)", 0, &lar)) == S4_OK &&
-        (st = get(ld, n[4], 2, sA, "(d_model, d_state/2)", 0, &aim)) == S4_OK &&
-        (st = get(ld, n[5], 2, sW, "(2 d_model, d_model, 1) [Conv1d]", 3, &W)) == S4_OK &&
-        (st = get(ld, nb, 1, sb, "(2 d_model,)", 0, &b)) == S4_OK) {
+    if ((st = s4io_get(ld, n[0], 1, sD, "(d_model,)", 0, &D)) == S4_OK &&
+        (st = s4io_get(ld, n[1], 3, sC, "(d_model, d_state/2, 2)", 0, &C)) == S4_OK &&
+        (st = s4io_get(ld, n[2], 1, sH, "(d_model,)", 0, &log_dt)) == S4_OK &&
+        (st = s4io_get(ld, n[3], 2, sA, "(d_model, d_state/2)", 0, &lar)) == S4_OK &&
+        (st = s4io_get(ld, n[4], 2, sA, "(d_model, d_state/2)", 0, &aim)) == S4_OK &&
+        (st = s4io_get(ld, n[5], 2, sW, "(2 d_model, d_model, 1) [Conv1d]", 3, &W)) == S4_OK &&
+        (st = s4io_get(ld, nb, 1, sb, "(2 d_model,)", 0, &b)) == S4_OK) {
         /* Minimal S4D: A = -exp(log_A_real) + i A_imag; the S4Block form stores
          * Im Lambda = -A_imag, so the sign flips here. B = 1. */
         for (int64_t k = 0; k < H * Nh; k++)
@@ -406,7 +399,7 @@ static s4_status load_s4d_layer(loader *ld, const s4_model_config *c, int i,
 }
 
 /* A tensor no part of the config claimed: say which key rules it out where that is clear. */
-static s4_status unexpected(const loader *ld, const s4_model_config *c, const char *name)
+static s4_status unexpected(const s4io_loader *ld, const s4_model_config *c, const char *name)
 {
     int k = -1;
     if (sscanf(name, "s4_layers.%d.", &k) == 1 || sscanf(name, "norms.%d.", &k) == 1) {
@@ -427,7 +420,7 @@ static s4_status load_model(const char *path, const s4io_safetensors *f,
                             const s4_model_config *c, s4_model **out)
 {
     const size_t H = (size_t)c->d_model, nl = (size_t)c->n_layers;
-    loader ld = {.path = path, .f = f, .cap = s4io_safetensors_count(f)};
+    s4io_loader ld = {.path = path, .f = f, .cap = s4io_safetensors_count(f)};
     ld.used = s4__calloc(ld.cap ? ld.cap : 1, sizeof *ld.used);
     s4_layer **layers = s4__calloc(nl ? nl : 1, sizeof *layers);
     double *ln_w = s4__calloc(nl ? nl * H : 1, sizeof *ln_w);
@@ -439,21 +432,21 @@ static s4_status load_model(const char *path, const s4io_safetensors *f,
     const int64_t sE[2] = {c->d_model, c->d_input}, sH[1] = {c->d_model},
                   sD[2] = {c->d_output, c->d_model}, sO[1] = {c->d_output};
     if (st == S4_OK)
-        st = get(&ld, "encoder.weight", 2, sE, "(d_model, d_input)", 0, &eW);
+        st = s4io_get(&ld, "encoder.weight", 2, sE, "(d_model, d_input)", 0, &eW);
     if (st == S4_OK)
-        st = get(&ld, "encoder.bias", 1, sH, "(d_model,)", 0, &eb);
+        st = s4io_get(&ld, "encoder.bias", 1, sH, "(d_model,)", 0, &eb);
     if (st == S4_OK)
-        st = get(&ld, "decoder.weight", 2, sD, "(d_output, d_model)", 0, &dW);
+        st = s4io_get(&ld, "decoder.weight", 2, sD, "(d_output, d_model)", 0, &dW);
     if (st == S4_OK)
-        st = get(&ld, "decoder.bias", 1, sO, "(d_output,)", 0, &db);
+        st = s4io_get(&ld, "decoder.bias", 1, sO, "(d_output,)", 0, &db);
     const s4_layer_config lc = s4__model_layer_config(c);
     for (size_t i = 0; i < nl && st == S4_OK; i++) {
         char nw[64], nbias[64];
         snprintf(nw, sizeof nw, "norms.%zu.weight", i);
         snprintf(nbias, sizeof nbias, "norms.%zu.bias", i);
         double *w = NULL, *b = NULL;
-        if ((st = get(&ld, nw, 1, sH, "(d_model,)", 0, &w)) == S4_OK &&
-            (st = get(&ld, nbias, 1, sH, "(d_model,)", 0, &b)) == S4_OK) {
+        if ((st = s4io_get(&ld, nw, 1, sH, "(d_model,)", 0, &w)) == S4_OK &&
+            (st = s4io_get(&ld, nbias, 1, sH, "(d_model,)", 0, &b)) == S4_OK) {
             memcpy(ln_w + i * H, w, H * sizeof *w);
             memcpy(ln_b + i * H, b, H * sizeof *b);
         }
@@ -469,7 +462,7 @@ static s4_status load_model(const char *path, const s4io_safetensors *f,
             int nfound = 0;
             st = s4io_layer_from_file(path, f, prefix, &lc, found, &nfound, &layers[i]);
             for (int k = 0; k < nfound && st == S4_OK; k++)
-                st = claim(&ld, found[k]);
+                st = s4io_claim(&ld, found[k]);
         }
     }
     /* Every tensor of the file must have been claimed. */
@@ -526,7 +519,8 @@ s4_status s4_model_load(const char *weights_path, const char *config_path, s4_mo
         }
     }
     if (st == S4_OK)
-        st = load_model(weights_path, f, &cfg, out);
+        st = cfg.architecture == S4_ARCH_S4MODEL ? load_model(weights_path, f, &cfg, out)
+                                                 : s4io_sashimi_load(weights_path, f, &cfg, out);
     s4io_safetensors_close(f);
     return st;
 }

@@ -66,6 +66,7 @@ typedef struct npy_cursor {
 
 typedef struct npy_header {
     size_t elem_size; /* 4 or 8 */
+    bool is_int;      /* '<i4' / '<i8' (token arrays) rather than '<f4' / '<f8' */
     int ndim;
     int64_t shape[S4IO_MAX_DIMS];
     size_t numel;
@@ -152,6 +153,10 @@ static s4_status parse_descr(npy_cursor *c, npy_header *h)
         h->elem_size = 4;
     else if (strcmp(descr, "<f8") == 0)
         h->elem_size = 8;
+    else if (strcmp(descr, "<i4") == 0)
+        h->elem_size = 4, h->is_int = true;
+    else if (strcmp(descr, "<i8") == 0)
+        h->elem_size = 8, h->is_int = true;
     else if (strcmp(descr, ">f4") == 0 || strcmp(descr, ">f8") == 0)
         return s4__fail(S4_ERR_FORMAT,
                         "%s: header key 'descr': big-endian '%s' is not supported (expected "
@@ -159,8 +164,8 @@ static s4_status parse_descr(npy_cursor *c, npy_header *h)
                         c->path, descr);
     else
         return s4__fail(S4_ERR_FORMAT,
-                        "%s: header key 'descr': unsupported dtype '%s' (expected '<f4' or "
-                        "'<f8')",
+                        "%s: header key 'descr': unsupported dtype '%s' (expected '<f4', "
+                        "'<f8', '<i4' or '<i8')",
                         c->path, descr);
     return S4_OK;
 }
@@ -385,21 +390,41 @@ static s4_status read_data(const char *path, FILE *f, const npy_header *h, doubl
         if (fread(chunk, h->elem_size, n, f) != n)
             return s4__fail(S4_ERR_IO, "%s: read failed after %zu of %zu elements", path, done,
                             h->numel);
-        for (size_t i = 0; i < n; i++)
-            out[done + i] = h->elem_size == 4 ? load_f32le(chunk + 4 * i)
-                                              : load_f64le(chunk + 8 * i);
+        for (size_t i = 0; i < n; i++) {
+            if (!h->is_int) {
+                out[done + i] = h->elem_size == 4 ? load_f32le(chunk + 4 * i)
+                                                  : load_f64le(chunk + 8 * i);
+                continue;
+            }
+            uint64_t bits = 0;
+            for (size_t k = h->elem_size; k-- > 0;)
+                bits = (bits << 8) | chunk[h->elem_size * i + k];
+            if (h->elem_size == 4)
+                bits = (uint64_t)(int64_t)(int32_t)(uint32_t)bits; /* sign-extend */
+            int64_t v;
+            memcpy(&v, &bits, sizeof v);
+            if (v > (INT64_C(1) << 53) || v < -(INT64_C(1) << 53))
+                return s4__fail(S4_ERR_FORMAT,
+                                "%s: element %zu = %lld is beyond +-2^53 (not a token)", path,
+                                done + i, (long long)v);
+            out[done + i] = (double)v;
+        }
         done += n;
     }
     return S4_OK;
 }
 
-static s4_status read_stream(const char *path, FILE *f, double **data, int *ndim,
+static s4_status read_stream(const char *path, FILE *f, bool ints, double **data, int *ndim,
                              int64_t shape[S4IO_MAX_DIMS])
 {
     npy_header h = {0};
     s4_status status = read_header(path, f, &h);
     if (status)
         return status;
+    if (h.is_int != ints)
+        return s4__fail(S4_ERR_FORMAT, "%s: an %s array, expected %s", path,
+                        h.is_int ? "integer" : "floating-point",
+                        ints ? "integers ('<i4' or '<i8')" : "floats ('<f4' or '<f8')");
     /* The data must be exactly numel elements: a short file is truncated, a longer one
      * disagrees with its own shape. Checked before allocating, so a hostile shape cannot
      * ask for more memory than the file holds. */
@@ -431,13 +456,19 @@ static s4_status read_stream(const char *path, FILE *f, double **data, int *ndim
 s4_status s4io_npy_read(const char *path, double **data, int *ndim,
                         int64_t shape[S4IO_MAX_DIMS])
 {
+    return s4io_npy_read_kind(path, false, data, ndim, shape);
+}
+
+s4_status s4io_npy_read_kind(const char *path, bool ints, double **data, int *ndim,
+                             int64_t shape[S4IO_MAX_DIMS])
+{
     if (!path || !data || !ndim || !shape)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4io_npy_read: %s is NULL",
                         !path ? "path" : !data ? "data" : !ndim ? "ndim" : "shape");
     FILE *f = fopen(path, "rb");
     if (!f)
         return s4__fail(S4_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    const s4_status status = read_stream(path, f, data, ndim, shape);
+    const s4_status status = read_stream(path, f, ints, data, ndim, shape);
     fclose(f); /* read-only: a close error cannot lose data */
     return status;
 }
@@ -452,7 +483,7 @@ static size_t format_header(char *buf, size_t cap, s4io_dtype dtype, int ndim,
 {
     char dict[400];
     int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                       dtype == S4IO_F32 ? "<f4" : "<f8");
+                       dtype == S4IO_F32 ? "<f4" : dtype == S4IO_I64 ? "<i8" : "<f8");
     for (int i = 0; i < ndim; i++)
         len += snprintf(dict + len, sizeof dict - (size_t)len, "%s%lld", i ? ", " : "",
                         (long long)shape[i]);
@@ -487,6 +518,10 @@ static bool write_data(FILE *f, s4io_dtype dtype, const void *data, size_t numel
                 uint32_t bits;
                 memcpy(&bits, (const float *)data + done + i, sizeof bits);
                 store_le(chunk + 4 * i, bits, 4);
+            } else if (dtype == S4IO_I64) {
+                uint64_t bits;
+                memcpy(&bits, (const int64_t *)data + done + i, sizeof bits);
+                store_le(chunk + 8 * i, bits, 8);
             } else {
                 uint64_t bits;
                 memcpy(&bits, (const double *)data + done + i, sizeof bits);
@@ -505,9 +540,9 @@ static s4_status check_write_args(const char *path, s4io_dtype dtype, const void
 {
     if (!path)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4io_npy_write: path is NULL");
-    if (dtype != S4IO_F32 && dtype != S4IO_F64)
+    if (dtype != S4IO_F32 && dtype != S4IO_F64 && dtype != S4IO_I64)
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                        "s4io_npy_write: %s: dtype %d is not S4IO_F32 or S4IO_F64", path,
+                        "s4io_npy_write: %s: dtype %d is not S4IO_F32, S4IO_F64 or S4IO_I64", path,
                         (int)dtype);
     if (ndim < 0 || ndim > S4IO_MAX_DIMS)
         return s4__fail(S4_ERR_INVALID_ARGUMENT,

@@ -105,15 +105,15 @@ const char *s4_tensors_metadata(const s4_tensors *file, const char *key)
 
 /* ---- .npy ------------------------------------------------------------------------- */
 
-static s4_status npy_read(const char *fn, const char *path, double **data, int *ndim,
-                          int64_t shape[S4_MAX_DIMS], size_t *numel)
+static s4_status npy_read_kind(const char *fn, const char *path, bool ints, double **data,
+                               int *ndim, int64_t shape[S4_MAX_DIMS], size_t *numel)
 {
     if (!path || !data || !ndim || !shape)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
                         !path ? "path" : !data ? "data" : !ndim ? "ndim" : "shape");
     int64_t sh[S4IO_MAX_DIMS] = {0};
     int nd = 0;
-    s4_status st = s4io_npy_read(path, data, &nd, sh);
+    s4_status st = s4io_npy_read_kind(path, ints, data, &nd, sh);
     if (st != S4_OK)
         return st;
     size_t n = 1;
@@ -124,6 +124,44 @@ static s4_status npy_read(const char *fn, const char *path, double **data, int *
         shape[d] = d < nd ? sh[d] : 0;
     *numel = n;
     return S4_OK;
+}
+
+static s4_status npy_read(const char *fn, const char *path, double **data, int *ndim,
+                          int64_t shape[S4_MAX_DIMS], size_t *numel)
+{
+    return npy_read_kind(fn, path, false, data, ndim, shape, numel);
+}
+
+s4_status s4_npy_read_i64(const char *path, int64_t **data, int *ndim,
+                          int64_t shape[S4_MAX_DIMS])
+{
+    if (!path || !data || !ndim || !shape)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_npy_read_i64: %s is NULL",
+                        !path ? "path" : !data ? "data" : !ndim ? "ndim" : "shape");
+    double *values = NULL;
+    size_t n = 0;
+    int nd = 0;
+    int64_t sh[S4_MAX_DIMS];
+    s4_status st = npy_read_kind("s4_npy_read_i64", path, true, &values, &nd, sh, &n);
+    if (st != S4_OK)
+        return st;
+    int64_t *out = s4__alloc(n ? n : 1, sizeof *out);
+    if (!out) {
+        s4__free(values);
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu integers", path, n);
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = (int64_t)values[i]; /* exact: the reader kept them within +-2^53 */
+    s4__free(values);
+    *data = out;
+    *ndim = nd;
+    memcpy(shape, sh, sizeof sh);
+    return S4_OK;
+}
+
+s4_status s4_npy_write_i64(const char *path, const int64_t *data, int ndim, const int64_t *shape)
+{
+    return s4io_npy_write(path, S4IO_I64, data, ndim, shape);
 }
 
 s4_status s4_npy_read_f64(const char *path, double **data, int *ndim,

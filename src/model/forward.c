@@ -2,6 +2,7 @@
  * layer's s4_forward plan, the residual (, LayerNorm), then mean pooling and the decoder.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "model/model.h"
+#include "model/sashimi.h"
 
 #include <omp.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@ struct s4_model_forward {
     size_t layer_ws;  /* the largest layer plan's workspace */
     size_t work_size; /* bytes, alignment slack included */
     void *own_work;
+    struct s4__sfwd *sash; /* Sashimi and SashimiLM (sashimi_forward.c) */
 };
 
 typedef struct workspace {
@@ -60,6 +62,7 @@ void s4_model_forward_destroy(s4_model_forward *p)
         for (int i = 0; i < p->m->cfg.n_layers; i++)
             s4_forward_destroy(p->lf[i]);
     s4__free(p->lf);
+    s4__sfwd_destroy(p->sash);
     s4__free(p->own_work);
     s4__free(p);
 }
@@ -88,6 +91,19 @@ s4_status s4_model_forward_create(s4_model *model, int B, int64_t L,
     p->B = B;
     p->L = L;
     p->threads = options && options->threads > 0 ? options->threads : omp_get_max_threads();
+    if (model->sash) {
+        s4_status st = s4__sfwd_create(fn, model, B, L, options, &p->sash);
+        if (st == S4_OK && !(p->own_work = s4__malloc(p->work_size =
+                                                          s4__sfwd_workspace_size(p->sash))))
+            st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for the workspace (%zu "
+                                                "bytes)", fn, p->work_size);
+        if (st != S4_OK) {
+            s4_model_forward_destroy(p);
+            return st;
+        }
+        *out = p;
+        return S4_OK;
+    }
     const int nl = model->cfg.n_layers;
     p->lf = s4__calloc(nl ? (size_t)nl : 1, sizeof *p->lf);
     if (!p->lf) {
@@ -128,6 +144,19 @@ s4_status s4_model_forward_execute(const s4_model_forward *p, const float *x, fl
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
                         !p ? "plan" : !x ? "x" : "logits");
     const s4_model *m = p->m;
+    if (m->cfg.architecture == S4_ARCH_SASHIMI_LM)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: a SashimiLM takes tokens: use s4_model_forward_execute_tokens", fn);
+    if (p->sash) {
+        const size_t n = (size_t)p->B * (size_t)p->L * (size_t)m->cfg.d_model;
+        const size_t bad = s4__first_nonfinite_f(x, n);
+        if (bad < n)
+            return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: x[%zu] = %g is not finite", fn, bad,
+                            (double)x[bad]);
+        unsigned char *base = s4__workspace(fn, work, work_size, p->work_size, p->own_work);
+        return base ? s4__sfwd_execute(fn, p->sash, x, NULL, logits, base)
+                    : S4_ERR_INVALID_ARGUMENT;
+    }
     const size_t H = (size_t)m->cfg.d_model, rows = (size_t)p->B * (size_t)p->L;
     const size_t nx = rows * (size_t)m->cfg.d_input;
     const size_t bad = s4__first_nonfinite_f(x, nx);
@@ -196,4 +225,34 @@ s4_status s4_model_forward_execute(const s4_model_forward *p, const float *x, fl
     }
     s4__model_decode(m, w.sum, 1.0 / (double)L, logits, (size_t)p->B);
     return S4_OK;
+}
+
+/* Index of the first token outside [0, V) in t[0 .. n), or n. */
+size_t s4__first_bad_token(const int32_t *t, size_t n, int V)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i] < 0 || t[i] >= V)
+            return i;
+    return n;
+}
+
+s4_status s4_model_forward_execute_tokens(const s4_model_forward *p, const int32_t *tokens,
+                                          float *logits, void *work, size_t work_size)
+{
+    static const char fn[] = "s4_model_forward_execute_tokens";
+    if (!p || !tokens || !logits)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
+                        !p ? "plan" : !tokens ? "tokens" : "logits");
+    const s4_model_config *c = &p->m->cfg;
+    if (c->architecture != S4_ARCH_SASHIMI_LM)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: the model takes float inputs, not tokens: use "
+                        "s4_model_forward_execute", fn);
+    const size_t n = (size_t)p->B * (size_t)p->L, bad = s4__first_bad_token(tokens, n, c->n_tokens);
+    if (bad < n)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: tokens[%zu] = %d is outside [0, %d)", fn,
+                        bad, (int)tokens[bad], c->n_tokens);
+    unsigned char *base = s4__workspace(fn, work, work_size, p->work_size, p->own_work);
+    return base ? s4__sfwd_execute(fn, p->sash, NULL, tokens, logits, base)
+                : S4_ERR_INVALID_ARGUMENT;
 }

@@ -3,6 +3,8 @@
  * minimal S4D of models/s4/s4d.py is an s4_layer in diagonal mode (zoh, B = 1).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "model/model.h"
+#include "model/sashimi.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -60,6 +62,11 @@ s4_status s4__model_check_config(const char *fn, const s4_model_config *c)
 {
     if (!c)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: config is NULL", fn);
+    if (c->architecture == S4_ARCH_SASHIMI || c->architecture == S4_ARCH_SASHIMI_LM)
+        return s4__sashimi_check_config(fn, c);
+    if (c->architecture != S4_ARCH_S4MODEL)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: architecture = %d is unknown", fn,
+                        (int)c->architecture);
     if (c->d_input < 1 || c->d_output < 1 || c->d_model < 1 || c->n_layers < 0 ||
         c->d_input > (1 << 20) || c->d_output > (1 << 20) || c->d_model > (1 << 16) ||
         c->n_layers > 4096)
@@ -127,6 +134,7 @@ void s4_model_destroy(s4_model *m)
     s4__free(m->ln_b);
     s4__free(m->dec_W);
     s4__free(m->dec_b);
+    s4__sashimi_free(m->sash);
     s4__free(m);
 }
 
@@ -192,6 +200,9 @@ s4_status s4_model_create_from_arrays(const s4_model_config *config,
     if (!arrays || !out)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
                         !arrays ? "arrays" : "out");
+    if (config->architecture != S4_ARCH_S4MODEL)
+        return s4__fail(S4_ERR_UNSUPPORTED,
+                        "%s: a Sashimi model is made by s4_model_load or s4_model_create", fn);
     if ((st = check_arrays(fn, config, arrays)) != S4_OK)
         return st;
     const size_t nl = (size_t)config->n_layers;
@@ -218,6 +229,74 @@ s4_status s4_model_create_from_arrays(const s4_model_config *config,
     return st;
 }
 
+/* A fresh S4Model: every array from one seeded generator, the layers from seeds drawn
+ * from it (s4_model_create). */
+static s4_status create_s4model(const char *fn, const s4_model_config *c, uint64_t seed,
+                                s4_model **out)
+{
+    const size_t H = (size_t)c->d_model, din = (size_t)c->d_input;
+    const size_t dout = (size_t)c->d_output, nl = (size_t)c->n_layers;
+    s4_rng rng;
+    s4__rng_seed(&rng, seed);
+    double *eW = s4__alloc(H * din + H, sizeof *eW), *dW = s4__alloc(dout * H + dout, sizeof *dW);
+    double *ln = s4__alloc(nl ? 2 * nl * H : 1, sizeof *ln);
+    s4_layer **layers = s4__calloc(nl ? nl : 1, sizeof *layers);
+    s4_status st = S4_OK;
+    if (!eW || !dW || !ln || !layers)
+        st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    for (size_t i = 0; st == S4_OK && i < H * din + H; i++)
+        eW[i] = (2.0 * s4__rng_uniform(&rng) - 1.0) / sqrt((double)din);
+    for (size_t i = 0; st == S4_OK && i < dout * H + dout; i++)
+        dW[i] = (2.0 * s4__rng_uniform(&rng) - 1.0) / sqrt((double)H);
+    for (size_t i = 0; st == S4_OK && i < nl * H; i++)
+        ln[i] = 1.0, ln[nl * H + i] = 0.0;
+    s4_layer_config lc = s4__model_layer_config(c);
+    for (size_t i = 0; st == S4_OK && i < nl; i++) {
+        lc.ssm.seed = s4__rng_next(&rng);
+        if ((st = s4_layer_create(&lc, &layers[i])) != S4_OK) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", s4_last_error());
+            st = s4__fail(st, "%s: layer %zu: %s", fn, i, msg);
+        }
+    }
+    if (st == S4_OK) {
+        const s4_model_arrays a = {.encoder_W = eW,
+                                   .encoder_b = eW + H * din,
+                                   .norm_w = ln,
+                                   .norm_b = ln + nl * H,
+                                   .decoder_W = dW,
+                                   .decoder_b = dW + dout * H};
+        st = s4__model_assemble(fn, c, &a, layers, out); /* owns the layers */
+    } else if (layers) {
+        for (size_t i = 0; i < nl; i++)
+            s4_layer_destroy(layers[i]);
+    }
+    s4__free(eW), s4__free(dW), s4__free(ln), s4__free(layers);
+    return st;
+}
+
+s4_status s4_model_create(const s4_model_config *config, uint64_t seed, s4_model **out)
+{
+    static const char fn[] = "s4_model_create";
+    s4_status st = s4__model_check_config(fn, config);
+    if (st != S4_OK)
+        return st;
+    if (!out)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    if (config->architecture == S4_ARCH_S4MODEL)
+        return create_s4model(fn, config, seed, out);
+    s4_model *m = s4__calloc(1, sizeof *m);
+    if (!m)
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    m->cfg = *config;
+    if ((st = s4__sashimi_create(fn, config, seed, &m->sash)) != S4_OK) {
+        s4__free(m);
+        return st;
+    }
+    *out = m;
+    return S4_OK;
+}
+
 s4_status s4_model_get_config(const s4_model *model, s4_model_config *config)
 {
     if (!model || !config)
@@ -229,7 +308,7 @@ s4_status s4_model_get_config(const s4_model *model, s4_model_config *config)
 
 const s4_layer *s4_model_layer_at(const s4_model *model, int i)
 {
-    if (!model || i < 0 || i >= model->cfg.n_layers)
+    if (!model || model->sash || i < 0 || i >= model->cfg.n_layers)
         return NULL;
     return model->layers[i];
 }
@@ -273,13 +352,18 @@ void s4__model_norm(const s4_model *m, int i, float *h, size_t rows)
 
 /* The same LayerNorm on the columns of one sequence h [H x L] (feature-major), columns
  * [t0, t1): per column the same operations in the same order as s4__model_norm on a row,
- * so both modes normalise alike; a block of columns at a time keeps the sums in cache and
- * the loops over t vectorise. */
+ * so both modes normalise alike. */
 void s4__model_norm_cols(const s4_model *m, int i, float *h, size_t L, size_t t0, size_t t1)
 {
-    enum { TB = 64 };
     const size_t H = (size_t)m->cfg.d_model;
-    const float *w = m->ln_w + (size_t)i * H, *b = m->ln_b + (size_t)i * H;
+    s4__layernorm_cols(m->ln_w + (size_t)i * H, m->ln_b + (size_t)i * H, H, h, L, t0, t1);
+}
+
+/* A block of columns at a time keeps the sums in cache and the loops over t vectorise. */
+void s4__layernorm_cols(const float *w, const float *b, size_t H, float *h, size_t L,
+                        size_t t0, size_t t1)
+{
+    enum { TB = 64 };
     double mean[TB], var[TB], inv[TB];
     for (size_t tb = t0; tb < t1; tb += TB) {
         const size_t n = t1 - tb < TB ? t1 - tb : TB;

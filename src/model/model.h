@@ -10,7 +10,9 @@ struct s4_model {
     float *enc_W, *enc_b; /* [H x d_in], [H] */
     float *ln_w, *ln_b;   /* [n_layers x H] */
     float *dec_W, *dec_b; /* [d_out x H], [d_out] */
-    s4_layer **layers;    /* [n_layers], each on (B, L, H) arrays (transposed = 0) */
+    s4_layer **layers;    /* [n_layers], each on (B, H, L) arrays (transposed = 1) */
+    struct s4__sashimi *sash; /* Sashimi and SashimiLM: every part (sashimi.h); the S4Model
+                                 fields above are then unused */
 };
 
 /* The layer config a model runs its layers with (S4D: the minimal layer's architecture). */
@@ -37,6 +39,12 @@ void s4__model_norm(const s4_model *m, int i, float *h, size_t rows);
 
 /* In place over columns [t0, t1) of one sequence h [H x L]: LayerNorm of layer i. */
 void s4__model_norm_cols(const s4_model *m, int i, float *h, size_t L, size_t t0, size_t t1);
+
+/* torch.nn.LayerNorm (eps 1e-5, biased variance) of columns [t0, t1) of x [H x ld], in
+ * place: per column the mean and variance in double (two passes), one rounding at the end.
+ * The one LayerNorm of libs4's models. */
+void s4__layernorm_cols(const float *w, const float *b, size_t H, float *x, size_t ld,
+                        size_t t0, size_t t1);
 
 /* logits [rows x d_out] = (sum [rows x H] * scale) W_d^T + b_d. */
 void s4__model_decode(const s4_model *m, const double *sum, double scale, float *logits,

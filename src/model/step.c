@@ -4,6 +4,7 @@
  * mode's on the first T inputs.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "model/model.h"
+#include "model/sashimi.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ struct s4_model_step {
     size_t layer_ws;
     size_t work_size;
     void *own_work;
+    struct s4__sstep *sash; /* Sashimi and SashimiLM (sashimi_step.c) */
 };
 
 void s4_model_step_destroy(s4_model_step *p)
@@ -32,6 +34,7 @@ void s4_model_step_destroy(s4_model_step *p)
             s4_step_destroy(p->ls[i]);
     s4__free(p->ls);
     s4__free(p->state_off);
+    s4__sstep_destroy(p->sash);
     s4__free(p->own_work);
     s4__free(p);
 }
@@ -64,6 +67,29 @@ s4_status s4_model_step_create(const s4_model *model, s4_model_step_mode mode, i
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: mode = %d is unknown", fn, (int)mode);
     if (B < 1)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: B = %d must be >= 1", fn, B);
+    if (model->sash) {
+        static const s4_step_mode modes[] = {S4_STEP_LINEAR, S4_STEP_DENSE, S4_STEP_LINEAR,
+                                             S4_STEP_DIAGONAL};
+        s4_model_step *p = s4__calloc(1, sizeof *p);
+        if (!p)
+            return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        p->m = model;
+        p->B = B;
+        s4_status st = s4__sstep_create(fn, model, modes[mode], mode == S4_MODEL_STEP_NATURAL,
+                                        B, options, &p->sash);
+        if (st == S4_OK) {
+            p->state_size = s4__sstep_state_size(p->sash);
+            p->work_size = s4__sstep_workspace_size(p->sash);
+            if (!(p->own_work = s4__malloc(p->work_size)))
+                st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory for the workspace", fn);
+        }
+        if (st != S4_OK) {
+            s4_model_step_destroy(p);
+            return st;
+        }
+        *out = p;
+        return S4_OK;
+    }
     const int nl = model->cfg.n_layers;
     for (int i = 0; i < nl; i++) {
         s4_layer_config c;
@@ -120,6 +146,8 @@ s4_status s4_model_step_state_reset(const s4_model_step *p, void *state)
     if (!p || !state)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_model_step_state_reset: %s is NULL",
                         !p ? "plan" : "state");
+    if (p->sash)
+        return s4__sstep_reset(p->sash, state);
     memset(state, 0, p->state_size);
     for (int i = 0; i < p->m->cfg.n_layers; i++) {
         const s4_status st =
@@ -134,6 +162,8 @@ int64_t s4_model_step_count(const s4_model_step *p, const void *state)
 {
     if (!p || !state)
         return 0;
+    if (p->sash)
+        return s4__sstep_count(p->sash, state);
     int64_t n;
     memcpy(&n, (const unsigned char *)state + p->count_off, sizeof n);
     return n;
@@ -149,6 +179,9 @@ s4_status s4_model_step_execute(const s4_model_step *p, void *state, const float
     if ((uintptr_t)state % 8 != 0)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: state is not 8-byte aligned", fn);
     const s4_model *m = p->m;
+    if (m->cfg.architecture == S4_ARCH_SASHIMI_LM)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: a SashimiLM takes tokens: use s4_model_step_execute_tokens", fn);
     const size_t H = (size_t)m->cfg.d_model, B = (size_t)p->B;
     const size_t nx = B * (size_t)m->cfg.d_input;
     const size_t bad = s4__first_nonfinite_f(x, nx);
@@ -158,6 +191,8 @@ s4_status s4_model_step_execute(const s4_model_step *p, void *state, const float
     unsigned char *base = s4__workspace(fn, work, work_size, p->work_size, p->own_work);
     if (!base)
         return S4_ERR_INVALID_ARGUMENT;
+    if (p->sash)
+        return s4__sstep_execute(fn, p->sash, state, x, NULL, logits, base);
     const size_t act = s4__round_up(B * H * sizeof(float), S4_ALIGN);
     float *h = (float *)(void *)base, *z = (float *)(void *)(base + act);
     float *y = (float *)(void *)(base + 2 * act);
@@ -198,4 +233,28 @@ s4_status s4_model_step_execute(const s4_model_step *p, void *state, const float
     if (logits)
         s4__model_decode(m, sum, 1.0 / (double)count, logits, B);
     return S4_OK;
+}
+
+s4_status s4_model_step_execute_tokens(const s4_model_step *p, void *state,
+                                       const int32_t *tokens, float *logits, void *work,
+                                       size_t work_size)
+{
+    static const char fn[] = "s4_model_step_execute_tokens";
+    if (!p || !state || !tokens)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
+                        !p ? "plan" : !state ? "state" : "tokens");
+    if ((uintptr_t)state % 8 != 0)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: state is not 8-byte aligned", fn);
+    const s4_model_config *c = &p->m->cfg;
+    if (c->architecture != S4_ARCH_SASHIMI_LM)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: the model takes float inputs, not tokens: use "
+                        "s4_model_step_execute", fn);
+    const size_t bad = s4__first_bad_token(tokens, (size_t)p->B, c->n_tokens);
+    if (bad < (size_t)p->B)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: tokens[%zu] = %d is outside [0, %d)", fn,
+                        bad, (int)tokens[bad], c->n_tokens);
+    unsigned char *base = s4__workspace(fn, work, work_size, p->work_size, p->own_work);
+    return base ? s4__sstep_execute(fn, p->sash, state, NULL, tokens, logits, base)
+                : S4_ERR_INVALID_ARGUMENT;
 }

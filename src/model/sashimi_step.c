@@ -1,0 +1,314 @@
+/* Sashimi and SashimiLM in recurrent mode (docs/models.md, "Sashimi: step mode"): one
+ * sample of B streams per call. Activations are feature-major panels [H x B] (column b:
+ * stream b), so each linear maps all streams in one pass over its weights.
+ *
+ * The caller's state holds the step count, every S4 block's layer state, and per level
+ * the DownPool's collected samples and the UpPool's queue, both [H p x B] with row h p + s
+ * for sub-step s: a completed DownPool's input is its buffer as it stands, and a queue
+ * pops row block s. A level below the top runs only on the steps that complete every pool
+ * above it; its UpPool's queue is refilled on exactly those steps, after the pop (the
+ * reference's order, which makes the model causal).
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "model/sashimi.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+struct s4__sstep {
+    const s4_model *m;
+    const s4__sashimi *s;
+    int B;
+    s4_step **ls;           /* [n_sblocks]: the S4 blocks' step plans (NULL for FF) */
+    size_t *state_off;      /* [n_sblocks] */
+    size_t pool_off[S4_MAX_POOLS][2]; /* DownPool buffer, UpPool queue: [H p x B] floats */
+    size_t count_off, state_size;
+    int nsave;
+    size_t layer_ws, work_size;
+    s4_affine_fn affine;
+    s4_gelu_row_fn gelu;
+};
+
+typedef struct stws {
+    float *save[S4_MAX_POOLS + 1]; /* nsave panels [H_i x B] per level (1 at the centre) */
+    float *cur[S4_MAX_POOLS + 1];
+    float *z, *ut, *yt; /* [H_max x B] each: normalised input, the layer's [B x H] in, out */
+    float *scratch;     /* FF: (2 F + H) B; decoder: n_tokens B */
+    void *layer;
+} stws;
+
+static int level_H(const s4__sashimi *s, int i)
+{
+    return i == s->n_levels ? s->H_center : s->levels[i].H;
+}
+
+static size_t carve(const struct s4__sstep *p, unsigned char *base, stws *w)
+{
+    s4_carver c = {.base = base, .ok = true};
+    stws dummy;
+    if (!w)
+        w = &dummy;
+    const s4__sashimi *s = p->s;
+    const size_t B = (size_t)p->B;
+    for (int i = 0; i <= s->n_levels; i++) {
+        const size_t n = (size_t)level_H(s, i) * B;
+        w->save[i] = s4__carve(&c, (size_t)(i == s->n_levels ? 1 : p->nsave) * n, sizeof(float));
+        w->cur[i] = s4__carve(&c, n, sizeof(float));
+    }
+    const size_t hb = (size_t)s->H_max * B;
+    w->z = s4__carve(&c, hb, sizeof(float));
+    w->ut = s4__carve(&c, hb, sizeof(float));
+    w->yt = s4__carve(&c, hb, sizeof(float));
+    size_t sc = (2 * (size_t)s->F_max + (size_t)s->H_max) * B;
+    if (p->m->cfg.architecture == S4_ARCH_SASHIMI_LM && (size_t)p->m->cfg.n_tokens * B > sc)
+        sc = (size_t)p->m->cfg.n_tokens * B;
+    w->scratch = s4__carve(&c, sc, sizeof(float));
+    w->layer = s4__carve(&c, p->layer_ws, 1);
+    return c.ok ? c.off : 0;
+}
+
+void s4__sstep_destroy(struct s4__sstep *p)
+{
+    if (!p)
+        return;
+    if (p->ls)
+        for (int k = 0; k < p->s->n_sblocks; k++)
+            s4_step_destroy(p->ls[k]);
+    s4__free(p->ls);
+    s4__free(p->state_off);
+    s4__free(p);
+}
+
+size_t s4__sstep_state_size(const struct s4__sstep *p) { return p->state_size; }
+size_t s4__sstep_workspace_size(const struct s4__sstep *p) { return p->work_size; }
+
+static s4_status stage_plans(struct s4__sstep *p, const s4__sblock *blk, s4_step_mode mode,
+                             bool natural, const s4_step_options *o, size_t *off,
+                             const char *fn)
+{
+    for (int j = 0; j < p->s->n_blocks; j++) {
+        if (!blk[j].layer)
+            continue;
+        s4_step_mode md = mode;
+        if (natural) {
+            s4_layer_config lc;
+            md = s4_layer_get_config(blk[j].layer, &lc) == S4_OK && lc.ssm.mode == S4_MODE_DIAG
+                     ? S4_STEP_DIAGONAL
+                     : S4_STEP_LINEAR;
+        }
+        s4_step **ls = &p->ls[blk[j].id];
+        const s4_status st = s4_step_create_with_options(blk[j].layer, md, p->B, o, ls);
+        if (st != S4_OK) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", s4_last_error());
+            return s4__fail(st, "%s: block %d (width %d): %s", fn, blk[j].id, blk[j].H, msg);
+        }
+        p->state_off[blk[j].id] = *off;
+        *off += s4__round_up(s4_step_state_size(*ls), 8);
+        const size_t ws = s4_step_workspace_size(*ls);
+        p->layer_ws = ws > p->layer_ws ? ws : p->layer_ws;
+    }
+    return S4_OK;
+}
+
+s4_status s4__sstep_create(const char *fn, const s4_model *m, s4_step_mode mode, bool natural,
+                           int B, const s4_step_options *o, struct s4__sstep **out)
+{
+    const s4__sashimi *s = m->sash;
+    if (m->cfg.bidirectional)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: the model is bidirectional: it has no recurrent mode (use the "
+                        "convolution mode)",
+                        fn);
+    struct s4__sstep *p = s4__calloc(1, sizeof *p);
+    if (!p)
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    p->m = m;
+    p->s = s;
+    p->B = B;
+    p->nsave = m->cfg.unet ? s->n_blocks + 1 : 1;
+    p->affine = s4__affine_kernel(s4__cpu_isa());
+    p->gelu = s4__gelu_row(s4__cpu_isa());
+    p->ls = s4__calloc((size_t)s->n_sblocks + 1, sizeof *p->ls);
+    p->state_off = s4__calloc((size_t)s->n_sblocks + 1, sizeof *p->state_off);
+    s4_status st = p->ls && p->state_off
+                       ? S4_OK
+                       : s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    size_t off = 0;
+    for (int i = 0; i <= s->n_levels && st == S4_OK; i++) {
+        if (i < s->n_levels && s->levels[i].down)
+            st = stage_plans(p, s->levels[i].down, mode, natural, o, &off, fn);
+        if (st == S4_OK)
+            st = stage_plans(p, s4__stage((s4__sashimi *)s, i, 1), mode, natural, o, &off, fn);
+    }
+    for (int i = 0; i < s->n_levels && st == S4_OK; i++)
+        for (int k = 0; k < 2; k++) {
+            p->pool_off[i][k] = off;
+            off += s4__round_up((size_t)s->levels[i].H * (size_t)s->levels[i].p * (size_t)B *
+                                    sizeof(float), 8);
+        }
+    p->count_off = off;
+    p->state_size = off + sizeof(int64_t);
+    if (st == S4_OK) {
+        const size_t need = carve(p, NULL, NULL);
+        if (!need || !s4__add_size(need, S4_ALIGN, &p->work_size))
+            st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: the workspace does not fit in memory", fn);
+    }
+    if (st != S4_OK) {
+        s4__sstep_destroy(p);
+        return st;
+    }
+    *out = p;
+    return S4_OK;
+}
+
+s4_status s4__sstep_reset(const struct s4__sstep *p, void *state)
+{
+    memset(state, 0, p->state_size);
+    for (int k = 0; k < p->s->n_sblocks; k++)
+        if (p->ls[k]) {
+            const s4_status st =
+                s4_step_state_reset(p->ls[k], (unsigned char *)state + p->state_off[k]);
+            if (st != S4_OK)
+                return st;
+        }
+    return S4_OK;
+}
+
+int64_t s4__sstep_count(const struct s4__sstep *p, const void *state)
+{
+    int64_t n;
+    memcpy(&n, (const unsigned char *)state + p->count_off, sizeof n);
+    return n;
+}
+
+/* One residual block on the panel x [H x B] in place. */
+static s4_status step_block(const struct s4__sstep *p, const s4__sblock *blk, float *x,
+                            unsigned char *state, const stws *w)
+{
+    const size_t H = (size_t)blk->H, B = (size_t)p->B;
+    memcpy(w->z, x, H * B * sizeof *x);
+    s4__sblock_norm(blk, w->z, B, 0, B);
+    if (!blk->layer) {
+        s4__ff_apply(blk, p->affine, p->gelu, w->z, B, x, B, (int)B, w->scratch);
+        return S4_OK;
+    }
+    /* The layer step takes and gives [B x H]. */
+    for (size_t h = 0; h < H; h++)
+        for (size_t b = 0; b < B; b++)
+            w->ut[b * H + h] = w->z[h * B + b];
+    const s4_status st = s4_step_execute(p->ls[blk->id], state + p->state_off[blk->id], w->ut,
+                                         w->yt, w->layer, p->layer_ws);
+    if (st != S4_OK)
+        return st;
+    for (size_t h = 0; h < H; h++)
+        for (size_t b = 0; b < B; b++)
+            x[h * B + b] += w->yt[b * H + h];
+    return S4_OK;
+}
+
+static void add(float *x, const float *y, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        x[k] += y[k];
+}
+
+s4_status s4__sstep_execute(const char *fn, const struct s4__sstep *p, void *state,
+                            const float *x, const int32_t *tokens, float *out,
+                            unsigned char *base)
+{
+    const s4_model_config *c = &p->m->cfg;
+    const s4__sashimi *s = p->s;
+    const size_t B = (size_t)p->B, d = (size_t)c->d_model;
+    const int P = s->n_levels, nb = s->n_blocks;
+    unsigned char *st8 = state;
+    int64_t t;
+    memcpy(&t, st8 + p->count_off, sizeof t);
+    if (t < 0 || t == INT64_MAX)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: state's step count %lld is invalid (reset the state)", fn,
+                        (long long)t);
+    stws w;
+    carve(p, base, &w);
+    for (size_t b = 0; b < B; b++) {
+        const float *src = tokens ? s->embed + (size_t)tokens[b] * d : x + b * d;
+        for (size_t h = 0; h < d; h++)
+            w.save[0][h * B + b] = src[h];
+    }
+    s4_status st = S4_OK;
+    /* Down to the deepest level this step completes; sub[i]: the step's slot in pool i. */
+    int depth = P;
+    int64_t ti = t;
+    size_t sub[S4_MAX_POOLS];
+    for (int i = 0; i < P && st == S4_OK; i++) {
+        const s4__level *v = &s->levels[i];
+        const size_t n = (size_t)v->H * B, H = (size_t)v->H, pp = (size_t)v->p;
+        for (int j = 0; j < nb && p->nsave > 1 && st == S4_OK; j++) {
+            memcpy(w.save[i] + (size_t)(j + 1) * n, w.save[i] + (size_t)j * n, n * sizeof(float));
+            st = step_block(p, &v->down[j], w.save[i] + (size_t)(j + 1) * n, st8, &w);
+        }
+        sub[i] = (size_t)(ti % v->p);
+        float *buf = (float *)(void *)(st8 + p->pool_off[i][0]);
+        const float *xl = w.save[i] + (size_t)(p->nsave - 1) * n;
+        for (size_t h = 0; h < H; h++)
+            memcpy(buf + (h * pp + sub[i]) * B, xl + h * B, B * sizeof(float));
+        if (sub[i] + 1 < pp) {
+            depth = i;
+            break;
+        }
+        p->affine((int)(H * pp), v->dpool.Wp, 0, v->dpool.M, buf, B, (int)B, w.save[i + 1], B);
+        ti /= v->p;
+    }
+    if (st == S4_OK && depth == P) {
+        const size_t n = (size_t)s->H_center * B;
+        memcpy(w.cur[P], w.save[P], n * sizeof(float));
+        for (int j = 0; j < nb && st == S4_OK; j++)
+            st = step_block(p, &s->center[j], w.cur[P], st8, &w);
+        add(w.cur[P], w.save[P], n);
+    }
+    for (int i = depth < P ? depth : P - 1; i >= 0 && st == S4_OK; i--) {
+        const s4__level *v = &s->levels[i];
+        const size_t n = (size_t)v->H * B, H = (size_t)v->H, pp = (size_t)v->p;
+        float *queue = (float *)(void *)(st8 + p->pool_off[i][1]);
+        for (size_t h = 0; h < H; h++)
+            memcpy(w.cur[i] + h * B, queue + (h * pp + sub[i]) * B, B * sizeof(float));
+        if (i < depth) /* the pool completed: refill from this step's deeper output */
+            p->affine(v->upool.K, v->upool.Wp, 0, v->upool.M, w.cur[i + 1], B, (int)B, queue, B);
+        if (c->unet) {
+            add(w.cur[i], w.save[i] + (size_t)nb * n, n);
+            for (int j = 0; j < nb && st == S4_OK; j++) {
+                st = step_block(p, &v->up[j], w.cur[i], st8, &w);
+                add(w.cur[i], w.save[i] + (size_t)(nb - 1 - j) * n, n);
+            }
+        } else {
+            add(w.save[i], w.cur[i], n);
+            memcpy(w.cur[i], w.save[i], n * sizeof(float));
+            for (int j = 0; j < nb && st == S4_OK; j++)
+                st = step_block(p, &v->up[j], w.cur[i], st8, &w);
+            add(w.cur[i], w.save[i], n);
+        }
+    }
+    if (st != S4_OK) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s", s4_last_error());
+        return s4__fail(st, "%s: %s (reset the state)", fn, msg);
+    }
+    t++;
+    memcpy(st8 + p->count_off, &t, sizeof t);
+    if (!out)
+        return S4_OK;
+    float *y = w.cur[0];
+    s4__layernorm_cols(s->norm_w, s->norm_b, d, y, B, 0, B);
+    if (!tokens) {
+        for (size_t b = 0; b < B; b++)
+            for (size_t h = 0; h < d; h++)
+                out[b * d + h] = y[h * B + b];
+        return S4_OK;
+    }
+    const size_t V = (size_t)c->n_tokens;
+    p->affine((int)d, s->decoder.Wp, 0, (int)V, y, B, (int)B, w.scratch, B);
+    for (size_t b = 0; b < B; b++)
+        for (size_t v = 0; v < V; v++)
+            out[b * V + v] = w.scratch[v * B + b];
+    return S4_OK;
+}
