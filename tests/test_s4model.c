@@ -254,67 +254,6 @@ static void test_streaming(void **state)
 
 static char scratch[256];
 
-/* A copy of case `name`'s state_dict with tensor `drop` left out, `rename` (old, new)
- * renamed, and `reshape` given a wrong leading dimension; `add` adds a tensor. */
-static void write_variant(const char *name, const char *drop, const char *rename_from,
-                          const char *rename_to, const char *reshape, const char *add,
-                          const char *out)
-{
-    char p[S4T_PATH_MAX];
-    s4t_path(p, "models/%s/params.safetensors", name);
-    s4io_safetensors *f = NULL;
-    assert_int_equal(s4io_safetensors_open(p, &f), S4_OK);
-    const size_t n = s4io_safetensors_count(f);
-    s4io_tensor_out *t = calloc(n + 1, sizeof *t);
-    double **vals = calloc(n + 1, sizeof *vals);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const s4io_tensor *s = s4io_safetensors_at(f, i);
-        if (drop && !strcmp(s->name, drop))
-            continue;
-        vals[k] = malloc((s->numel ? s->numel : 1) * sizeof(double));
-        assert_int_equal(s4io_tensor_to_f64(s, vals[k], s->numel), S4_OK);
-        t[k] = (s4io_tensor_out){.name = s->name, .dtype = s->dtype, .ndim = s->ndim,
-                                 .values = vals[k]};
-        memcpy(t[k].shape, s->shape, sizeof t[k].shape);
-        if (rename_from && !strcmp(s->name, rename_from))
-            t[k].name = rename_to;
-        if (reshape && !strcmp(s->name, reshape)) {
-            /* one fewer row: the values are a prefix of the original's */
-            t[k].shape[0] -= 1;
-        }
-        k++;
-    }
-    static const double one = 1.0;
-    if (add)
-        t[k++] = (s4io_tensor_out){.name = add, .dtype = S4IO_F32, .ndim = 1, .shape = {1},
-                                   .values = &one};
-    assert_int_equal(s4io_safetensors_write(out, t, k, NULL, 0), S4_OK);
-    for (size_t i = 0; i < n + 1; i++)
-        free(vals[i]);
-    free(vals), free(t);
-    s4io_safetensors_close(f);
-}
-
-static void expect_refused(const char *weights, const char *config, const char *needle)
-{
-    s4_model *m = (s4_model *)(uintptr_t)0x5eed;
-    const s4_status st = s4_model_load(weights, config, &m);
-    if (st == S4_OK)
-        fail_msg("loaded, but wanted a refusal naming '%s'", needle);
-    assert_ptr_equal(m, (s4_model *)(uintptr_t)0x5eed); /* untouched */
-    if (!strstr(s4_last_error(), needle))
-        fail_msg("message '%s' does not name '%s'", s4_last_error(), needle);
-    print_message("refused (%s): %s\n", s4_status_str(st), s4_last_error());
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 static void test_hostile(void **state)
 {
@@ -352,8 +291,10 @@ static void test_hostile(void **state)
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         snprintf(w, sizeof w, "%s/v%zu.safetensors", scratch, i);
-        write_variant(v[i].model, v[i].drop, v[i].from, v[i].to, v[i].reshape, v[i].add, w);
-        expect_refused(w, strncmp(v[i].model, "s4d", 3) == 0 ? cfg : cfg_b, v[i].needle);
+        s4t_write_variant("models", v[i].model, v[i].drop, v[i].from, v[i].to, v[i].reshape,
+                          v[i].add, w);
+        s4t_expect_model_refused(w, strncmp(v[i].model, "s4d", 3) == 0 ? cfg : cfg_b,
+                                 v[i].needle);
     }
     /* Configs against the untouched file. */
     char wd[S4T_PATH_MAX];
@@ -391,8 +332,8 @@ static void test_hostile(void **state)
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         char cp[512];
         snprintf(cp, sizeof cp, "%s/c%zu.json", scratch, i);
-        write_text(cp, c[i].json);
-        expect_refused(wd, cp, c[i].needle);
+        s4t_write_text(cp, c[i].json);
+        s4t_expect_model_refused(wd, cp, c[i].needle);
     }
     assert_int_equal(s4t_rmdir_flat(scratch), 0);
 }

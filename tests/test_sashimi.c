@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #define TOL 1e-4 /* the bar: max|y - y_f64| / max|y_f64| */
@@ -205,6 +206,319 @@ static void test_cases(void **unused)
     }
 }
 
+
+/* ---- generation ------------------------------------------------------------------------ */
+
+static int64_t *load_i64(const scase *k, const char *file, int64_t *B, int64_t *L)
+{
+    char p[S4T_PATH_MAX];
+    s4t_path(p, "models_sashimi/%s/%s", k->name, file);
+    int64_t *t = NULL, sh[S4_MAX_DIMS];
+    int nd = 0;
+    assert_int_equal(s4_npy_read_i64(p, &t, &nd, sh), S4_OK);
+    assert_int_equal(nd, 2);
+    *B = sh[0], *L = sh[1];
+    return t;
+}
+
+/* Greedy generation after the case's prime equals the reference's tokens at every step
+ * up to the first whose top-2 margin is below 1e-3 (none here: all are compared). */
+static void test_greedy(void **unused)
+{
+    (void)unused;
+    for (int i = 0; i < ncases; i++) {
+        const scase *k = &cases[i];
+        if (!k->lm)
+            continue;
+        s4_model *m = load_case(k);
+        int64_t B, P, B2, N;
+        int64_t *prime = load_i64(k, "prime.npy", &B, &P);
+        int64_t *gold = load_i64(k, "gen_greedy.npy", &B2, &N);
+        assert_int_equal(B, B2);
+        char mp[S4T_PATH_MAX];
+        s4t_path(mp, "models_sashimi/%s/gen_margins.npy", k->name);
+        double *margin = s4t_load_npy(mp, NULL, NULL, NULL);
+        int32_t *pr = malloc((size_t)(B * P) * sizeof *pr), *out = malloc((size_t)(B * N) * 4);
+        for (int64_t j = 0; j < B * P; j++)
+            pr[j] = (int32_t)prime[j];
+        s4_generate_options o;
+        s4_generate_options_default(&o);
+        o.temperature = 0.0;
+        s4_generator *g = NULL;
+        assert_int_equal(s4_generator_create(m, (int)B, &o, &g), S4_OK);
+        assert_int_equal(s4_generator_prime(g, pr, P), S4_OK);
+        assert_int_equal(s4_generator_next(g, N, out), S4_OK);
+        assert_int_equal(s4_generator_count(g), N);
+        int64_t compared = 0;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < N && margin[b * N + t] >= 1e-3; t++, compared++)
+                if (out[b * N + t] != gold[b * N + t])
+                    fail_msg("%s: stream %lld step %lld: token %d, reference %lld (margin %g)",
+                             k->name, (long long)b, (long long)t, out[b * N + t],
+                             (long long)gold[b * N + t], margin[b * N + t]);
+        print_message("%-34s greedy: %lld of %lld tokens compared, all equal\n", k->name,
+                      (long long)compared, (long long)(B * N));
+        assert_int_equal(compared, B * N);
+        s4_generator_destroy(g);
+        free(pr), free(out), free(margin);
+        s4_free(prime), s4_free(gold);
+        s4_model_destroy(m);
+    }
+}
+
+/* n samples of every stream, asked for in calls of `chunk`, with `threads`. */
+static int32_t *sampled(const s4_model *m, int B, int64_t n, int64_t chunk, int threads,
+                        uint64_t seed, int top_k, const int32_t *prime, int64_t P)
+{
+    s4_generate_options o;
+    s4_generate_options_default(&o);
+    o.temperature = 1.0;
+    o.top_k = top_k;
+    o.seed = seed;
+    o.threads = threads;
+    s4_generator *g = NULL;
+    assert_int_equal(s4_generator_create(m, B, &o, &g), S4_OK);
+    if (prime)
+        assert_int_equal(s4_generator_prime(g, prime, P), S4_OK);
+    int32_t *all = malloc((size_t)B * (size_t)n * sizeof *all);
+    int32_t *part = malloc((size_t)B * (size_t)chunk * sizeof *part);
+    for (int64_t done = 0; done < n;) {
+        const int64_t c = n - done < chunk ? n - done : chunk;
+        assert_int_equal(s4_generator_next(g, c, part), S4_OK);
+        for (int b = 0; b < B; b++)
+            memcpy(all + (size_t)b * (size_t)n + (size_t)done, part + (size_t)b * (size_t)c,
+                   (size_t)c * sizeof *all);
+        done += c;
+    }
+    assert_int_equal(s4_generator_count(g), n);
+    s4_generator_destroy(g);
+    free(part);
+    return all;
+}
+
+/* Seeded sampling: the same tokens for calls of 1, 7 and 4096 samples and for 1, 2 and 3
+ * threads; another seed gives other tokens; top-k keeps to the k most likely. */
+static void test_sampling(void **unused)
+{
+    (void)unused;
+    for (int i = 0; i < ncases; i++) {
+        const scase *k = &cases[i];
+        if (!k->lm)
+            continue;
+        s4_model *m = load_case(k);
+        const int B = 3;
+        const int64_t n = 300;
+        const int32_t prime[3 * 2] = {128, 130, 5, 250, 127, 127};
+        int32_t *ref = sampled(m, B, n, 4096, 1, 7, 0, prime, 2);
+        static const struct {
+            int64_t chunk;
+            int threads;
+        } v[] = {{1, 1}, {7, 2}, {4096, 3}, {7, 3}};
+        for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) {
+            int32_t *got = sampled(m, B, n, v[j].chunk, v[j].threads, 7, 0, prime, 2);
+            if (memcmp(got, ref, (size_t)B * (size_t)n * sizeof *got) != 0)
+                fail_msg("%s: calls of %lld with %d threads gave other tokens", k->name,
+                         (long long)v[j].chunk, v[j].threads);
+            free(got);
+        }
+        int32_t *other = sampled(m, B, n, 4096, 1, 8, 0, prime, 2);
+        assert_true(memcmp(other, ref, (size_t)B * (size_t)n * sizeof *other) != 0);
+        /* Streams are independent: stream 1's tokens differ from stream 2's although... */
+        int distinct = 0, seen[256] = {0};
+        for (int64_t t = 0; t < n; t++)
+            distinct += !seen[ref[t]]++;
+        assert_true(distinct > 10); /* sampling at temperature 1 is not collapsed */
+        /* top-k = 1 is the greedy choice. */
+        int32_t *k1 = sampled(m, B, 50, 4096, 1, 9, 1, prime, 2);
+        s4_generate_options o;
+        s4_generate_options_default(&o);
+        o.temperature = 0.0;
+        s4_generator *g = NULL;
+        assert_int_equal(s4_generator_create(m, B, &o, &g), S4_OK);
+        assert_int_equal(s4_generator_prime(g, prime, 2), S4_OK);
+        int32_t greedy[3 * 50];
+        assert_int_equal(s4_generator_next(g, 50, greedy), S4_OK);
+        assert_memory_equal(k1, greedy, sizeof greedy);
+        s4_generator_destroy(g);
+        print_message("%-34s sampling: reproducible over call sizes and threads, %d distinct "
+                      "tokens\n",
+                      k->name, distinct);
+        free(ref), free(other), free(k1);
+        s4_model_destroy(m);
+    }
+}
+
+/* ---- threads ------------------------------------------------------------------------------- */
+
+static void test_threads(void **unused)
+{
+    (void)unused;
+    for (int i = 0; i < ncases; i++) {
+        const scase *k = &cases[i];
+        s4_model *m = load_case(k);
+        input in = load_input(k);
+        s4_model_config c;
+        assert_int_equal(s4_model_get_config(m, &c), S4_OK);
+        const size_t n = (size_t)(in.B * in.L * c.d_output);
+        float *y1 = run_conv(m, &in, 1), *r1 = run_rec(m, &in, 1);
+        for (int T = 2; T <= 3; T++) {
+            float *y = run_conv(m, &in, T), *r = run_rec(m, &in, T);
+            if (memcmp(y, y1, n * sizeof *y) || memcmp(r, r1, n * sizeof *r))
+                fail_msg("%s: %d threads differ from 1", k->name, T);
+            free(y), free(r);
+        }
+        free(y1), free(r1);
+        free_input(&in);
+        s4_model_destroy(m);
+    }
+}
+
+/* ---- hostile configs and files ------------------------------------------------------------- */
+
+static void test_hostile(void **unused)
+{
+    (void)unused;
+    char scratch[64];
+    snprintf(scratch, sizeof scratch, "%s", "sashimi_hostile_XXXXXX");
+    assert_non_null(mkdtemp(scratch));
+    char w[512], cfg[S4T_PATH_MAX], cfg_lm[S4T_PATH_MAX], cfg_u[S4T_PATH_MAX];
+    const char *plain = "s_d8_p44_n1_ff2", *lm = "lm_d8_p44_n1", *unet = "s_d6_p23_unet_n1";
+    s4t_path(cfg, "models_sashimi/%s/config.json", plain);
+    s4t_path(cfg_lm, "models_sashimi/%s/config.json", lm);
+    s4t_path(cfg_u, "models_sashimi/%s/config.json", unet);
+    const struct {
+        const char *model, *drop, *reshape, *add, *needle;
+    } v[] = {
+        {plain, "d_layers.1.linear.weight", NULL, NULL, "d_layers.1.linear.weight"},
+        {plain, "u_layers.0.1.norm.bias", NULL, NULL, "u_layers.0.1.norm.bias"},
+        {plain, "c_layers.0.layer.layer.kernel.P", NULL, NULL, "c_layers.0.layer.layer.kernel.P"},
+        {plain, "norm.weight", NULL, NULL, "norm.weight"},
+        {plain, NULL, "u_layers.1.0.linear.weight", NULL, "u_layers.1.0.linear.weight"},
+        {plain, NULL, "c_layers.1.layer.ff.2.weight", NULL, "c_layers.1.layer.ff.2.weight"},
+        {plain, NULL, "d_layers.0.linear.bias", NULL, "d_layers.0.linear.bias"},
+        {plain, NULL, NULL, "c_layers.2.norm.weight", "c_layers.2.norm.weight"},
+        {unet, NULL, "d_layers.3.layer.layer.kernel.C", NULL, "d_layers.3.layer.layer.kernel.C"},
+        {unet, "d_layers.1.norm.weight", NULL, NULL, "d_layers.1.norm.weight"},
+        {lm, "encoder.weight", NULL, NULL, "encoder.weight"},
+        {lm, NULL, "decoder.weight", NULL, "decoder.weight"},
+        {lm, NULL, NULL, "backbone.extra", "backbone.extra"},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        snprintf(w, sizeof w, "%s/v%zu.safetensors", scratch, i);
+        s4t_write_variant("models_sashimi", v[i].model, v[i].drop, NULL, NULL, v[i].reshape,
+                          v[i].add, w);
+        s4t_expect_model_refused(w, v[i].model == lm ? cfg_lm : v[i].model == unet ? cfg_u : cfg,
+                                 v[i].needle);
+    }
+    /* Configs against the untouched file of `plain`. */
+    char wd[S4T_PATH_MAX];
+    s4t_path(wd, "models_sashimi/%s/params.safetensors", plain);
+#define S4B "\"s4\": {\"mode\": \"dplr\"}"
+    static const struct {
+        const char *json, *needle;
+    } c[] = {
+        {"{\"architecture\": \"Sashimi\", \"d_model\": 8, \"n_layers\": 2, \"pool\": [4, 4], "
+         "\"expand\": 2, \"ff\": 2, " S4B "}",
+         "c_layers.2"}, /* n_layers disagrees with the tensors */
+        {"{\"architecture\": \"Sashimi\", \"d_model\": 8, \"n_layers\": 1, \"pool\": [4, 4], "
+         "\"expand\": 0, \"ff\": 2, " S4B "}",
+         "expand"},
+        {"{\"architecture\": \"Sashimi\", \"d_model\": 8, \"n_layers\": 1, \"pool\": [4, 2], "
+         "\"expand\": 2, \"ff\": 2, " S4B "}",
+         "d_layers.1.linear.weight"}, /* the pools disagree with the tensors */
+        {"{\"architecture\": \"Sashimi\", \"d_model\": 6, \"n_layers\": 1, \"pool\": [4, 4], "
+         "\"expand\": 2, \"ff\": 2, " S4B "}",
+         "d_layers.0.linear.weight"}, /* d_model disagrees */
+        {"{\"architecture\": \"Sashimi\", \"d_model\": 8, \"n_layers\": 1, \"pool\": [4, 4], "
+         "\"expand\": 2, \"ff\": 0, " S4B "}",
+         "c_layers.1"}, /* ff 0: the FF blocks' tensors are unexplained */
+        {"{\"architecture\": \"Sashimi\", \"d_model\": 8, \"n_layers\": 1, \"pool\": [4, 0], "
+         "\"expand\": 2, \"ff\": 2, " S4B "}",
+         "pool"},
+        {"{\"architecture\": \"Sashimi\", \"d_model\": 8, \"n_layers\": 1, \"pool\": \"4x4\", "
+         "\"ff\": 2, " S4B "}",
+         "pool"},
+        {"{\"architecture\": \"Sashimi\", \"d_model\": 8, \"n_layers\": 1, \"pool\": [4, 4], "
+         "\"s4\": {\"d_state\": 32}}",
+         "s4.d_state"},
+        {"{\"architecture\": \"Sashimi\", \"d_model\": 8, \"n_layers\": 1, \"pool\": [4, 4], "
+         "\"wings\": 2, " S4B "}",
+         "wings"},
+        {"{\"architecture\": \"Sashimi\", \"d_model\": 8, \"n_layers\": 1, \"pool\": [4, 4], "
+         "\"s4\": {\"mode\": \"dplr\", \"mystery\": 1}}",
+         "mystery"},
+        {"{\"architecture\": \"Sashimi\", \"n_layers\": 1, \"pool\": [4, 4], " S4B "}",
+         "d_model"},
+        {"{\"architecture\": \"SaShiMi\", \"d_model\": 8, \"n_layers\": 1}", "architecture"},
+        {"{\"architecture\": \"SashimiLM\", \"n_tokens\": 256, \"quantization\": \"linear\", "
+         "\"backbone\": {\"d_model\": 8, \"n_layers\": 1}}",
+         "quantization"},
+        {"{\"architecture\": \"SashimiLM\", \"n_tokens\": 256}", "backbone"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        char cp[512];
+        snprintf(cp, sizeof cp, "%s/c%zu.json", scratch, i);
+        s4t_write_text(cp, c[i].json);
+        s4t_expect_model_refused(wd, cp, c[i].needle);
+    }
+#undef S4B
+    assert_int_equal(s4t_rmdir_flat(scratch), 0);
+
+    /* Plans: L not a multiple of the pools' product; tokens out of range; the wrong input
+     * kind; a bidirectional model in recurrent mode. */
+    s4_model *m = load_case(&cases[0]);
+    s4_model_forward *f = (s4_model_forward *)(uintptr_t)0x5eed;
+    assert_fails(S4_ERR_INVALID_ARGUMENT, s4_model_forward_create(m, 1, 24, NULL, &f));
+    assert_non_null(strstr(s4_last_error(), "multiple of the product of the pools (16)"));
+    assert_ptr_equal(f, (s4_model_forward *)(uintptr_t)0x5eed);
+    assert_int_equal(s4_model_forward_create(m, 1, 16, NULL, &f), S4_OK);
+    int32_t tok[16] = {0};
+    float y[16 * 256];
+    assert_fails(S4_ERR_INVALID_ARGUMENT, s4_model_forward_execute_tokens(f, tok, y, NULL, 0));
+    s4_model_forward_destroy(f);
+    s4_model_destroy(m);
+    scase lmcase = {.lm = 1};
+    snprintf(lmcase.name, sizeof lmcase.name, "%s", lm);
+    m = load_case(&lmcase);
+    assert_int_equal(s4_model_forward_create(m, 1, 16, NULL, &f), S4_OK);
+    tok[3] = 256;
+    assert_fails(S4_ERR_INVALID_ARGUMENT, s4_model_forward_execute_tokens(f, tok, y, NULL, 0));
+    assert_non_null(strstr(s4_last_error(), "tokens[3] = 256"));
+    float x[16 * 8] = {0};
+    assert_fails(S4_ERR_INVALID_ARGUMENT, s4_model_forward_execute(f, x, y, NULL, 0));
+    s4_model_forward_destroy(f);
+    s4_generator *g = NULL;
+    s4_generate_options o;
+    s4_generate_options_default(&o);
+    o.temperature = -1.0;
+    assert_fails(S4_ERR_INVALID_ARGUMENT, s4_generator_create(m, 1, &o, &g));
+    assert_int_equal(s4_generator_create(m, 1, NULL, &g), S4_OK);
+    assert_fails(S4_ERR_INVALID_ARGUMENT, s4_generator_prime(g, tok, 16)); /* 256 */
+    s4_generator_destroy(g);
+    s4_model_destroy(m);
+    /* Bidirectional: convolution only. */
+    s4_model_config bc;
+    s4_model_config_default_arch(S4_ARCH_SASHIMI, &bc);
+    bc.d_model = 4, bc.layer.ssm.H = 4, bc.n_layers = 1, bc.d_input = bc.d_output = 4;
+    bc.bidirectional = 1;
+    bc.layer.ssm.N = 8;
+    assert_int_equal(s4_model_create(&bc, 1, &m), S4_OK);
+    s4_model_step *sp = NULL;
+    assert_fails(S4_ERR_INVALID_ARGUMENT, s4_model_step_create(m, S4_MODEL_STEP_NATURAL, 1, NULL,
+                                                               &sp));
+    assert_non_null(strstr(s4_last_error(), "bidirectional"));
+    assert_null(sp);
+    assert_int_equal(s4_model_forward_create(m, 2, 32, NULL, &f), S4_OK);
+    float xb[2 * 32 * 4], yb[2 * 32 * 4];
+    for (size_t i = 0; i < sizeof xb / sizeof *xb; i++)
+        xb[i] = (float)sin(0.1 * (double)i);
+    assert_int_equal(s4_model_forward_execute(f, xb, yb, NULL, 0), S4_OK);
+    for (size_t i = 0; i < sizeof yb / sizeof *yb; i++)
+        assert_true(isfinite(yb[i]));
+    s4_model_forward_destroy(f);
+    s4_model_destroy(m);
+}
+
 static void test_summary(void **unused)
 {
     (void)unused;
@@ -216,8 +530,9 @@ int main(void)
 {
     load_manifest();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),
-        cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_cases),    cmocka_unit_test(test_greedy),
+        cmocka_unit_test(test_sampling), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_hostile),  cmocka_unit_test(test_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

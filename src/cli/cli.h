@@ -13,6 +13,8 @@ enum { EXIT_USAGE = 2 };
 
 typedef struct options {
     const char *weights, *config, *input, *output, *mode, *length, *chunk, *rate;
+    /* s4 generate */
+    const char *prime, *temperature, *top_k, *seed, *batch, *wav, *threads;
 } options;
 
 /* "s4 <command>: <message>" as one line on stderr; returns status. */
@@ -23,6 +25,8 @@ int s4cli_fail(int status, const char *fmt, ...)
     ;
 /* A library failure (its message names the file, tensor or key), with --rate if given. */
 int s4cli_fail_lib(s4_status st, const char *rate_text);
+/* A decimal integer in [lo, hi] for option --name. */
+int s4cli_parse_int(const char *text, const char *name, int64_t lo, int64_t hi, int64_t *out);
 /* --rate: a positive finite number (1 when text is NULL). */
 int s4cli_parse_rate(const char *text, double *out);
 void s4cli_shape_text(char *buf, size_t len, int ndim, const int64_t *shape);
@@ -36,5 +40,8 @@ int s4cli_is_model(const options *o);
 /* s4 info / s4 forward on a whole model (model.c). */
 int s4cli_model_info(const options *o);
 int s4cli_model_forward(const options *o);
+
+/* s4 generate: samples from a token model (generate.c). */
+int s4cli_generate(const options *o);
 
 #endif

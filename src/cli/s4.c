@@ -35,14 +35,28 @@ static const char usage_text[] =
     "             [--rate R]\n"
     "  s4 forward --weights W.safetensors [--config C.json] --input U.npy --output Y.npy\n"
     "             [--mode conv|recurrent|dense|linear|diagonal] [--chunk T] [--rate R]\n"
+    "  s4 generate --weights W.safetensors [--config C.json] --length N --output T.npy\n"
+    "             [--prime P.npy|P.wav] [--temperature T] [--top-k K] [--seed S]\n"
+    "             [--batch B] [--wav out.wav] [--threads n]\n"
     "  s4 help | s4 version\n"
     "\n"
     "Whole models: when the config (or the file's __metadata__ \"config\") has an\n"
-    "\"architecture\" (example.py's S4Model, docs/models.md), info describes the model and\n"
-    "forward maps X (B, L, d_input) float32 or float64 to float32 logits (B, d_output), in\n"
+    "\"architecture\" (docs/models.md), info describes the model and forward runs it, in\n"
     "--mode conv (default) or recurrent (every layer in its own step mode: linear for S4,\n"
     "diagonal for S4D; dense, linear, diagonal force one); bidirectional models run in conv\n"
-    "mode only. tools/s4-convert.py makes the two files from a PyTorch checkpoint.\n"
+    "mode only. S4Model (example.py): X (B, L, d_input) float32 or float64 to float32 logits\n"
+    "(B, d_output). Sashimi: X (B, L, d_model) to float32 (B, L, d_model). SashimiLM: int64\n"
+    "or int32 tokens (B, L) to float32 logits (B, L, n_tokens). tools/s4-convert.py makes the\n"
+    "two files from a PyTorch checkpoint.\n"
+    "\n"
+    "  generate (SashimiLM) N tokens per stream after the prime (int tokens (B, P) or (P,),\n"
+    "           or a 16-bit PCM mono WAV at the model's rate, mu-law encoded; none: start\n"
+    "           from token 128), each drawn from softmax(logits / T) (T = 0: greedy; default\n"
+    "           1), among the K most likely if --top-k; seeded (default 0): the same tokens\n"
+    "           for any --threads. Writes T.npy int64 (B, N), prime excluded; --wav also the\n"
+    "           mu-law-decoded 16-bit PCM at the config's sample_rate, mono, one file per\n"
+    "           stream (out.wav for one stream, out.0.wav, out.1.wav, ... for several).\n"
+    "           A progress line on stderr for runs of a second of audio or more.\n"
     "\n"
     "The weights are a reference S4Block state_dict (safetensors). The architecture comes\n"
     "from --config (a JSON object of S4Block arguments, e.g. {\"d_model\": 64, \"d_state\": 64,\n"
@@ -106,6 +120,11 @@ int s4cli_fail(int status, const char *fmt, ...)
 int s4cli_fail_lib(s4_status st, const char *rate_text) { return fail_lib_at(st, rate_text); }
 
 int s4cli_parse_rate(const char *text, double *out) { return parse_rate(text, out); }
+static int parse_int(const char *text, const char *name, int64_t lo, int64_t hi, int64_t *out);
+int s4cli_parse_int(const char *text, const char *name, int64_t lo, int64_t hi, int64_t *out)
+{
+    return parse_int(text, name, lo, hi, out);
+}
 
 void s4cli_shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
 {
@@ -144,6 +163,10 @@ static const option_spec option_specs[] = {
     {"input", offsetof(options, input)},     {"output", offsetof(options, output)},
     {"mode", offsetof(options, mode)},       {"length", offsetof(options, length)},
     {"chunk", offsetof(options, chunk)},     {"rate", offsetof(options, rate)},
+    {"prime", offsetof(options, prime)},     {"temperature", offsetof(options, temperature)},
+    {"top-k", offsetof(options, top_k)},     {"seed", offsetof(options, seed)},
+    {"batch", offsetof(options, batch)},     {"wav", offsetof(options, wav)},
+    {"threads", offsetof(options, threads)},
 };
 
 /* Parses --name value and --name=value; `allowed` lists the options of the command. */
@@ -772,7 +795,7 @@ static int cmd_forward(const options *o)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        return fail(EXIT_USAGE, "no command given (info, kernel, forward; see s4 help)");
+        return fail(EXIT_USAGE, "no command given (info, kernel, forward, generate; see s4 help)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage_text, stdout);
@@ -808,5 +831,17 @@ int main(int argc, char **argv)
             return rc;
         return cmd_forward(&o);
     }
-    return fail(EXIT_USAGE, "unknown command '%s' (info, kernel, forward; see s4 help)", cmd);
+    if (strcmp(cmd, "generate") == 0) {
+        static const char *const generate_opts[] = {
+            "weights", "config", "length", "output", "prime", "temperature",
+            "top-k",   "seed",   "batch",  "wav",    "threads", NULL};
+        g_command = "s4 generate";
+        if ((rc = parse_options(argc - 2, argv + 2, generate_opts, &o)) != 0 ||
+            (rc = require(o.weights, "weights")) != 0 || (rc = require(o.length, "length")) != 0 ||
+            (rc = require(o.output, "output")) != 0)
+            return rc;
+        return s4cli_generate(&o);
+    }
+    return fail(EXIT_USAGE, "unknown command '%s' (info, kernel, forward, generate; see s4 help)",
+                cmd);
 }

@@ -4,7 +4,10 @@
 
 #include "layer_case.h"
 
+#include "io/io.h" /* s4io_safetensors_*: rewriting a case's file into hostile variants */
+
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,4 +326,68 @@ double *s4t_npy3(const char *rel, int64_t d0, int64_t d1, int64_t d2)
                  (long long)shape[0], (long long)shape[1], (long long)shape[2], (long long)d0,
                  (long long)d1, (long long)d2);
     return x;
+}
+
+/* ---- whole models: hostile variants of a case's files -------------------------------- */
+
+/* A copy of case `dir/name`'s state_dict with tensor `drop` left out, `rename` (old, new)
+ * renamed, and `reshape` given a wrong leading dimension; `add` adds a tensor. */
+void s4t_write_variant(const char *dir, const char *name, const char *drop, const char *rename_from,
+                          const char *rename_to, const char *reshape, const char *add,
+                          const char *out)
+{
+    char p[S4T_PATH_MAX];
+    s4t_path(p, "%s/%s/params.safetensors", dir, name);
+    s4io_safetensors *f = NULL;
+    assert_int_equal(s4io_safetensors_open(p, &f), S4_OK);
+    const size_t n = s4io_safetensors_count(f);
+    s4io_tensor_out *t = calloc(n + 1, sizeof *t);
+    double **vals = calloc(n + 1, sizeof *vals);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const s4io_tensor *s = s4io_safetensors_at(f, i);
+        if (drop && !strcmp(s->name, drop))
+            continue;
+        vals[k] = malloc((s->numel ? s->numel : 1) * sizeof(double));
+        assert_int_equal(s4io_tensor_to_f64(s, vals[k], s->numel), S4_OK);
+        t[k] = (s4io_tensor_out){.name = s->name, .dtype = s->dtype, .ndim = s->ndim,
+                                 .values = vals[k]};
+        memcpy(t[k].shape, s->shape, sizeof t[k].shape);
+        if (rename_from && !strcmp(s->name, rename_from))
+            t[k].name = rename_to;
+        if (reshape && !strcmp(s->name, reshape)) {
+            /* one fewer row: the values are a prefix of the original's */
+            t[k].shape[0] -= 1;
+        }
+        k++;
+    }
+    static const double one = 1.0;
+    if (add)
+        t[k++] = (s4io_tensor_out){.name = add, .dtype = S4IO_F32, .ndim = 1, .shape = {1},
+                                   .values = &one};
+    assert_int_equal(s4io_safetensors_write(out, t, k, NULL, 0), S4_OK);
+    for (size_t i = 0; i < n + 1; i++)
+        free(vals[i]);
+    free(vals), free(t);
+    s4io_safetensors_close(f);
+}
+
+void s4t_expect_model_refused(const char *weights, const char *config, const char *needle)
+{
+    s4_model *m = (s4_model *)(uintptr_t)0x5eed;
+    const s4_status st = s4_model_load(weights, config, &m);
+    if (st == S4_OK)
+        fail_msg("loaded, but wanted a refusal naming '%s'", needle);
+    assert_ptr_equal(m, (s4_model *)(uintptr_t)0x5eed); /* untouched */
+    if (!strstr(s4_last_error(), needle))
+        fail_msg("message '%s' does not name '%s'", s4_last_error(), needle);
+    print_message("refused (%s): %s\n", s4_status_str(st), s4_last_error());
+}
+
+void s4t_write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
 }

@@ -44,4 +44,14 @@ double *s4t_npy3(const char *rel, int64_t d0, int64_t d1, int64_t d2);
 /* Any .npy (path relative to the test data) that must have shape dims[0 .. ndim). */
 double *s4t_npy_shaped(const char *rel, int ndim, const int64_t *dims);
 
+/* A copy of case dir/name's state_dict (dir "models" or "models_sashimi") with tensor
+ * `drop` left out, rename_from renamed rename_to, `reshape` one row short, and a tensor
+ * `add` added (each NULL: not done), written to `out`. */
+void s4t_write_variant(const char *dir, const char *name, const char *drop,
+                       const char *rename_from, const char *rename_to, const char *reshape,
+                       const char *add, const char *out);
+/* s4_model_load(weights, config) must fail, leave its out pointer alone and name `needle`. */
+void s4t_expect_model_refused(const char *weights, const char *config, const char *needle);
+void s4t_write_text(const char *path, const char *text);
+
 #endif
