@@ -1936,6 +1936,156 @@ static void test_model(void **state)
     end("model");
 }
 
+
+/* Sashimi, generation, mu-law, WAV and integer .npy: every new call's bad arguments. */
+static void test_sashimi(void **state)
+{
+    (void)state;
+    begin();
+    model_outputs_reset();
+    char w[S4T_PATH_MAX], c[S4T_PATH_MAX];
+    s4t_path(w, "models_sashimi/lm_d8_p44_n1/params.safetensors");
+    s4t_path(c, "models_sashimi/lm_d8_p44_n1/config.json");
+    s4_model *m = NULL;
+    assert_int_equal(s4_model_load(w, c, &m), S4_OK);
+
+    s4_model_config_default_arch(S4_ARCH_SASHIMI, NULL);
+    EXPECT_THAT(s4_model_config_default_arch(x, NULL), 1);
+    s4_model_config sc;
+    s4_model_config_default_arch(S4_ARCH_SASHIMI_LM, &sc);
+    EXPECT_THAT(s4_model_config_default_arch(LM, &sc),
+                sc.architecture == S4_ARCH_SASHIMI_LM && sc.n_tokens == 256 && sc.d_model == 64);
+    MEXPECT(INVAL, "config", s4_model_create(NULL, 1, &mo_model));
+    MEXPECT(INVAL, "out", s4_model_create(&sc, 1, NULL));
+    s4_model_config bad = sc;
+    bad.expand = 0;
+    MEXPECT(INVAL, "expand", s4_model_create(&bad, 1, &mo_model));
+    bad = sc, bad.n_pool = S4_MAX_POOLS + 1;
+    MEXPECT(INVAL, "n_pool", s4_model_create(&bad, 1, &mo_model));
+    bad = sc, bad.architecture = (s4_architecture)9;
+    MEXPECT(INVAL, "architecture", s4_model_create(&bad, 1, &mo_model));
+    bad = sc, bad.d_output = 3;
+    MEXPECT(INVAL, "d_output", s4_model_create(&bad, 1, &mo_model));
+
+    /* token calls */
+    s4_model_forward *f = NULL;
+    assert_int_equal(s4_model_forward_create(m, 1, 16, NULL, &f), S4_OK);
+    int32_t tok[16] = {0};
+    static float logits[16 * 256];
+    MEXPECT(INVAL, "plan", s4_model_forward_execute_tokens(NULL, tok, logits, NULL, 0));
+    MEXPECT(INVAL, "tokens", s4_model_forward_execute_tokens(f, NULL, logits, NULL, 0));
+    MEXPECT(INVAL, "logits", s4_model_forward_execute_tokens(f, tok, NULL, NULL, 0));
+    MEXPECT(INVAL, "work_size", s4_model_forward_execute_tokens(f, tok, logits, F.work, 8));
+    tok[5] = -1;
+    MEXPECT(INVAL, "tokens[5]", s4_model_forward_execute_tokens(f, tok, logits, NULL, 0));
+    tok[5] = 0;
+    s4_model_forward_destroy(f);
+    s4_model_step *st = NULL;
+    assert_int_equal(s4_model_step_create(m, S4_MODEL_STEP_NATURAL, 1, NULL, &st), S4_OK);
+    double *sb = malloc(s4_model_step_state_size(st) + 8);
+    assert_int_equal(s4_model_step_state_reset(st, sb), S4_OK);
+    MEXPECT(INVAL, "plan", s4_model_step_execute_tokens(NULL, sb, tok, logits, NULL, 0));
+    MEXPECT(INVAL, "state", s4_model_step_execute_tokens(st, NULL, tok, logits, NULL, 0));
+    MEXPECT(INVAL, "tokens", s4_model_step_execute_tokens(st, sb, NULL, logits, NULL, 0));
+    MEXPECT(INVAL, "aligned",
+            s4_model_step_execute_tokens(st, (unsigned char *)sb + 4, tok, logits, NULL, 0));
+    tok[0] = 256;
+    MEXPECT(INVAL, "tokens[0]", s4_model_step_execute_tokens(st, sb, tok, logits, NULL, 0));
+    tok[0] = 0;
+    EXPECT_THAT(count unchanged, s4_model_step_count(st, sb) == 0);
+    free(sb);
+    s4_model_step_destroy(st);
+
+    /* generator */
+    s4_generate_options_default(NULL);
+    EXPECT_THAT(s4_generate_options_default(NULL), 1);
+    s4_generate_options go;
+    s4_generate_options_default(&go);
+    EXPECT_THAT(s4_generate_options_default(&go), go.temperature == 1.0 && go.top_k == 0);
+    s4_generator *g = PSENT, *ok = NULL;
+    EXPECT(INVAL, "model", s4_generator_create(NULL, 1, NULL, &g));
+    EXPECT(INVAL, "out", s4_generator_create(m, 1, NULL, NULL));
+    EXPECT(INVAL, "B = 0", s4_generator_create(m, 0, NULL, &g));
+    go.temperature = NAN;
+    EXPECT(INVAL, "temperature", s4_generator_create(m, 1, &go, &g));
+    go.temperature = 1.0, go.top_k = -2;
+    EXPECT(INVAL, "top_k", s4_generator_create(m, 1, &go, &g));
+    go.top_k = 0, go.threads = -1;
+    EXPECT(INVAL, "threads", s4_generator_create(m, 1, &go, &g));
+    EXPECT_THAT(generator untouched, g == PSENT);
+    assert_int_equal(s4_generator_create(m, 2, NULL, &ok), S4_OK);
+    const int32_t pr4[4] = {1, 2, 3, 300};
+    EXPECT(INVAL, "gen", s4_generator_prime(NULL, pr4, 2));
+    EXPECT(INVAL, "prime", s4_generator_prime(ok, NULL, 2));
+    EXPECT(INVAL, "P = 0", s4_generator_prime(ok, pr4, 0));
+    EXPECT(INVAL, "prime[3]", s4_generator_prime(ok, pr4, 2));
+    EXPECT(INVAL, "gen", s4_generator_reset(NULL));
+    int32_t out[4] = {-7, -7, -7, -7};
+    EXPECT(INVAL, "gen", s4_generator_next(NULL, 2, out));
+    EXPECT(INVAL, "tokens", s4_generator_next(ok, 2, NULL));
+    EXPECT(INVAL, "n = -1", s4_generator_next(ok, -1, out));
+    EXPECT_THAT(tokens untouched, out[0] == -7 && out[3] == -7);
+    EXPECT_THAT(s4_generator_count(NULL), s4_generator_count(NULL) == 0);
+    EXPECT_THAT(s4_generator_count(ok), s4_generator_count(ok) == 0);
+    s4_generator_destroy(NULL);
+    EXPECT_THAT(s4_generator_destroy(NULL), 1);
+    s4_generator_destroy(ok);
+    s4_model_config fc;
+    s4_model_config_default_arch(S4_ARCH_SASHIMI, &fc);
+    fc.d_model = fc.layer.ssm.H = fc.d_input = fc.d_output = 4, fc.n_layers = 1;
+    s4_model *fm = NULL;
+    assert_int_equal(s4_model_create(&fc, 3, &fm), S4_OK);
+    EXPECT(INVAL, "not a token model", s4_generator_create(fm, 1, NULL, &g));
+    s4_model_destroy(fm);
+
+    /* mu-law */
+    const double a[3] = {0.0, 1.0, NAN};
+    int32_t t3[3] = {-7, -7, -7};
+    double d3[3];
+    EXPECT(INVAL, "a is NULL", s4_mulaw_encode(NULL, 3, t3));
+    EXPECT(INVAL, "tokens", s4_mulaw_encode(a, 3, NULL));
+    EXPECT(INVAL, "a[2]", s4_mulaw_encode(a, 3, t3));
+    EXPECT_THAT(encode untouched, t3[0] == -7);
+    EXPECT(INVAL, "tokens", s4_mulaw_decode(NULL, 3, d3));
+    EXPECT(INVAL, "a is NULL", s4_mulaw_decode(t3, 3, NULL));
+    EXPECT(INVAL, "tokens[0] = -7", s4_mulaw_decode(t3, 3, d3));
+
+    /* WAV and integer .npy */
+    char dir[] = "args_wav_XXXXXX", path[256], missing[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/a.wav", dir);
+    snprintf(missing, sizeof missing, "%s/none/a.wav", dir);
+    double *data = PSENT;
+    size_t n = 7;
+    int rate = 7;
+    EXPECT(INVAL, "path", s4_wav_read(NULL, &data, &n, &rate));
+    EXPECT(INVAL, "data", s4_wav_read(path, NULL, &n, &rate));
+    EXPECT(INVAL, "sample_rate", s4_wav_read(path, &data, &n, NULL));
+    EXPECT(S4_ERR_IO, "none", s4_wav_read(missing, &data, &n, &rate));
+    EXPECT(INVAL, "path", s4_wav_write(NULL, a, 2, 1, 16000));
+    EXPECT(INVAL, "data", s4_wav_write(path, NULL, 2, 1, 16000));
+    EXPECT(INVAL, "channels", s4_wav_write(path, a, 2, 0, 16000));
+    EXPECT(INVAL, "sample_rate", s4_wav_write(path, a, 2, 1, 0));
+    EXPECT(INVAL, "data[2]", s4_wav_write(path, a, 3, 1, 16000));
+    EXPECT(S4_ERR_IO, "none", s4_wav_write(missing, a, 2, 1, 16000));
+    EXPECT_THAT(no partial wav, access(path, F_OK) != 0);
+    EXPECT_THAT(read untouched, data == PSENT && n == 7 && rate == 7);
+    int64_t *iv = PSENT, sh[S4_MAX_DIMS];
+    int nd = -3;
+    const int64_t one[1] = {3}, vals[3] = {1, 2, 3};
+    EXPECT(INVAL, "path", s4_npy_read_i64(NULL, &iv, &nd, sh));
+    EXPECT(INVAL, "data", s4_npy_read_i64(path, NULL, &nd, sh));
+    EXPECT(INVAL, "shape", s4_npy_read_i64(path, &iv, &nd, NULL));
+    EXPECT(S4_ERR_IO, "none", s4_npy_read_i64(missing, &iv, &nd, sh));
+    EXPECT(INVAL, "path", s4_npy_write_i64(NULL, vals, 1, one));
+    EXPECT(INVAL, "ndim", s4_npy_write_i64(path, vals, 9, one));
+    EXPECT(S4_ERR_IO, "none", s4_npy_write_i64(missing, vals, 1, one));
+    EXPECT_THAT(npy untouched, iv == PSENT && nd == -3);
+    assert_int_equal(s4t_rmdir_flat(dir), 0);
+    s4_model_destroy(m);
+    end("sashimi");
+}
+
 static void test_misc(void **state)
 {
     (void)state;
@@ -2091,6 +2241,7 @@ int main(void)
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_sashimi),
         cmocka_unit_test(test_misc),
         cmocka_unit_test(test_plans_unchanged),
         cmocka_unit_test(test_coverage),

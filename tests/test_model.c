@@ -1188,7 +1188,9 @@ static void test_npy(void **state)
         {"\x93NUMPY", "{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }",
          "fortran_order"},
         {"\x93NUMPY", "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", "big-endian"},
-        {"\x93NUMPY", "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", "descr"},
+        {"\x93NUMPY", "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+         "an integer array"},
+        {"\x93NUMPY", "{'descr': '<u4', 'fortran_order': False, 'shape': (2,), }", "descr"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         unsigned char buf[136];
