@@ -99,7 +99,12 @@ static int usage(void)
             "       s4-bench peak [--threads t] [--json]\n"
             "       s4-bench model [--B 64] [--L 1024] [--H 128] [--N 64] [--layers 4] [--din 3]\n"
             "                      [--planner estimate|measure] [--repeat 3] [--threads t]\n"
-            "                      [--json]\n");
+            "                      [--json]\n"
+            "       s4-bench generate [--B 1] [--L 16000] [--H 64] [--layers 8] [--N 64]\n"
+            "                         [--mode dplr|diag] [--repeat 3] [--threads t] [--json]\n"
+            "         (SashimiLM, SC09 size by default: pools [4, 4], expand 2, ff 2)\n"
+            "       s4-bench sashimi [--B 8] [--L 16000] [--H 64] [--layers 8] [--repeat 3]\n"
+            "         (the same model's teacher-forced forward on token sequences)\n");
     return 2;
 }
 
@@ -653,6 +658,120 @@ static int bench_model(const options *o)
     return 0;
 }
 
+
+/* SC09-size SashimiLM (the paper's: d_model 64, 8 layers, pools [4, 4], expand 2, ff 2,
+ * d_state 64, DPLR), freshly initialised: the speed does not depend on trained values. */
+static s4_model *sashimi_make(const options *o)
+{
+    s4_model_config c;
+    s4_model_config_default_arch(S4_ARCH_SASHIMI_LM, &c);
+    c.d_model = c.layer.ssm.H = o->H;
+    c.n_layers = o->layers;
+    c.layer.ssm.N = o->N;
+    if (o->mode && !strcmp(o->mode, "diag")) {
+        c.layer.ssm.mode = S4_MODE_DIAG;
+        c.layer.ssm.init = S4_INIT_DIAG_LIN;
+    }
+    s4_model *m = NULL;
+    const s4_status st = s4_model_create(&c, o->seed, &m);
+    if (st != S4_OK) {
+        fail("s4_model_create", st);
+        return NULL;
+    }
+    return m;
+}
+
+/* Generation: B streams of L samples each (temperature 1, seeded), in blocks of 1024
+ * samples per call as an application streaming audio would; the median of `repeat`. */
+static int bench_generate(const options *o)
+{
+    if (o->H < 1 || o->layers < 0 || o->B < 1 || o->L < 1)
+        return usage();
+    s4_model *m = sashimi_make(o);
+    if (!m)
+        return 1;
+    const long long chunk = 1024;
+    int32_t *tok = malloc((size_t)o->B * (size_t)chunk * sizeof *tok);
+    double *times = malloc((size_t)o->repeat * sizeof *times);
+    if (!tok || !times)
+        return 1;
+    s4_generate_options go;
+    s4_generate_options_default(&go);
+    go.threads = o->threads;
+    go.seed = o->seed;
+    s4_generator *g = NULL;
+    s4_status st = s4_generator_create(m, o->B, &go, &g);
+    if (st != S4_OK)
+        return fail("s4_generator_create", st);
+    for (int i = -1; i < o->repeat; i++) {
+        if ((st = s4_generator_reset(g)) != S4_OK)
+            return fail("s4_generator_reset", st);
+        const double t0 = now();
+        for (long long done = 0; done < o->L; done += chunk) {
+            const long long n = o->L - done < chunk ? o->L - done : chunk;
+            if ((st = s4_generator_next(g, n, tok)) != S4_OK)
+                return fail("s4_generator_next", st);
+        }
+        if (i >= 0)
+            times[i] = now() - t0;
+    }
+    const double t = median_of(times, o->repeat);
+    const double per_stream = (double)o->L / t, total = per_stream * o->B;
+    if (o->json)
+        printf("{\"bench\": \"generate\", \"d_model\": %d, \"n_layers\": %d, \"N\": %d, "
+               "\"B\": %d, \"L\": %lld, \"threads\": %d, \"isa\": \"%s\", \"seconds\": %.6g, "
+               "\"samples_per_s_per_stream\": %.6g, \"samples_per_s\": %.6g, "
+               "\"realtime_16k\": %.4g}\n",
+               o->H, o->layers, o->N, o->B, o->L, o->threads, s4_isa_name(s4_cpu_isa()), t,
+               per_stream, total, total / 16000.0);
+    else
+        printf("generate SashimiLM d_model=%d n_layers=%d pool=[4,4] expand=2 ff=2 N=%d %s  "
+               "B=%d streams x %lld samples: %.3f s  %.0f samples/s per stream, %.0f in total "
+               "= %.2fx real time at 16 kHz  (isa %s)\n",
+               o->H, o->layers, o->N, o->mode && !strcmp(o->mode, "diag") ? "diag" : "dplr",
+               o->B, o->L, t, per_stream, total, total / 16000.0, s4_isa_name(s4_cpu_isa()));
+    s4_generator_destroy(g);
+    free(tok), free(times);
+    s4_model_destroy(m);
+    return 0;
+}
+
+/* Teacher forcing: the convolution mode on B token sequences of length L. */
+static int bench_sashimi_forward(const options *o)
+{
+    s4_model *m = sashimi_make(o);
+    if (!m)
+        return 1;
+    const size_t n = (size_t)o->B * (size_t)o->L;
+    int32_t *tok = malloc(n * sizeof *tok);
+    float *y = malloc(n * 256 * sizeof *y);
+    double *times = malloc((size_t)o->repeat * sizeof *times);
+    if (!tok || !y || !times)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        tok[i] = (int32_t)((i * 2654435761u) % 256);
+    const s4_forward_options fo = {.rate = 1.0, .threads = o->threads};
+    s4_model_forward *f = NULL;
+    s4_status st = s4_model_forward_create(m, o->B, o->L, &fo, &f);
+    if (st != S4_OK)
+        return fail("s4_model_forward_create", st);
+    for (int i = -1; i < o->repeat; i++) {
+        const double t0 = now();
+        if ((st = s4_model_forward_execute_tokens(f, tok, y, NULL, 0)) != S4_OK)
+            return fail("s4_model_forward_execute_tokens", st);
+        if (i >= 0)
+            times[i] = now() - t0;
+    }
+    const double t = median_of(times, o->repeat);
+    printf("sashimi forward (teacher forcing) d_model=%d n_layers=%d B=%d L=%lld: %.4f s "
+           "(%.0f samples/s)  peak RSS %.1f MB\n",
+           o->H, o->layers, o->B, o->L, t, (double)n / t, peak_rss_mb());
+    s4_model_forward_destroy(f);
+    free(tok), free(y), free(times);
+    s4_model_destroy(m);
+    return 0;
+}
+
 static int bench_peak(const options *o)
 {
     const int all = o->threads > 0 ? o->threads : omp_get_max_threads();
@@ -674,8 +793,14 @@ int main(int argc, char **argv)
     options o = {.B = 8, .H = 256, .N = 64, .rank = 1, .channels = 1, .repeat = 5, .L = 16384};
     if (argc >= 2 && !strcmp(argv[1], "model")) /* example.py's default sizes */
         o = (options){.B = 64, .H = 128, .N = 64, .L = 1024, .layers = 4, .din = 3, .repeat = 3};
+    if (argc >= 2 && (!strcmp(argv[1], "generate") || !strcmp(argv[1], "sashimi")))
+        o = (options){.B = 1, .H = 64, .N = 64, .L = 16000, .layers = 8, .repeat = 3};
     if (argc < 2 || parse(argc, argv, &o) != 0)
         return usage();
+    if (!strcmp(argv[1], "generate"))
+        return bench_generate(&o);
+    if (!strcmp(argv[1], "sashimi"))
+        return bench_sashimi_forward(&o);
     if (!strcmp(argv[1], "model"))
         return bench_model(&o);
     if (!strcmp(argv[1], "kernel"))

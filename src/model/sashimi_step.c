@@ -8,14 +8,22 @@
  * pops row block s. A level below the top runs only on the steps that complete every pool
  * above it; its UpPool's queue is refilled on exactly those steps, after the pop (the
  * reference's order, which makes the model causal).
+ *
+ * Threads: streams are independent, so the plan splits them into lanes, one per thread,
+ * and each thread runs whole model steps for its lane's streams with single-threaded layer
+ * plans: nothing inside a step waits for another thread, and one step costs one parallel
+ * region. Every kernel computes each stream's values in an order that does not depend on
+ * the streams beside it (the affine kernel's fixed order per output, the layer step's per
+ * stream), so the outputs are bitwise the same for any split.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "model/sashimi.h"
 
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-struct s4__sstep {
+typedef struct lane {
     const s4_model *m;
     const s4__sashimi *s;
     int B;
@@ -27,6 +35,17 @@ struct s4__sstep {
     size_t layer_ws, work_size;
     s4_affine_fn affine;
     s4_gelu_row_fn gelu;
+} lane;
+
+enum { MAX_LANES = 64 };
+
+struct s4__sstep {
+    int nlanes;
+    int b0[MAX_LANES + 1];          /* lane i: streams b0[i] .. b0[i + 1] - 1 */
+    lane *lanes[MAX_LANES];
+    size_t state_off[MAX_LANES], work_off[MAX_LANES];
+    size_t state_size, work_size;
+    const s4_model *m;
 };
 
 typedef struct stws {
@@ -42,7 +61,7 @@ static int level_H(const s4__sashimi *s, int i)
     return i == s->n_levels ? s->H_center : s->levels[i].H;
 }
 
-static size_t carve(const struct s4__sstep *p, unsigned char *base, stws *w)
+static size_t carve(const lane *p, unsigned char *base, stws *w)
 {
     s4_carver c = {.base = base, .ok = true};
     stws dummy;
@@ -67,7 +86,7 @@ static size_t carve(const struct s4__sstep *p, unsigned char *base, stws *w)
     return c.ok ? c.off : 0;
 }
 
-void s4__sstep_destroy(struct s4__sstep *p)
+static void lane_destroy(lane *p)
 {
     if (!p)
         return;
@@ -79,10 +98,8 @@ void s4__sstep_destroy(struct s4__sstep *p)
     s4__free(p);
 }
 
-size_t s4__sstep_state_size(const struct s4__sstep *p) { return p->state_size; }
-size_t s4__sstep_workspace_size(const struct s4__sstep *p) { return p->work_size; }
 
-static s4_status stage_plans(struct s4__sstep *p, const s4__sblock *blk, s4_step_mode mode,
+static s4_status stage_plans(lane *p, const s4__sblock *blk, s4_step_mode mode,
                              bool natural, const s4_step_options *o, size_t *off,
                              const char *fn)
 {
@@ -111,16 +128,11 @@ static s4_status stage_plans(struct s4__sstep *p, const s4__sblock *blk, s4_step
     return S4_OK;
 }
 
-s4_status s4__sstep_create(const char *fn, const s4_model *m, s4_step_mode mode, bool natural,
-                           int B, const s4_step_options *o, struct s4__sstep **out)
+static s4_status lane_create(const char *fn, const s4_model *m, s4_step_mode mode,
+                             bool natural, int B, const s4_step_options *o, lane **out)
 {
     const s4__sashimi *s = m->sash;
-    if (m->cfg.bidirectional)
-        return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                        "%s: the model is bidirectional: it has no recurrent mode (use the "
-                        "convolution mode)",
-                        fn);
-    struct s4__sstep *p = s4__calloc(1, sizeof *p);
+    lane *p = s4__calloc(1, sizeof *p);
     if (!p)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     p->m = m;
@@ -155,14 +167,14 @@ s4_status s4__sstep_create(const char *fn, const s4_model *m, s4_step_mode mode,
             st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: the workspace does not fit in memory", fn);
     }
     if (st != S4_OK) {
-        s4__sstep_destroy(p);
+        lane_destroy(p);
         return st;
     }
     *out = p;
     return S4_OK;
 }
 
-s4_status s4__sstep_reset(const struct s4__sstep *p, void *state)
+static s4_status lane_reset(const lane *p, void *state)
 {
     memset(state, 0, p->state_size);
     for (int k = 0; k < p->s->n_sblocks; k++)
@@ -175,7 +187,7 @@ s4_status s4__sstep_reset(const struct s4__sstep *p, void *state)
     return S4_OK;
 }
 
-int64_t s4__sstep_count(const struct s4__sstep *p, const void *state)
+static int64_t lane_count(const lane *p, const void *state)
 {
     int64_t n;
     memcpy(&n, (const unsigned char *)state + p->count_off, sizeof n);
@@ -183,7 +195,7 @@ int64_t s4__sstep_count(const struct s4__sstep *p, const void *state)
 }
 
 /* One residual block on the panel x [H x B] in place. */
-static s4_status step_block(const struct s4__sstep *p, const s4__sblock *blk, float *x,
+static s4_status step_block(const lane *p, const s4__sblock *blk, float *x,
                             unsigned char *state, const stws *w)
 {
     const size_t H = (size_t)blk->H, B = (size_t)p->B;
@@ -213,9 +225,8 @@ static void add(float *x, const float *y, size_t n)
         x[k] += y[k];
 }
 
-s4_status s4__sstep_execute(const char *fn, const struct s4__sstep *p, void *state,
-                            const float *x, const int32_t *tokens, float *out,
-                            unsigned char *base)
+static s4_status lane_execute(const char *fn, const lane *p, void *state, const float *x,
+                              const int32_t *tokens, float *out, unsigned char *base)
 {
     const s4_model_config *c = &p->m->cfg;
     const s4__sashimi *s = p->s;
@@ -310,5 +321,105 @@ s4_status s4__sstep_execute(const char *fn, const struct s4__sstep *p, void *sta
     for (size_t b = 0; b < B; b++)
         for (size_t v = 0; v < V; v++)
             out[b * V + v] = w.scratch[v * B + b];
+    return S4_OK;
+}
+
+/* ---- lanes of streams, one per thread ------------------------------------------------ */
+
+void s4__sstep_destroy(struct s4__sstep *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->nlanes; i++)
+        lane_destroy(p->lanes[i]);
+    s4__free(p);
+}
+
+size_t s4__sstep_state_size(const struct s4__sstep *p) { return p->state_size; }
+size_t s4__sstep_workspace_size(const struct s4__sstep *p) { return p->work_size; }
+
+s4_status s4__sstep_create(const char *fn, const s4_model *m, s4_step_mode mode, bool natural,
+                           int B, const s4_step_options *o, struct s4__sstep **out)
+{
+    if (m->cfg.bidirectional)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: the model is bidirectional: it has no recurrent mode (use the "
+                        "convolution mode)",
+                        fn);
+    struct s4__sstep *p = s4__calloc(1, sizeof *p);
+    if (!p)
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    p->m = m;
+    int T = o && o->threads > 0 ? o->threads : omp_get_max_threads();
+    T = T < B ? T : B;
+    T = T < MAX_LANES ? T : MAX_LANES;
+    p->nlanes = T > 0 ? T : 1;
+    /* The layers of a lane run single-threaded: the lanes are the parallelism. */
+    s4_step_options lo;
+    s4_step_options_default(&lo);
+    if (o)
+        lo = *o;
+    lo.threads = 1;
+    s4_status st = S4_OK;
+    for (int i = 0; i <= p->nlanes; i++)
+        p->b0[i] = (int)((int64_t)B * i / p->nlanes);
+    for (int i = 0; i < p->nlanes && st == S4_OK; i++) {
+        st = lane_create(fn, m, mode, natural, p->b0[i + 1] - p->b0[i], &lo, &p->lanes[i]);
+        if (st != S4_OK)
+            break;
+        p->state_off[i] = p->state_size;
+        p->work_off[i] = p->work_size;
+        if (!s4__add_size(p->state_size, s4__round_up(p->lanes[i]->state_size, 64),
+                          &p->state_size) ||
+            !s4__add_size(p->work_size, s4__round_up(p->lanes[i]->work_size, 64), &p->work_size))
+            st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: the state does not fit in memory", fn);
+    }
+    if (st == S4_OK && !s4__add_size(p->work_size, S4_ALIGN, &p->work_size))
+        st = s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: the workspace does not fit in memory", fn);
+    if (st != S4_OK) {
+        s4__sstep_destroy(p);
+        return st;
+    }
+    *out = p;
+    return S4_OK;
+}
+
+s4_status s4__sstep_reset(const struct s4__sstep *p, void *state)
+{
+    for (int i = 0; i < p->nlanes; i++) {
+        const s4_status st = lane_reset(p->lanes[i], (unsigned char *)state + p->state_off[i]);
+        if (st != S4_OK)
+            return st;
+    }
+    return S4_OK;
+}
+
+int64_t s4__sstep_count(const struct s4__sstep *p, const void *state)
+{
+    return lane_count(p->lanes[0], (const unsigned char *)state + p->state_off[0]);
+}
+
+s4_status s4__sstep_execute(const char *fn, const struct s4__sstep *p, void *state,
+                            const float *x, const int32_t *tokens, float *out,
+                            unsigned char *base)
+{
+    const s4_model_config *c = &p->m->cfg;
+    const size_t din = (size_t)c->d_model, dout = (size_t)c->d_output;
+    s4_status st[MAX_LANES];
+    char msg[MAX_LANES][256];
+    const int L = p->nlanes;
+#pragma omp parallel for num_threads(L) schedule(static, 1) if (L > 1)
+    for (int i = 0; i < L; i++) {
+        const size_t b0 = (size_t)p->b0[i];
+        /* Each lane's base stays 64-byte aligned: offsets are multiples of 64. */
+        st[i] = lane_execute(fn, p->lanes[i], (unsigned char *)state + p->state_off[i],
+                             x ? x + b0 * din : NULL, tokens ? tokens + b0 : NULL,
+                             out ? out + b0 * dout : NULL, base + p->work_off[i]);
+        if (st[i] != S4_OK) /* the message is this thread's: carry it to the caller's */
+            snprintf(msg[i], sizeof msg[i], "%s", s4_last_error());
+    }
+    for (int i = 0; i < L; i++)
+        if (st[i] != S4_OK)
+            return s4__fail(st[i], "%s", msg[i]);
     return S4_OK;
 }
