@@ -204,6 +204,37 @@ static s4_status make_model(void *arg)
     return st;
 }
 
+/* Sashimi / SashimiLM: load, both modes' plans, a generator. arg: the case. */
+static s4_status make_sashimi(void *arg)
+{
+    const char *name = arg;
+    char w[1024], c[1024];
+    s4t_path(w, "models_sashimi/%s/params.safetensors", name);
+    s4t_path(c, "models_sashimi/%s/config.json", name);
+    s4_model *m = NULL;
+    s4_status st = s4_model_load(w, c, &m);
+    if (st != S4_OK)
+        return st;
+    s4_model_forward *f = NULL;
+    s4_model_step *p = NULL;
+    s4_generator *g = NULL;
+    const s4_forward_options fo = {.rate = 1.0, .threads = 1};
+    const s4_step_options so = {.rate = 1.0, .threads = 1};
+    s4_generate_options go;
+    s4_generate_options_default(&go);
+    go.threads = 1;
+    st = s4_model_forward_create(m, 2, 48, &fo, &f); /* 48: a multiple of every case's pools */
+    if (st == S4_OK)
+        st = s4_model_step_create(m, S4_MODEL_STEP_NATURAL, 2, &so, &p);
+    if (st == S4_OK && strncmp(name, "lm_", 3) == 0)
+        st = s4_generator_create(m, 2, &go, &g);
+    s4_generator_destroy(g);
+    s4_model_step_destroy(p);
+    s4_model_forward_destroy(f);
+    s4_model_destroy(m);
+    return st;
+}
+
 static void test_create_failures_leak_nothing(void **state)
 {
     (void)state;
@@ -222,6 +253,8 @@ static void test_create_failures_leak_nothing(void **state)
     sweep_failures("s4_layer_load", make_load, NULL);
     sweep_failures("s4_model S4D", make_model, "s4d_h8_n16_l100");
     sweep_failures("s4_model S4Block", make_model, "s4block_legs_in3_h8_n16_l64");
+    sweep_failures("s4_model Sashimi U-Net", make_sashimi, "s_d6_p23_unet_n1");
+    sweep_failures("s4_model SashimiLM", make_sashimi, "lm_d8_p44_n1");
 }
 
 /* ---- the cap ------------------------------------------------------------------------------ */
