@@ -250,7 +250,7 @@ static s4_status lane_execute(const char *fn, const lane *p, void *state, const 
     /* Down to the deepest level this step completes; sub[i]: the step's slot in pool i. */
     int depth = P;
     int64_t ti = t;
-    size_t sub[S4_MAX_POOLS];
+    size_t sub[S4_MAX_POOLS] = {0}; /* set for every level the step reaches */
     for (int i = 0; i < P && st == S4_OK; i++) {
         const s4__level *v = &s->levels[i];
         const size_t n = (size_t)v->H * B, H = (size_t)v->H, pp = (size_t)v->p;
