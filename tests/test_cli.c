@@ -1003,6 +1003,110 @@ static void test_bad_inputs(void **state)
 /* ---- main ---------------------------------------------------------------------------------- */
 
 
+
+/* ---- s4 generate ------------------------------------------------------------------------ */
+
+/* The 16-bit samples of a mono WAV file (s4_wav_read gives v / 32768). */
+static int32_t *wav_pcm(const char *path, size_t *n)
+{
+    double *a = NULL;
+    int rate = 0;
+    assert_int_equal(s4_wav_read(path, &a, n, &rate), S4_OK);
+    assert_int_equal(rate, 16000);
+    int32_t *v = malloc((*n ? *n : 1) * sizeof *v);
+    for (size_t i = 0; i < *n; i++)
+        v[i] = (int32_t)lrint(a[i] * 32768.0);
+    s4_free(a);
+    return v;
+}
+
+/* Greedy generation after the case's prime: the reference's tokens; --wav: the decoded
+ * tokens as 16-bit PCM within 4 LSB, one mono file per stream. Failures leave nothing. */
+static void test_generate(void **state)
+{
+    (void)state;
+    char w[S4T_PATH_MAX], c[S4T_PATH_MAX], prime[S4T_PATH_MAX], gold[S4T_PATH_MAX];
+    s4t_path(w, "models_sashimi/lm_d8_p44_n1/params.safetensors");
+    s4t_path(c, "models_sashimi/lm_d8_p44_n1/config.json");
+    s4t_path(prime, "models_sashimi/lm_d8_p44_n1/prime.npy");
+    s4t_path(gold, "models_sashimi/lm_d8_p44_n1/gen_greedy.npy");
+    char out[300], wav[300], wav0[300], wav1[300];
+    tmp_path(out, sizeof out, "gen.npy");
+    tmp_path(wav, sizeof wav, "gen.wav");
+    tmp_path(wav0, sizeof wav0, "gen.0.wav");
+    tmp_path(wav1, sizeof wav1, "gen.1.wav");
+    result r;
+    run(&r, "generate", "--weights", w, "--config", c, "--prime", prime, "--length", "64",
+        "--temperature", "0", "--output", out, "--wav", wav, NULL);
+    expect_ok(&r, "s4 generate greedy");
+    int64_t *got = NULL, *want = NULL, sg[S4_MAX_DIMS], sw[S4_MAX_DIMS];
+    int ng = 0, nw = 0;
+    assert_int_equal(s4_npy_read_i64(out, &got, &ng, sg), S4_OK);
+    assert_int_equal(s4_npy_read_i64(gold, &want, &nw, sw), S4_OK);
+    assert_int_equal(ng, 2);
+    assert_int_equal(sg[0], sw[0]);
+    assert_int_equal(sg[1], sw[1]);
+    assert_memory_equal(got, want, (size_t)(sg[0] * sg[1]) * sizeof *got);
+    for (int b = 0; b < 2; b++) {
+        size_t n = 0;
+        int32_t *pcm = wav_pcm(b ? wav1 : wav0, &n);
+        assert_int_equal(n, 64);
+        int32_t t[64];
+        double a[64];
+        for (int i = 0; i < 64; i++)
+            t[i] = (int32_t)got[b * 64 + i];
+        assert_int_equal(s4_mulaw_decode(t, 64, a), S4_OK);
+        for (int i = 0; i < 64; i++)
+            if (labs((long)pcm[i] - lrint(a[i] * 32767.0)) > 4)
+                fail_msg("stream %d sample %d: PCM %d, decoded token %g", b, i, pcm[i],
+                         a[i] * 32767.0);
+        free(pcm);
+        remove(b ? wav1 : wav0);
+    }
+    s4_free(got), s4_free(want);
+    remove(out);
+    /* A WAV prime, one stream, sampled and seeded: runs, and twice gives the same tokens. */
+    char pw[300], o2[300];
+    tmp_path(pw, sizeof pw, "prime.wav");
+    tmp_path(o2, sizeof o2, "gen2.npy");
+    double tone[800];
+    for (int i = 0; i < 800; i++)
+        tone[i] = 0.5 * sin(0.05 * i);
+    assert_int_equal(s4_wav_write(pw, tone, 800, 1, 16000), S4_OK);
+    run(&r, "generate", "--weights", w, "--config", c, "--prime", pw, "--length", "40",
+        "--seed", "3", "--top-k", "20", "--output", out, NULL);
+    expect_ok(&r, "s4 generate wav prime");
+    run(&r, "generate", "--weights", w, "--config", c, "--prime", pw, "--length", "40",
+        "--seed", "3", "--top-k", "20", "--threads", "2", "--output", o2, NULL);
+    expect_ok(&r, "s4 generate wav prime, 2 threads");
+    int64_t *t1 = NULL, *t2 = NULL, s1[S4_MAX_DIMS], s2[S4_MAX_DIMS];
+    int n1 = 0, n2 = 0;
+    assert_int_equal(s4_npy_read_i64(out, &t1, &n1, s1), S4_OK);
+    assert_int_equal(s4_npy_read_i64(o2, &t2, &n2, s2), S4_OK);
+    assert_int_equal(n1, 2), assert_int_equal(s1[0], 1), assert_int_equal(s1[1], 40);
+    assert_memory_equal(t1, t2, 40 * sizeof *t1);
+    s4_free(t1), s4_free(t2);
+    remove(out), remove(o2);
+    /* Failures: nothing written. */
+    run(&r, "generate", "--weights", w, "--config", c, "--length", "0", "--output", out, NULL);
+    expect_fail(&r, out, "length 0", "--length");
+    run(&r, "generate", "--weights", w, "--config", c, "--length", "8", "--temperature", "-1",
+        "--output", out, NULL);
+    expect_fail(&r, out, "negative temperature", "--temperature");
+    char missing_dir_wav[300];
+    tmp_path(missing_dir_wav, sizeof missing_dir_wav, "none/x.wav");
+    run(&r, "generate", "--weights", w, "--config", c, "--length", "8", "--output", out,
+        "--wav", missing_dir_wav, NULL);
+    expect_fail(&r, out, "unwritable wav", "none");
+    char sashimi_w[S4T_PATH_MAX], sashimi_c[S4T_PATH_MAX];
+    s4t_path(sashimi_w, "models_sashimi/s_d8_p44_n1_ff2/params.safetensors");
+    s4t_path(sashimi_c, "models_sashimi/s_d8_p44_n1_ff2/config.json");
+    run(&r, "generate", "--weights", sashimi_w, "--config", sashimi_c, "--length", "8",
+        "--output", out, NULL);
+    expect_fail(&r, out, "not a token model", "SashimiLM");
+    remove(pw);
+}
+
 int main(int argc, char **argv)
 {
     snprintf(tmp_dir, sizeof tmp_dir, "test_cli.XXXXXX");
@@ -1035,6 +1139,7 @@ int main(int argc, char **argv)
     s4t_suite_add(&s, "usage_errors", test_usage_errors, NULL);
     s4t_suite_add(&s, "bad_weights_and_config", test_bad_weights_and_config, NULL);
     s4t_suite_add(&s, "bad_inputs", test_bad_inputs, NULL);
+    s4t_suite_add(&s, "generate", test_generate, NULL);
     const int failed = s4t_suite_run(&s, "cli", argc, argv);
     free(cases);
     free(s4d);
