@@ -901,8 +901,10 @@ S4_NODISCARD S4_API s4_status s4_model_get_config(const s4_model *model, s4_mode
 S4_API const s4_layer *s4_model_layer_at(const s4_model *model, int i);
 
 /* The model config from JSON ({"architecture": "S4Model", "d_input", "d_output",
- * "d_model", "n_layers", "dropout", "prenorm", "layer": {"class": "S4D" | "S4Block", ...}},
- * docs/models.md), parsed strictly like s4_layer_config_parse: unknown keys, wrong types
+ * "d_model", "n_layers", "dropout", "prenorm", "layer": {"class": "S4D" | "S4Block", ...}};
+ * or "Sashimi" with d_model, n_layers, pool, expand, ff, bidirectional, unet, dropout, "s4";
+ * or "SashimiLM" with n_tokens, sample_rate, quantization, "backbone"; docs/models.md),
+ * parsed strictly like s4_layer_config_parse: unknown keys, wrong types
  * and inconsistent sizes are S4_ERR_FORMAT naming the key; dropout and lr are accepted and
  * ignored. *config is untouched on failure. */
 S4_NODISCARD S4_API s4_status s4_model_config_parse(const char *json, const char *source,
@@ -912,9 +914,11 @@ S4_NODISCARD S4_API s4_status s4_model_config_read(const char *path, s4_model_co
 /* True (1) when the JSON text is a model config ("architecture" present), else 0. */
 S4_API int s4_config_is_model(const char *json);
 
-/* A model from example.py's state_dict in safetensors (names in docs/models.md) and its
- * config (config_path NULL: the file's __metadata__ "config"). Every tensor must be present
- * with the shape the config implies, no other tensor may be, and every value finite;
+/* A model from its reference state_dict in safetensors (example.py's S4Model, Sashimi or
+ * SashimiLM; names in docs/models.md) and its config (config_path NULL: the file's
+ * __metadata__ "config"). Every tensor must be present with the shape the config implies,
+ * no other tensor may be, and every value finite (and, where the model keeps it in float,
+ * within float's range);
  * otherwise S4_ERR_FORMAT naming the file and the tensor (expected and found shapes). */
 S4_NODISCARD S4_API s4_status s4_model_load(const char *weights_path, const char *config_path,
                                             s4_model **out);
@@ -932,16 +936,22 @@ S4_NODISCARD S4_API s4_status s4_model_forward_create(s4_model *model, int B, in
 S4_API void s4_model_forward_destroy(s4_model_forward *plan);
 S4_API size_t s4_model_forward_workspace_size(const s4_model_forward *plan);
 
-/* x [B x L x d_input] -> logits [B x d_output]. work NULL: the plan's own scratch (then
- * calls must not overlap); else work_size >= s4_model_forward_workspace_size. The model
- * must outlive the plan. */
+/* S4Model: x [B x L x d_input] -> logits [B x d_output]. Sashimi: x [B x L x d_model] ->
+ * y [B x L x d_model] (the `logits` argument). SashimiLM: use the _tokens call below.
+ * Sashimi's L must be a multiple of the product of the pools (checked at creation). An
+ * output that would not be finite (an intermediate value beyond float's range) is
+ * S4_ERR_NUMERICAL. work NULL: the plan's own scratch (then calls must not overlap); else
+ * work_size >= s4_model_forward_workspace_size. The model must outlive the plan. */
 S4_NODISCARD S4_API s4_status s4_model_forward_execute(const s4_model_forward *plan, const float *x,
                                                        float *logits, void *work, size_t work_size);
 
 /* Recurrent mode: every layer in a step mode, one time step of B sequences per call, the
- * state in a caller buffer that also accumulates the running mean, so that after T steps
- * the logits are those of the convolution mode on the first T inputs (streaming
- * classification). */
+ * state in a caller buffer. S4Model: the state also accumulates the running mean, so that
+ * after T steps the logits are those of the convolution mode on the first T inputs
+ * (streaming classification). Sashimi / SashimiLM: one sample per call, each output equal
+ * to the convolution mode's at that position; the state holds the pooling buffers and
+ * queues too (docs/models.md). A state belongs to the plan that sized it (its layout can
+ * depend on the plan's B and threads). */
 typedef enum s4_model_step_mode {
     S4_MODEL_STEP_NATURAL = 0,  /* each layer's own: linear for S4 (DPLR), diagonal for S4D */
     S4_MODEL_STEP_DENSE = 1,
@@ -966,10 +976,11 @@ S4_NODISCARD S4_API s4_status s4_model_step_state_reset(const s4_model_step *pla
 /* Steps taken since the last reset. */
 S4_API int64_t s4_model_step_count(const s4_model_step *plan, const void *state);
 
-/* One time step: x [B x d_input]; logits [B x d_output] (NULL: not computed) are those of
- * every input since the reset. Arguments and x are checked before anything changes; should
- * a layer refuse its input mid-step (an intermediate value overflowed float), the layers
- * before it have advanced: reset the state then. */
+/* One time step: x [B x d_input]. S4Model: logits [B x d_output] (NULL: not computed) are
+ * those of every input since the reset. Sashimi: y [B x d_model] at this position (the
+ * `logits` argument). Arguments and x are checked before anything changes; should a layer
+ * refuse its input mid-step, or an output not be finite (an intermediate value overflowed
+ * float: S4_ERR_NUMERICAL), parts of the model have advanced: reset the state then. */
 S4_NODISCARD S4_API s4_status s4_model_step_execute(const s4_model_step *plan, void *state,
                                                     const float *x, float *logits, void *work,
                                                     size_t work_size);
@@ -1020,13 +1031,17 @@ S4_API void s4_generator_destroy(s4_generator *gen);
  * model steps through them, and the first generated token follows the last prime token.
  * Without a prime, generation starts from token n_tokens / 2 (mu-law silence, as the
  * reference framework's unconditional generation does). The samplers restart from the
- * seed. On failure the generator is as after s4_generator_reset. */
+ * seed. Bad arguments (a token out of range) leave the generator as it was; a failure
+ * while stepping leaves it as after s4_generator_reset. */
 S4_NODISCARD S4_API s4_status s4_generator_prime(s4_generator *gen, const int32_t *prime,
                                                  int64_t P);
 /* Back to the start: no prime, samplers at the seed. */
 S4_NODISCARD S4_API s4_status s4_generator_reset(s4_generator *gen);
 
-/* The next n tokens of every stream into tokens [B x n] (row b: stream b). */
+/* The next n tokens of every stream into tokens [B x n] (row b: stream b). Bad arguments
+ * change nothing; a failure while generating (a layer refusing a value, logits that are
+ * not finite) resets the generator and says so, and tokens may then hold the samples
+ * drawn before it. */
 S4_NODISCARD S4_API s4_status s4_generator_next(s4_generator *gen, int64_t n, int32_t *tokens);
 
 /* Tokens generated since the prime (or reset). */

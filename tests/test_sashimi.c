@@ -517,6 +517,46 @@ static void test_hostile(void **unused)
         assert_true(isfinite(yb[i]));
     s4_model_forward_destroy(f);
     s4_model_destroy(m);
+
+    /* The product of four pools of 2^16 overflows int64: refused, not divided by. */
+    s4_model_config pc;
+    s4_model_config_default_arch(S4_ARCH_SASHIMI, &pc);
+    pc.d_model = pc.layer.ssm.H = pc.d_input = pc.d_output = 1;
+    pc.n_layers = 0, pc.expand = 1, pc.ff = 0, pc.n_pool = 4;
+    for (int i = 0; i < 4; i++)
+        pc.pool[i] = 65536;
+    assert_int_equal(s4_model_create(&pc, 1, &m), S4_OK);
+    f = NULL;
+    assert_fails(S4_ERR_INVALID_ARGUMENT, s4_model_forward_create(m, 1, 65536, NULL, &f));
+    assert_non_null(strstr(s4_last_error(), "multiple of the product of the pools"));
+    assert_null(f);
+    s4_model_destroy(m);
+    /* An output beyond float's range: x + x with no layers, refused in both modes. */
+    pc.d_model = pc.layer.ssm.H = pc.d_input = pc.d_output = 2, pc.n_pool = 0;
+    assert_int_equal(s4_model_create(&pc, 1, &m), S4_OK);
+    assert_int_equal(s4_model_forward_create(m, 1, 4, NULL, &f), S4_OK);
+    float big[8] = {2e38f, -2e38f, 1, 2, 3, 4, 5, 6}, yy[8];
+    assert_fails(S4_ERR_NUMERICAL, s4_model_forward_execute(f, big, yy, NULL, 0));
+    s4_model_forward_destroy(f);
+    s4_step_options neg;
+    s4_step_options_default(&neg);
+    neg.threads = -3;
+    assert_fails(S4_ERR_INVALID_ARGUMENT,
+                 s4_model_step_create(m, S4_MODEL_STEP_NATURAL, 1, &neg, &sp));
+    assert_int_equal(s4_model_step_create(m, S4_MODEL_STEP_NATURAL, 1, NULL, &sp), S4_OK);
+    void *stt = malloc(s4_model_step_state_size(sp));
+    assert_int_equal(s4_model_step_state_reset(sp, stt), S4_OK);
+    assert_fails(S4_ERR_NUMERICAL, s4_model_step_execute(sp, stt, big, yy, NULL, 0));
+    assert_non_null(strstr(s4_last_error(), "reset the state"));
+    free(stt);
+    s4_model_step_destroy(sp);
+    s4_model_destroy(m);
+    /* mu-law over the widest finite range. */
+    const double wide[2] = {-1e308, 1e308};
+    int32_t wt[2];
+    assert_int_equal(s4_mulaw_encode(wide, 2, wt), S4_OK);
+    assert_int_equal(wt[0], 0);
+    assert_int_equal(wt[1], 255);
 }
 
 static void test_summary(void **unused)

@@ -24,7 +24,9 @@ None = H independent copies, l_max None, dt log-uniform in [1e-3, 1e-1] with dt_
 C complex N(0, 1), torch default Linear / Embedding init), under torch.no_grad():
   a. autoregressive generation as the reference's generate.py does it (setup once, then per
      sample: embedding -> backbone step -> decoder -> Categorical(logits / 1).sample()),
-  b. teacher-forced forward (conv mode; the kernel is recomputed per call as in the reference).
+     --repeat blocks of --gen-samples after --warmup samples, median block rate,
+  b. teacher-forced forward (conv mode; the kernel is recomputed per call as in the reference),
+     median of --repeat calls after one warm-up call.
 Usage: sashimi_torch.py [--check DIR] [--d-model 64] [--n-layers 8] [--pool 4,4] [--expand 2]
 [--ff 2] [--B-list 1,16] [--gen-samples 2000] [--warmup 200] [--step-mode linear]
 [--einsum-left-to-right] [--forward-B 8 (0: no forward)] [--forward-L 16000] [--threads 2] [--repeat 3]"""
@@ -558,14 +560,18 @@ def main():
         m.backbone.setup_rnn(a.step_mode)
         for B in (int(b) for b in a.B_list.split(",")):
             st, tok = m.backbone.default_state(B), torch.full((B,), 128, dtype=torch.long)
-            for i in range(a.warmup + a.gen_samples):
-                if i == a.warmup:
+            rates = []
+            for i in range(a.warmup + a.repeat * a.gen_samples):  # one stream, timed in blocks
+                if i >= a.warmup and (i - a.warmup) % a.gen_samples == 0:
                     t0 = time.perf_counter()
                 logits, st = m.step(tok, st)
                 tok = torch.distributions.Categorical(logits=logits / 1.0).sample()
-            rate = a.gen_samples / (time.perf_counter() - t0)
+                if i >= a.warmup and (i - a.warmup) % a.gen_samples == a.gen_samples - 1:
+                    rates.append(a.gen_samples / (time.perf_counter() - t0))
+            rate = sorted(rates)[len(rates) // 2]
             print("torch generate B=%d: %.0f samples/s per stream, %.0f samples/s total "
-                  "(%.3fx real time at 16 kHz)" % (B, rate, rate * B, rate * B / 16000))
+                  "(%.3fx real time at 16 kHz; median of %s samples/s per stream)"
+                  % (B, rate, rate * B, rate * B / 16000, ", ".join("%.0f" % r for r in rates)))
         if a.forward_B <= 0 or a.forward_L <= 0:
             return
         tok = torch.randint(0, 256, (a.forward_B, a.forward_L))

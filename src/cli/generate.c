@@ -152,6 +152,13 @@ int s4cli_generate(const options *o)
                                         "%s: not a token model (SashimiLM): nothing to generate",
                                         o->config ? o->config : o->weights);
     }
+    if (c.n_tokens != 256 && (o->wav || (o->prime && ends_with(o->prime, ".wav")))) {
+        s4_model_destroy(m);
+        return s4cli_fail(EXIT_FAILURE,
+                          "%s: n_tokens = %d: WAV input and output need 8-bit mu-law tokens "
+                          "(256)",
+                          o->config ? o->config : o->weights, c.n_tokens);
+    }
     int B = (int)B64;
     int32_t *prime = NULL, *out = NULL, *part = NULL;
     int64_t P = 0;

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -321,11 +322,15 @@ s4_status s4io_get(s4io_loader *ld, const char *name, int ndim, const int64_t *s
     if (!v)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: tensor '%s': out of memory", ld->path, name);
     s4_status st = s4io_tensor_to_f64(t, v, t->numel);
+    /* Finite, and within float's range: the models keep these in float, and an F64 value
+     * beyond it would become an infinity there. */
     for (size_t i = 0; i < t->numel && st == S4_OK; i++)
-        if (!isfinite(v[i]))
+        if (!isfinite(v[i]) || fabs(v[i]) > FLT_MAX)
             st = s4__fail(S4_ERR_FORMAT,
-                          "%s: tensor '%s': element %zu is %s (parameters must be finite)",
-                          ld->path, name, i, isnan(v[i]) ? "NaN" : "infinite");
+                          "%s: tensor '%s': element %zu is %s (parameters must be finite "
+                          "float32 values)",
+                          ld->path, name, i,
+                          isnan(v[i]) ? "NaN" : isinf(v[i]) ? "infinite" : "beyond float32");
     if (st == S4_OK)
         st = s4io_claim(ld, t);
     if (st != S4_OK) {

@@ -231,10 +231,14 @@ s4_status s4_generator_next(s4_generator *g, int64_t n, int32_t *tokens)
         for (int b = 0; b < g->B; b++) {
             const float *l = g->logits + (size_t)b * (size_t)g->V;
             for (int v = 0; v < g->V; v++)
-                if (!isfinite(l[v]))
+                if (!isfinite(l[v])) {
+                    const int64_t at = g->count;
+                    st = s4_generator_reset(g);
                     return s4__fail(S4_ERR_NUMERICAL,
-                                    "%s: stream %d's logit %d is not finite at sample %lld", fn,
-                                    b, v, (long long)g->count);
+                                    "%s: stream %d's logit %d is not finite at sample %lld (the "
+                                    "generator was reset)",
+                                    fn, b, v, (long long)at);
+                }
             g->tokens[b] = sample(g, b, l);
             tokens[(size_t)b * (size_t)n + (size_t)i] = g->tokens[b];
         }
@@ -265,7 +269,9 @@ s4_status s4_mulaw_encode(const double *a, size_t n, int32_t *tokens)
     for (size_t i = 0; i < n; i++) {
         /* The framework's steps: min-max to [0, 1] (1e-6 guards a constant clip), to
          * [-1, 1], compress, quantize with its epsilon 0.01. */
-        const double s = 2.0 * ((a[i] - lo) / (hi - lo + 1e-6)) - 1.0;
+        /* Halves, so that a range wider than DBL_MAX stays finite; the same value
+         * otherwise (halving is exact). */
+        const double s = 2.0 * ((0.5 * a[i] - 0.5 * lo) / (0.5 * hi - 0.5 * lo + 0.5e-6)) - 1.0;
         const double e = (s > 0 ? 1.0 : s < 0 ? -1.0 : 0.0) *
                          (log1p(MU * fabs(s + 1e-8)) / log1p(MU));
         const double q = floor((e + 1.0) / 2.0 * (256.0 - 0.01) + 0.005);

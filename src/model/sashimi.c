@@ -233,6 +233,7 @@ static s4_status visit_block(const s4_model_config *c, s4__sblock *b, int j, con
 {
     char n[200];
     s4_status st;
+    snprintf(b->name, sizeof b->name, "%.*s", (int)strlen(pre) - 1, pre); /* without the '.' */
     if (s4__sblock_is_s4(c, j)) {
         snprintf(n, sizeof n, "%slayer.", pre);
         if ((st = fn(ctx, S4__SP_LAYER, n, b->H, 0, &b->layer)) != S4_OK)

@@ -26,6 +26,7 @@ typedef struct s4__linear {
 typedef struct s4__sblock {
     int H;
     int id;             /* index among all blocks of the model (plans and states by id) */
+    char name[64];      /* its reference prefix ("u_layers.1.3"), for messages */
     float *ln_w, *ln_b; /* [H] */
     s4_layer *layer;    /* S4 block; NULL for an FF block */
     s4__linear ff1, ff2;

@@ -10,6 +10,7 @@
 #include "model/sashimi.h"
 
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,10 +36,15 @@ typedef struct sws {
     void *layer;
 } sws;
 
+/* Floats of level i's activations [B x H_i x L_i]; SIZE_MAX when that overflows (the
+ * carver then fails). */
 static size_t level_floats(const struct s4__sfwd *p, int i)
 {
     const int H = i == p->s->n_levels ? p->s->H_center : p->s->levels[i].H;
-    return (size_t)p->B * (size_t)H * (size_t)p->L[i];
+    size_t n;
+    if (!s4__mul_size((size_t)p->B, (size_t)H, &n) || !s4__mul_size(n, (size_t)p->L[i], &n))
+        return SIZE_MAX;
+    return n;
 }
 
 static size_t carve(const struct s4__sfwd *p, unsigned char *base, sws *w)
@@ -51,13 +57,19 @@ static size_t carve(const struct s4__sfwd *p, unsigned char *base, sws *w)
     for (int i = 0; i <= p->s->n_levels; i++) {
         const size_t n = level_floats(p, i);
         widest = n > widest ? n : widest;
-        const int ns = i == p->s->n_levels ? 1 : p->nsave;
-        w->save[i] = s4__carve(&c, (size_t)ns * n, sizeof(float));
+        const size_t ns = i == p->s->n_levels ? 1 : (size_t)p->nsave;
+        size_t nsn = SIZE_MAX;
+        if (n != SIZE_MAX && !s4__mul_size(ns, n, &nsn))
+            nsn = SIZE_MAX;
+        w->save[i] = s4__carve(&c, nsn, sizeof(float));
         w->cur[i] = s4__carve(&c, n, sizeof(float));
     }
     w->z = s4__carve(&c, widest, sizeof(float));
     w->y = s4__carve(&c, widest, sizeof(float));
-    w->tiles = s4__carve(&c, (size_t)p->threads * p->tile_floats, sizeof(float));
+    size_t tiles = SIZE_MAX;
+    if (!s4__mul_size((size_t)p->threads, p->tile_floats, &tiles))
+        tiles = SIZE_MAX;
+    w->tiles = s4__carve(&c, tiles, sizeof(float));
     w->layer = s4__carve(&c, p->layer_ws, 1);
     return c.ok ? c.off : 0;
 }
@@ -86,7 +98,7 @@ static s4_status stage_plans(struct s4__sfwd *p, s4_model *m, s4__sblock *blk, i
         if (st != S4_OK) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s", s4_last_error());
-            return s4__fail(st, "%s: block %d (width %d, length %lld): %s", fn, blk[j].id,
+            return s4__fail(st, "%s: %s (width %d, length %lld): %s", fn, blk[j].name,
                             blk[j].H, (long long)L, msg);
         }
         const size_t ws = s4_forward_workspace_size(p->lf[blk[j].id]);
@@ -101,9 +113,15 @@ s4_status s4__sfwd_create(const char *fn, s4_model *m, int B, int64_t L,
 {
     s4__sashimi *s = m->sash;
     int64_t prod = 1;
-    for (int i = 0; i < s->n_levels; i++)
-        prod *= s->levels[i].p; /* <= 2^16^8 cannot overflow before L fails below */
-    if (prod > L || L % prod != 0)
+    for (int i = 0; i < s->n_levels; i++) {
+        if (s->levels[i].p > L / prod) /* checked before multiplying: no overflow */
+            return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                            "%s: L = %lld is not a multiple of the product of the pools (at "
+                            "least %lld x %d)",
+                            fn, (long long)L, (long long)prod, s->levels[i].p);
+        prod *= s->levels[i].p;
+    }
+    if (L % prod != 0)
         return s4__fail(S4_ERR_INVALID_ARGUMENT,
                         "%s: L = %lld is not a multiple of the product of the pools (%lld)", fn,
                         (long long)L, (long long)prod);
@@ -178,8 +196,11 @@ static s4_status run_block(const struct s4__sfwd *p, const s4__sblock *blk, floa
         }
         const s4_status st =
             s4_forward_execute(p->lf[blk->id], w->z, w->y, NULL, w->layer, p->layer_ws);
-        if (st != S4_OK)
-            return st;
+        if (st != S4_OK) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", s4_last_error());
+            return s4__fail(st, "%s: %s", blk->name, msg);
+        }
 #pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
         for (size_t r = 0; r < (size_t)p->B * H; r++)
             for (size_t t = 0; t < L; t++)
@@ -334,5 +355,13 @@ s4_status s4__sfwd_execute(const char *fn, const struct s4__sfwd *p, const float
             for (size_t v = 0; v < V; v++)
                 out[(b * L + t0 + t) * V + v] = g[v * TB + t];
     }
+    /* A value past float's range inside the network (a residual sum, a pool, an FF block)
+     * ends as Inf or NaN here: refuse it rather than return it. */
+    const size_t nout = B * L * (tokens ? V : d), bad = s4__first_nonfinite_f(out, nout);
+    if (bad < nout)
+        return s4__fail(S4_ERR_NUMERICAL,
+                        "%s: output %zu (sequence %zu, step %zu) is not finite: an intermediate "
+                        "value left the float range",
+                        fn, bad, bad / (nout / B), bad % (nout / B) / (tokens ? V : d));
     return S4_OK;
 }

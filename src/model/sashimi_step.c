@@ -118,7 +118,7 @@ static s4_status stage_plans(lane *p, const s4__sblock *blk, s4_step_mode mode,
         if (st != S4_OK) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s", s4_last_error());
-            return s4__fail(st, "%s: block %d (width %d): %s", fn, blk[j].id, blk[j].H, msg);
+            return s4__fail(st, "%s: %s (width %d): %s", fn, blk[j].name, blk[j].H, msg);
         }
         p->state_off[blk[j].id] = *off;
         *off += s4__round_up(s4_step_state_size(*ls), 8);
@@ -211,8 +211,11 @@ static s4_status step_block(const lane *p, const s4__sblock *blk, float *x,
             w->ut[b * H + h] = w->z[h * B + b];
     const s4_status st = s4_step_execute(p->ls[blk->id], state + p->state_off[blk->id], w->ut,
                                          w->yt, w->layer, p->layer_ws);
-    if (st != S4_OK)
-        return st;
+    if (st != S4_OK) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s", s4_last_error());
+        return s4__fail(st, "%s: %s", blk->name, msg);
+    }
     for (size_t h = 0; h < H; h++)
         for (size_t b = 0; b < B; b++)
             x[h * B + b] += w->yt[b * H + h];
@@ -310,6 +313,12 @@ static s4_status lane_execute(const char *fn, const lane *p, void *state, const 
         return S4_OK;
     float *y = w.cur[0];
     s4__layernorm_cols(s->norm_w, s->norm_b, d, y, B, 0, B);
+    const size_t bad = s4__first_nonfinite_f(y, d * B);
+    if (bad < d * B)
+        return s4__fail(S4_ERR_NUMERICAL,
+                        "%s: stream %zu's output is not finite at step %lld: an intermediate "
+                        "value left the float range (reset the state)",
+                        fn, bad % B, (long long)(t - 1));
     if (!tokens) {
         for (size_t b = 0; b < B; b++)
             for (size_t h = 0; h < d; h++)

@@ -67,6 +67,9 @@ s4_status s4_model_step_create(const s4_model *model, s4_model_step_mode mode, i
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: mode = %d is unknown", fn, (int)mode);
     if (B < 1)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: B = %d must be >= 1", fn, B);
+    if (options && options->threads < 0)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: threads = %d must be >= 0", fn,
+                        options->threads);
     if (model->sash) {
         static const s4_step_mode modes[] = {S4_STEP_LINEAR, S4_STEP_DENSE, S4_STEP_LINEAR,
                                              S4_STEP_DIAGONAL};
