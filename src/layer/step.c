@@ -956,6 +956,28 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
     return S4_OK;
 }
 
+int s4__step_team_threads(const s4_step *p)
+{
+    return p->B <= p->nb ? p->threads : 0;
+}
+
+/* The body of s4_step_run's parallel region for T = 1 and one batch chunk, for a caller
+ * that already runs a team: this thread's features, the head's barrier, its head rows and
+ * its rows of y. */
+void s4__step_team(const s4_step *p, void *state, const float *u, float *y, void *work,
+                   int tid, int nt)
+{
+    workspace ws;
+    carve(p, work, &ws);
+    const size_t H = (size_t)p->H, Fo = (size_t)p->Fo, B = (size_t)p->B;
+    const size_t T0 = (size_t)tid, NT = (size_t)nt;
+    advance_features(p, state, u, 1, 0, 1, 0, B, ws.pre, ws.tmp + 2 * (size_t)p->N * T0,
+                     H * T0 / NT, H * (T0 + 1) / NT);
+#pragma omp barrier
+    s4__head_apply_split(&p->head, ws.pre, (int64_t)B, ws.out, ws.head, tid, nt);
+    scatter_rows(p, ws.out, B, 0, B, 0, 1, 1, y, Fo * T0 / NT, Fo * (T0 + 1) / NT);
+}
+
 /* One step is a run of T = 1: u [B x H] and y [B x F] are then both layouts at once. */
 s4_status s4_step_execute(const s4_step *plan, void *state, const float *u, float *y,
                           void *work, size_t work_size)

@@ -17,6 +17,7 @@
  * stream), so the outputs are bitwise the same for any split.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "model/sashimi.h"
+#include "layer/layer.h" /* s4__step_team */
 
 #include <omp.h>
 #include <stdint.h>
@@ -35,6 +36,7 @@ typedef struct lane {
     size_t layer_ws, work_size;
     s4_affine_fn affine;
     s4_gelu_row_fn gelu;
+    int nt; /* threads of its team: > 1 only for a lane of one stream with threads to spare */
 } lane;
 
 enum { MAX_LANES = 64 };
@@ -194,31 +196,73 @@ static int64_t lane_count(const lane *p, const void *state)
     return n;
 }
 
-/* One residual block on the panel x [H x B] in place. */
+/* A barrier of the lane's team (nothing for a team of one). */
+#define TEAM_BARRIER(nt)                                                                      \
+    do {                                                                                      \
+        if ((nt) > 1) {                                                                       \
+            _Pragma("omp barrier")                                                            \
+        }                                                                                     \
+    } while (0)
+
+/* One residual block on the panel x [H x B] in place, by thread tid of the lane's team of
+ * nt: the normalisation by thread 0, then the linears' rows and the layer's features split
+ * (cpu/affine.h and s4__step_team: the same bits for any split). *err: the team's status,
+ * set by thread 0 only, read by all after a barrier. */
 static s4_status step_block(const lane *p, const s4__sblock *blk, float *x,
-                            unsigned char *state, const stws *w)
+                            unsigned char *state, const stws *w, int tid, int nt,
+                            s4_status *err)
 {
     const size_t H = (size_t)blk->H, B = (size_t)p->B;
-    memcpy(w->z, x, H * B * sizeof *x);
-    s4__sblock_norm(blk, w->z, B, 0, B);
+    const size_t T0 = (size_t)tid, NT = (size_t)nt;
+    if (tid == 0) {
+        memcpy(w->z, x, H * B * sizeof *x);
+        s4__sblock_norm(blk, w->z, B, 0, B);
+    }
     if (!blk->layer) {
-        s4__ff_apply(blk, p->affine, p->gelu, w->z, B, x, B, (int)B, w->scratch);
+        TEAM_BARRIER(nt);
+        const size_t F = (size_t)blk->ff1.M;
+        float *u = w->scratch, *g = u + F * B, *t = g + F * B;
+        const size_t f0 = F * T0 / NT, f1 = F * (T0 + 1) / NT;
+        p->affine((int)H, blk->ff1.Wp, (int)f0, (int)f1, w->z, B, (int)B, u + f0 * B, B);
+        p->gelu(u + f0 * B, g + f0 * B, (f1 - f0) * B);
+        TEAM_BARRIER(nt);
+        const size_t h0 = H * T0 / NT, h1 = H * (T0 + 1) / NT;
+        p->affine((int)F, blk->ff2.Wp, (int)h0, (int)h1, g, B, (int)B, t + h0 * B, B);
+        for (size_t o = h0 * B; o < h1 * B; o++)
+            x[o] += t[o];
+        TEAM_BARRIER(nt);
         return S4_OK;
     }
     /* The layer step takes and gives [B x H]. */
-    for (size_t h = 0; h < H; h++)
-        for (size_t b = 0; b < B; b++)
-            w->ut[b * H + h] = w->z[h * B + b];
-    const s4_status st = s4_step_execute(p->ls[blk->id], state + p->state_off[blk->id], w->ut,
-                                         w->yt, w->layer, p->layer_ws);
-    if (st != S4_OK) {
-        char msg[400];
-        snprintf(msg, sizeof msg, "%s", s4_last_error());
-        return s4__fail(st, "%s: %s", blk->name, msg);
+    if (tid == 0) {
+        for (size_t h = 0; h < H; h++)
+            for (size_t b = 0; b < B; b++)
+                w->ut[b * H + h] = w->z[h * B + b];
+        const size_t bad = nt > 1 ? s4__first_nonfinite_f(w->ut, H * B) : H * B;
+        if (bad < H * B)
+            *err = s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: input %zu is not finite", blk->name,
+                            bad);
     }
-    for (size_t h = 0; h < H; h++)
+    if (nt > 1) {
+        TEAM_BARRIER(nt);
+        if (*err != S4_OK)
+            return *err;
+        s4__step_team(p->ls[blk->id], state + p->state_off[blk->id], w->ut, w->yt, w->layer,
+                      tid, nt);
+    } else {
+        const s4_status st = s4_step_execute(p->ls[blk->id], state + p->state_off[blk->id],
+                                             w->ut, w->yt, w->layer, p->layer_ws);
+        if (st != S4_OK) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", s4_last_error());
+            return *err = s4__fail(st, "%s: %s", blk->name, msg);
+        }
+    }
+    /* The rows of y this thread wrote (s4__step_team's split of the Fo = H rows). */
+    for (size_t h = H * T0 / NT; h < H * (T0 + 1) / NT; h++)
         for (size_t b = 0; b < B; b++)
             x[h * B + b] += w->yt[b * H + h];
+    TEAM_BARRIER(nt);
     return S4_OK;
 }
 
@@ -228,8 +272,13 @@ static void add(float *x, const float *y, size_t n)
         x[k] += y[k];
 }
 
+/* One step of the lane's streams by thread tid of its team of nt (nt 1: the lane alone).
+ * The blocks split their heavy parts between the team (step_block); the rest runs on
+ * thread 0, each part ending at a barrier. The step's control (which levels run, the pool
+ * slots) is arithmetic on the step count, so every thread knows it without talking. */
 static s4_status lane_execute(const char *fn, const lane *p, void *state, const float *x,
-                              const int32_t *tokens, float *out, unsigned char *base)
+                              const int32_t *tokens, float *out, unsigned char *base, int tid,
+                              int nt, s4_status *err)
 {
     const s4_model_config *c = &p->m->cfg;
     const s4__sashimi *s = p->s;
@@ -244,62 +293,95 @@ static s4_status lane_execute(const char *fn, const lane *p, void *state, const 
                         (long long)t);
     stws w;
     carve(p, base, &w);
-    for (size_t b = 0; b < B; b++) {
-        const float *src = tokens ? s->embed + (size_t)tokens[b] * d : x + b * d;
-        for (size_t h = 0; h < d; h++)
-            w.save[0][h * B + b] = src[h];
-    }
-    s4_status st = S4_OK;
-    /* Down to the deepest level this step completes; sub[i]: the step's slot in pool i. */
+    /* The deepest level this step completes, and the step's slot sub[i] in pool i. */
     int depth = P;
-    int64_t ti = t;
     size_t sub[S4_MAX_POOLS] = {0}; /* set for every level the step reaches */
+    for (int64_t i = 0, ti = t; i < P; i++) {
+        sub[i] = (size_t)(ti % s->levels[i].p);
+        if (sub[i] + 1 < (size_t)s->levels[i].p) {
+            depth = (int)i;
+            break;
+        }
+        ti /= s->levels[i].p;
+    }
+    if (tid == 0)
+        for (size_t b = 0; b < B; b++) {
+            const float *src = tokens ? s->embed + (size_t)tokens[b] * d : x + b * d;
+            for (size_t h = 0; h < d; h++)
+                w.save[0][h * B + b] = src[h];
+        }
+    TEAM_BARRIER(nt);
+    s4_status st = S4_OK;
+    /* Down: the U-Net blocks, then the DownPool's slot, and on completion the pool. */
     for (int i = 0; i < P && st == S4_OK; i++) {
         const s4__level *v = &s->levels[i];
         const size_t n = (size_t)v->H * B, H = (size_t)v->H, pp = (size_t)v->p;
         for (int j = 0; j < nb && p->nsave > 1 && st == S4_OK; j++) {
-            memcpy(w.save[i] + (size_t)(j + 1) * n, w.save[i] + (size_t)j * n, n * sizeof(float));
-            st = step_block(p, &v->down[j], w.save[i] + (size_t)(j + 1) * n, st8, &w);
+            if (tid == 0)
+                memcpy(w.save[i] + (size_t)(j + 1) * n, w.save[i] + (size_t)j * n,
+                       n * sizeof(float));
+            TEAM_BARRIER(nt);
+            st = step_block(p, &v->down[j], w.save[i] + (size_t)(j + 1) * n, st8, &w, tid, nt,
+                            err);
         }
-        sub[i] = (size_t)(ti % v->p);
-        float *buf = (float *)(void *)(st8 + p->pool_off[i][0]);
-        const float *xl = w.save[i] + (size_t)(p->nsave - 1) * n;
-        for (size_t h = 0; h < H; h++)
-            memcpy(buf + (h * pp + sub[i]) * B, xl + h * B, B * sizeof(float));
-        if (sub[i] + 1 < pp) {
-            depth = i;
+        if (st != S4_OK)
             break;
+        if (tid == 0) {
+            float *buf = (float *)(void *)(st8 + p->pool_off[i][0]);
+            const float *xl = w.save[i] + (size_t)(p->nsave - 1) * n;
+            for (size_t h = 0; h < H; h++)
+                memcpy(buf + (h * pp + sub[i]) * B, xl + h * B, B * sizeof(float));
+            if (i < depth)
+                p->affine((int)(H * pp), v->dpool.Wp, 0, v->dpool.M, buf, B, (int)B,
+                          w.save[i + 1], B);
         }
-        p->affine((int)(H * pp), v->dpool.Wp, 0, v->dpool.M, buf, B, (int)B, w.save[i + 1], B);
-        ti /= v->p;
+        TEAM_BARRIER(nt);
+        if (i == depth)
+            break;
     }
     if (st == S4_OK && depth == P) {
         const size_t n = (size_t)s->H_center * B;
-        memcpy(w.cur[P], w.save[P], n * sizeof(float));
+        if (tid == 0)
+            memcpy(w.cur[P], w.save[P], n * sizeof(float));
+        TEAM_BARRIER(nt);
         for (int j = 0; j < nb && st == S4_OK; j++)
-            st = step_block(p, &s->center[j], w.cur[P], st8, &w);
-        add(w.cur[P], w.save[P], n);
+            st = step_block(p, &s->center[j], w.cur[P], st8, &w, tid, nt, err);
+        if (tid == 0 && st == S4_OK)
+            add(w.cur[P], w.save[P], n);
+        TEAM_BARRIER(nt);
     }
+    /* Up: pop the UpPool's queue (refilled after the pop when the pool completed), the
+     * skips, the blocks. */
     for (int i = depth < P ? depth : P - 1; i >= 0 && st == S4_OK; i--) {
         const s4__level *v = &s->levels[i];
         const size_t n = (size_t)v->H * B, H = (size_t)v->H, pp = (size_t)v->p;
-        float *queue = (float *)(void *)(st8 + p->pool_off[i][1]);
-        for (size_t h = 0; h < H; h++)
-            memcpy(w.cur[i] + h * B, queue + (h * pp + sub[i]) * B, B * sizeof(float));
-        if (i < depth) /* the pool completed: refill from this step's deeper output */
-            p->affine(v->upool.K, v->upool.Wp, 0, v->upool.M, w.cur[i + 1], B, (int)B, queue, B);
-        if (c->unet) {
-            add(w.cur[i], w.save[i] + (size_t)nb * n, n);
-            for (int j = 0; j < nb && st == S4_OK; j++) {
-                st = step_block(p, &v->up[j], w.cur[i], st8, &w);
-                add(w.cur[i], w.save[i] + (size_t)(nb - 1 - j) * n, n);
+        if (tid == 0) {
+            float *queue = (float *)(void *)(st8 + p->pool_off[i][1]);
+            for (size_t h = 0; h < H; h++)
+                memcpy(w.cur[i] + h * B, queue + (h * pp + sub[i]) * B, B * sizeof(float));
+            if (i < depth) /* the pool completed: refill from this step's deeper output */
+                p->affine(v->upool.K, v->upool.Wp, 0, v->upool.M, w.cur[i + 1], B, (int)B,
+                          queue, B);
+            if (c->unet) {
+                add(w.cur[i], w.save[i] + (size_t)nb * n, n);
+            } else {
+                add(w.save[i], w.cur[i], n);
+                memcpy(w.cur[i], w.save[i], n * sizeof(float));
             }
-        } else {
-            add(w.save[i], w.cur[i], n);
-            memcpy(w.cur[i], w.save[i], n * sizeof(float));
-            for (int j = 0; j < nb && st == S4_OK; j++)
-                st = step_block(p, &v->up[j], w.cur[i], st8, &w);
-            add(w.cur[i], w.save[i], n);
+        }
+        TEAM_BARRIER(nt);
+        for (int j = 0; j < nb && st == S4_OK; j++) {
+            st = step_block(p, &v->up[j], w.cur[i], st8, &w, tid, nt, err);
+            if (c->unet && st == S4_OK) {
+                if (tid == 0)
+                    add(w.cur[i], w.save[i] + (size_t)(nb - 1 - j) * n, n);
+                TEAM_BARRIER(nt);
+            }
+        }
+        if (!c->unet && st == S4_OK) {
+            if (tid == 0)
+                add(w.cur[i], w.save[i], n);
+            TEAM_BARRIER(nt);
         }
     }
     if (st != S4_OK) {
@@ -307,6 +389,8 @@ static s4_status lane_execute(const char *fn, const lane *p, void *state, const 
         snprintf(msg, sizeof msg, "%s", s4_last_error());
         return s4__fail(st, "%s: %s (reset the state)", fn, msg);
     }
+    if (tid != 0)
+        return S4_OK;
     t++;
     memcpy(st8 + p->count_off, &t, sizeof t);
     if (!out)
@@ -359,23 +443,30 @@ s4_status s4__sstep_create(const char *fn, const s4_model *m, s4_step_mode mode,
     if (!p)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     p->m = m;
-    int T = o && o->threads > 0 ? o->threads : omp_get_max_threads();
-    T = T < B ? T : B;
+    const int Tall = o && o->threads > 0 ? o->threads : omp_get_max_threads();
+    int T = Tall < B ? Tall : B;
     T = T < MAX_LANES ? T : MAX_LANES;
     p->nlanes = T > 0 ? T : 1;
-    /* The layers of a lane run single-threaded: the lanes are the parallelism. */
+    /* The layers of a lane run single-threaded when the lanes are the parallelism. */
     s4_step_options lo;
     s4_step_options_default(&lo);
     if (o)
         lo = *o;
-    lo.threads = 1;
     s4_status st = S4_OK;
+    /* Fewer streams than threads: one stream gets a team (its layers' features and its
+     * linears' rows split), several get a lane each. */
+    const int team = B == 1 && Tall > 1 ? Tall : 1;
+    lo.threads = team;
     for (int i = 0; i <= p->nlanes; i++)
         p->b0[i] = (int)((int64_t)B * i / p->nlanes);
     for (int i = 0; i < p->nlanes && st == S4_OK; i++) {
         st = lane_create(fn, m, mode, natural, p->b0[i + 1] - p->b0[i], &lo, &p->lanes[i]);
         if (st != S4_OK)
             break;
+        p->lanes[i]->nt = team;
+        for (int k = 0; k < m->sash->n_sblocks && team > 1; k++)
+            if (p->lanes[i]->ls[k] && s4__step_team_threads(p->lanes[i]->ls[k]) < team)
+                p->lanes[i]->nt = 1; /* a layer plan that cannot: the lane runs alone */
         p->state_off[i] = p->state_size;
         p->work_off[i] = p->work_size;
         if (!s4__add_size(p->state_size, s4__round_up(p->lanes[i]->state_size, 64),
@@ -417,13 +508,31 @@ s4_status s4__sstep_execute(const char *fn, const struct s4__sstep *p, void *sta
     s4_status st[MAX_LANES];
     char msg[MAX_LANES][256];
     const int L = p->nlanes;
+    if (L == 1 && p->lanes[0]->nt > 1) {
+        /* One lane, a team of threads on it. */
+        const int nt = p->lanes[0]->nt;
+        s4_status err = S4_OK;
+#pragma omp parallel num_threads(nt)
+        {
+            const int tid = omp_get_thread_num(), n = omp_get_num_threads();
+            const s4_status r = lane_execute(fn, p->lanes[0], state, x, tokens, out, base, tid,
+                                             n, &err);
+            if (tid == 0) {
+                st[0] = r;
+                if (r != S4_OK)
+                    snprintf(msg[0], sizeof msg[0], "%s", s4_last_error());
+            }
+        }
+        return st[0] == S4_OK ? S4_OK : s4__fail(st[0], "%s", msg[0]);
+    }
 #pragma omp parallel for num_threads(L) schedule(static, 1) if (L > 1)
     for (int i = 0; i < L; i++) {
         const size_t b0 = (size_t)p->b0[i];
+        s4_status err = S4_OK;
         /* Each lane's base stays 64-byte aligned: offsets are multiples of 64. */
         st[i] = lane_execute(fn, p->lanes[i], (unsigned char *)state + p->state_off[i],
                              x ? x + b0 * din : NULL, tokens ? tokens + b0 : NULL,
-                             out ? out + b0 * dout : NULL, base + p->work_off[i]);
+                             out ? out + b0 * dout : NULL, base + p->work_off[i], 0, 1, &err);
         if (st[i] != S4_OK) /* the message is this thread's: carry it to the caller's */
             snprintf(msg[i], sizeof msg[i], "%s", s4_last_error());
     }
