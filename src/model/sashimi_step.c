@@ -505,7 +505,7 @@ s4_status s4__sstep_execute(const char *fn, const struct s4__sstep *p, void *sta
 {
     const s4_model_config *c = &p->m->cfg;
     const size_t din = (size_t)c->d_model, dout = (size_t)c->d_output;
-    s4_status st[MAX_LANES];
+    s4_status st[MAX_LANES] = {S4_OK};
     char msg[MAX_LANES][256];
     const int L = p->nlanes;
     if (L == 1 && p->lanes[0]->nt > 1) {
