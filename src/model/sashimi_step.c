@@ -53,7 +53,8 @@ struct s4__sstep {
 typedef struct stws {
     float *save[S4_MAX_POOLS + 1]; /* nsave panels [H_i x B] per level (1 at the centre) */
     float *cur[S4_MAX_POOLS + 1];
-    float *z, *ut, *yt; /* [H_max x B] each: normalised input, the layer's [B x H] in, out */
+    float *z;           /* [H_max x B] per team thread: its own normalised input */
+    float *ut, *yt;     /* [H_max x B] each: the layer's [B x H] in and out */
     float *scratch;     /* FF: (2 F + H) B; decoder: n_tokens B */
     void *layer;
 } stws;
@@ -77,7 +78,7 @@ static size_t carve(const lane *p, unsigned char *base, stws *w)
         w->cur[i] = s4__carve(&c, n, sizeof(float));
     }
     const size_t hb = (size_t)s->H_max * B;
-    w->z = s4__carve(&c, hb, sizeof(float));
+    w->z = s4__carve(&c, hb * (size_t)(p->nt > 1 ? p->nt : 1), sizeof(float)); /* per thread */
     w->ut = s4__carve(&c, hb, sizeof(float));
     w->yt = s4__carve(&c, hb, sizeof(float));
     size_t sc = (2 * (size_t)s->F_max + (size_t)s->H_max) * B;
@@ -131,7 +132,8 @@ static s4_status stage_plans(lane *p, const s4__sblock *blk, s4_step_mode mode,
 }
 
 static s4_status lane_create(const char *fn, const s4_model *m, s4_step_mode mode,
-                             bool natural, int B, const s4_step_options *o, lane **out)
+                             bool natural, int B, const s4_step_options *o, int team,
+                             lane **out)
 {
     const s4__sashimi *s = m->sash;
     lane *p = s4__calloc(1, sizeof *p);
@@ -141,6 +143,7 @@ static s4_status lane_create(const char *fn, const s4_model *m, s4_step_mode mod
     p->s = s;
     p->B = B;
     p->nsave = m->cfg.unet ? s->n_blocks + 1 : 1;
+    p->nt = team;
     p->affine = s4__affine_kernel(s4__cpu_isa());
     p->gelu = s4__gelu_row(s4__cpu_isa());
     p->ls = s4__calloc((size_t)s->n_sblocks + 1, sizeof *p->ls);
@@ -214,16 +217,15 @@ static s4_status step_block(const lane *p, const s4__sblock *blk, float *x,
 {
     const size_t H = (size_t)blk->H, B = (size_t)p->B;
     const size_t T0 = (size_t)tid, NT = (size_t)nt;
-    if (tid == 0) {
-        memcpy(w->z, x, H * B * sizeof *x);
-        s4__sblock_norm(blk, w->z, B, 0, B);
-    }
+    /* Every thread normalises x itself into its own z (the same bits): no barrier. */
+    float *z = w->z + T0 * (size_t)p->s->H_max * B;
+    memcpy(z, x, H * B * sizeof *x);
+    s4__sblock_norm(blk, z, B, 0, B);
     if (!blk->layer) {
-        TEAM_BARRIER(nt);
         const size_t F = (size_t)blk->ff1.M;
         float *u = w->scratch, *g = u + F * B, *t = g + F * B;
         const size_t f0 = F * T0 / NT, f1 = F * (T0 + 1) / NT;
-        p->affine((int)H, blk->ff1.Wp, (int)f0, (int)f1, w->z, B, (int)B, u + f0 * B, B);
+        p->affine((int)H, blk->ff1.Wp, (int)f0, (int)f1, z, B, (int)B, u + f0 * B, B);
         p->gelu(u + f0 * B, g + f0 * B, (f1 - f0) * B);
         TEAM_BARRIER(nt);
         const size_t h0 = H * T0 / NT, h1 = H * (T0 + 1) / NT;
@@ -233,20 +235,20 @@ static s4_status step_block(const lane *p, const s4__sblock *blk, float *x,
         TEAM_BARRIER(nt);
         return S4_OK;
     }
-    /* The layer step takes and gives [B x H]. */
-    if (tid == 0) {
-        for (size_t h = 0; h < H; h++)
-            for (size_t b = 0; b < B; b++)
-                w->ut[b * H + h] = w->z[h * B + b];
-        const size_t bad = nt > 1 ? s4__first_nonfinite_f(w->ut, H * B) : H * B;
-        if (bad < H * B)
-            *err = s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: input %zu is not finite", blk->name,
-                            bad);
-    }
+    /* The layer step takes and gives [B x H]; each thread fills the features it steps. */
+    const size_t g0 = H * T0 / NT, g1 = H * (T0 + 1) / NT;
+    for (size_t h = g0; h < g1; h++)
+        for (size_t b = 0; b < B; b++)
+            w->ut[b * H + h] = z[h * B + b];
     if (nt > 1) {
-        TEAM_BARRIER(nt);
-        if (*err != S4_OK)
-            return *err;
+        /* The layer step would refuse a non-finite input: so does the team, all of it. */
+        const size_t bad = s4__first_nonfinite_f(z, H * B);
+        if (bad < H * B) {
+            if (tid == 0)
+                *err = s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: input %zu is not finite",
+                                blk->name, bad);
+            return S4_ERR_INVALID_ARGUMENT; /* every thread sees the same z */
+        }
         s4__step_team(p->ls[blk->id], state + p->state_off[blk->id], w->ut, w->yt, w->layer,
                       tid, nt);
     } else {
@@ -460,10 +462,10 @@ s4_status s4__sstep_create(const char *fn, const s4_model *m, s4_step_mode mode,
     for (int i = 0; i <= p->nlanes; i++)
         p->b0[i] = (int)((int64_t)B * i / p->nlanes);
     for (int i = 0; i < p->nlanes && st == S4_OK; i++) {
-        st = lane_create(fn, m, mode, natural, p->b0[i + 1] - p->b0[i], &lo, &p->lanes[i]);
+        st = lane_create(fn, m, mode, natural, p->b0[i + 1] - p->b0[i], &lo, team,
+                         &p->lanes[i]);
         if (st != S4_OK)
             break;
-        p->lanes[i]->nt = team;
         for (int k = 0; k < m->sash->n_sblocks && team > 1; k++)
             if (p->lanes[i]->ls[k] && s4__step_team_threads(p->lanes[i]->ls[k]) < team)
                 p->lanes[i]->nt = 1; /* a layer plan that cannot: the lane runs alone */
