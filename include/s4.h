@@ -571,9 +571,9 @@ typedef struct s4_step s4_step;
 S4_NODISCARD S4_API s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B,
                                              double rate, s4_step **out);
 /* The same with options: rate (as above) and threads, the OpenMP threads of one step or
- * run, splitting the H features (0 = omp_get_max_threads(), 1 = none: what s4_step_create
- * uses). Results are bitwise the same for any count. options may be NULL (rate 1, default
- * threads). */
+ * run, splitting the H features (0 = omp_get_max_threads(), the default, which
+ * s4_step_create uses too; 1 = none). Results are bitwise the same for any count. options
+ * may be NULL (rate 1, default threads). */
 typedef struct s4_step_options {
     double rate;
     int threads;

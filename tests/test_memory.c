@@ -134,9 +134,11 @@ static s4_status make_step(void *arg)
     s4_layer_config c = small_layer();
     s4_layer *l = NULL;
     s4_step *p = NULL;
+    /* One thread: valgrind runs this test (see make_stream). */
+    const s4_step_options o = {.rate = 1.0, .threads = 1};
     s4_status st = s4_layer_create(&c, &l);
     if (st == S4_OK)
-        st = s4_step_create(l, (s4_step_mode)mode, 2, 1.0, &p);
+        st = s4_step_create_with_options(l, (s4_step_mode)mode, 2, &o, &p);
     s4_step_destroy(p);
     s4_layer_destroy(l);
     return st;

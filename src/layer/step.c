@@ -469,7 +469,8 @@ static s4_status plan_arrays(s4_step *p)
 s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double rate,
                          s4_step **out)
 {
-    const s4_step_options o = {.rate = rate, .threads = 1};
+    /* The same default threads as s4_step_create_with_options(NULL). */
+    const s4_step_options o = {.rate = rate, .threads = 0};
     return s4_step_create_with_options(layer, mode, B, &o, out);
 }
 
