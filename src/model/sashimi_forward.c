@@ -88,7 +88,7 @@ void s4__sfwd_destroy(struct s4__sfwd *p)
 size_t s4__sfwd_workspace_size(const struct s4__sfwd *p) { return p ? p->work_size : 0; }
 
 /* The S4 blocks' plans of one stage of width H at length L. */
-static s4_status stage_plans(struct s4__sfwd *p, s4_model *m, s4__sblock *blk, int64_t L,
+static s4_status stage_plans(struct s4__sfwd *p, s4__sblock *blk, int64_t L,
                              const s4_forward_options *o, const char *fn)
 {
     for (int j = 0; j < p->s->n_blocks; j++) {
@@ -104,7 +104,6 @@ static s4_status stage_plans(struct s4__sfwd *p, s4_model *m, s4__sblock *blk, i
         const size_t ws = s4_forward_workspace_size(p->lf[blk[j].id]);
         p->layer_ws = ws > p->layer_ws ? ws : p->layer_ws;
     }
-    (void)m;
     return S4_OK;
 }
 
@@ -158,9 +157,9 @@ s4_status s4__sfwd_create(const char *fn, s4_model *m, int B, int64_t L,
     s4_status st = p->lf ? S4_OK : s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
     for (int i = 0; i <= s->n_levels && st == S4_OK; i++) {
         if (i < s->n_levels && s->levels[i].down)
-            st = stage_plans(p, m, s->levels[i].down, p->L[i], o, fn);
+            st = stage_plans(p, s->levels[i].down, p->L[i], o, fn);
         if (st == S4_OK)
-            st = stage_plans(p, m, s4__stage(s, i, 1), p->L[i], o, fn);
+            st = stage_plans(p, s4__stage(s, i, 1), p->L[i], o, fn);
     }
     if (st == S4_OK) {
         const size_t need = carve(p, NULL, NULL);
