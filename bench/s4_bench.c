@@ -52,8 +52,15 @@ typedef struct options {
     int B, H, N, rank, channels, repeat, json, threads, sweep, floor, layers, din;
     long long L;
     unsigned long long seed;
-    const char *mode, *disc, *init, *ssm, *planner;
+    const char *mode, *disc, *init, *ssm, *planner, *precision;
 } options;
+
+/* --precision double|single of the step, model and generate benches. */
+static s4_precision step_precision(const options *o)
+{
+    return o->precision && !strcmp(o->precision, "single") ? S4_PRECISION_SINGLE
+                                                           : S4_PRECISION_DOUBLE;
+}
 
 static double now(void)
 {
@@ -95,13 +102,14 @@ static int usage(void)
             "                        [--json]\n"
             "       s4-bench step [--ssm dplr|diag] --mode linear|dense|diagonal [--B b]\n"
             "                     [--H n] [--N n] [--L steps] [--repeat k] [--threads t]\n"
-            "                     [--json]\n"
+            "                     [--precision double|single] [--json]\n"
             "       s4-bench peak [--threads t] [--json]\n"
             "       s4-bench model [--B 64] [--L 1024] [--H 128] [--N 64] [--layers 4] [--din 3]\n"
             "                      [--planner estimate|measure] [--repeat 3] [--threads t]\n"
             "                      [--json]\n"
             "       s4-bench generate [--B 1] [--L 16000] [--H 64] [--layers 8] [--N 64]\n"
-            "                         [--mode dplr|diag] [--repeat 3] [--threads t] [--json]\n"
+            "                         [--mode dplr|diag] [--repeat 3] [--threads t]\n"
+            "                         [--precision double|single] [--json]\n"
             "         (SashimiLM, SC09 size by default: pools [4, 4], expand 2, ff 2)\n"
             "       s4-bench sashimi [--B 8] [--L 16000] [--H 64] [--layers 8] [--repeat 3]\n"
             "         (the same model's teacher-forced forward on token sequences)\n");
@@ -126,6 +134,13 @@ static int parse(int argc, char **argv, options *o)
         }
         if (!strcmp(a, "--ssm") || !strcmp(a, "--planner")) {
             *(a[3] == 's' ? &o->ssm : &o->planner) = v;
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--precision")) {
+            if (strcmp(v, "single") && strcmp(v, "double"))
+                return -1;
+            o->precision = v;
             i++;
             continue;
         }
@@ -452,7 +467,8 @@ static int bench_step(const options *o)
     if (st != S4_OK)
         return fail("s4_layer_create", st);
     double t0 = now();
-    const s4_step_options sopt = {.rate = 1.0, .threads = o->threads};
+    const s4_step_options sopt = {
+        .rate = 1.0, .threads = o->threads, .precision = step_precision(o)};
     if ((st = s4_step_create_with_options(layer, mode, o->B, &sopt, &plan)) != S4_OK)
         return fail("s4_step_create_with_options", st);
     const double create_s = now() - t0;
@@ -613,7 +629,8 @@ static int bench_model(const options *o)
     /* Recurrent: B sequences together, then one sequence alone, L steps each. */
     double rec[2];
     const int bs[2] = {o->B, 1};
-    const s4_step_options so = {.rate = 1.0, .threads = o->threads};
+    const s4_step_options so = {
+        .rate = 1.0, .threads = o->threads, .precision = step_precision(o)};
     for (int k = 0; k < 2; k++) {
         s4_model_step *p = NULL;
         if ((st = s4_model_step_create(m, S4_MODEL_STEP_NATURAL, bs[k], &so, &p)) != S4_OK)
@@ -699,6 +716,7 @@ static int bench_generate(const options *o)
     s4_generate_options_default(&go);
     go.threads = o->threads;
     go.seed = o->seed;
+    go.precision = step_precision(o);
     s4_generator *g = NULL;
     s4_status st = s4_generator_create(m, o->B, &go, &g);
     if (st != S4_OK)
@@ -721,15 +739,17 @@ static int bench_generate(const options *o)
         printf("{\"bench\": \"generate\", \"d_model\": %d, \"n_layers\": %d, \"N\": %d, "
                "\"B\": %d, \"L\": %lld, \"threads\": %d, \"isa\": \"%s\", \"seconds\": %.6g, "
                "\"samples_per_s_per_stream\": %.6g, \"samples_per_s\": %.6g, "
-               "\"realtime_16k\": %.4g}\n",
+               "\"realtime_16k\": %.4g, \"precision\": \"%s\"}\n",
                o->H, o->layers, o->N, o->B, o->L, o->threads, s4_isa_name(s4_cpu_isa()), t,
-               per_stream, total, total / 16000.0);
+               per_stream, total, total / 16000.0,
+               go.precision == S4_PRECISION_SINGLE ? "single" : "double");
     else
         printf("generate SashimiLM d_model=%d n_layers=%d pool=[4,4] expand=2 ff=2 N=%d %s  "
                "B=%d streams x %lld samples: %.3f s  %.0f samples/s per stream, %.0f in total "
-               "= %.2fx real time at 16 kHz  (isa %s)\n",
+               "= %.2fx real time at 16 kHz  (isa %s, %s steps)\n",
                o->H, o->layers, o->N, o->mode && !strcmp(o->mode, "diag") ? "diag" : "dplr",
-               o->B, o->L, t, per_stream, total, total / 16000.0, s4_isa_name(s4_cpu_isa()));
+               o->B, o->L, t, per_stream, total, total / 16000.0, s4_isa_name(s4_cpu_isa()),
+               go.precision == S4_PRECISION_SINGLE ? "single" : "double");
     s4_generator_destroy(g);
     free(tok), free(times);
     s4_model_destroy(m);

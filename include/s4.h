@@ -326,13 +326,19 @@ S4_NODISCARD S4_API s4_status s4_ssm_discretize(const s4_ssm *ssm, int h, double
  * made; s4_kernel_execute may run on several threads at once with separate workspaces. */
 typedef struct s4_kernel s4_kernel;
 
-/* Arithmetic of the S4 Cauchy sums (src/kernel/cauchy.h). MIXED evaluates in float every
+/* Arithmetic of a plan (docs/cpu.md, "Precision").
+ * Kernel plans, the S4 Cauchy sums (src/kernel/cauchy.h): MIXED evaluates in float every
  * (state, node) pair farther than 1/16 of the pole's modulus from it and the few nearer
  * pairs in double (float error bounded by eps32 x 16 of the pole's far field; faster);
- * DOUBLE evaluates every pair in double. An S4D kernel has no Cauchy sums and ignores it. */
+ * DOUBLE evaluates every pair in double; SINGLE is refused. An S4D kernel has no Cauchy
+ * sums and ignores it.
+ * Step plans: MIXED (the default) and DOUBLE keep the state and run the recurrence in
+ * double; SINGLE in float, as the reference's own step does (half the memory traffic; the
+ * linear mode and an S4D layer's diagonal step only). */
 typedef enum s4_precision {
     S4_PRECISION_MIXED = 0, /* the default */
-    S4_PRECISION_DOUBLE = 1
+    S4_PRECISION_DOUBLE = 1,
+    S4_PRECISION_SINGLE = 2
 } s4_precision;
 
 typedef struct s4_kernel_options {
@@ -570,23 +576,28 @@ typedef struct s4_step s4_step;
 
 S4_NODISCARD S4_API s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B,
                                              double rate, s4_step **out);
-/* The same with options: rate (as above) and threads, the OpenMP threads of one step or
+/* The same with options: rate (as above), threads, the OpenMP threads of one step or
  * run, splitting the H features (0 = omp_get_max_threads(), the default, which
- * s4_step_create uses too; 1 = none). Results are bitwise the same for any count. options
- * may be NULL (rate 1, default threads). */
+ * s4_step_create uses too; 1 = none), and precision (s4_precision: MIXED, the default, and
+ * DOUBLE step in double, SINGLE in float). Results are bitwise the same for any count of
+ * threads. options may be NULL (rate 1, default threads, double). */
 typedef struct s4_step_options {
     double rate;
     int threads;
+    s4_precision precision;
 } s4_step_options;
 
 /* The defaults of a NULL options argument of s4_step_create_with_options: rate 1, default
- * threads. */
+ * threads, precision MIXED (double). */
 S4_API void s4_step_options_default(s4_step_options *options);
 
 S4_NODISCARD S4_API s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode,
                                                           int B, const s4_step_options *options,
                                                           s4_step **out);
 S4_API void s4_step_destroy(s4_step *plan);
+/* What the plan runs: the ISA of its linear kernel (dense and diagonal modes: portable C
+ * and OpenBLAS), DOUBLE or SINGLE, its threads. */
+S4_NODISCARD S4_API s4_status s4_step_info(const s4_step *plan, s4_plan_info *info);
 
 /* Bytes of a recurrent state for the plan's B sequences (caller-allocated, 8-byte aligned;
  * the diagonal mode of an S4 layer keeps N complex values per sequence and feature, the
@@ -1015,6 +1026,7 @@ typedef struct s4_generate_options {
     int top_k;          /* 0 (default): all tokens */
     uint64_t seed;      /* default 0 */
     int threads;        /* as s4_step_options.threads; 0 = default */
+    s4_precision precision; /* as s4_step_options.precision; SINGLE: float steps */
 } s4_generate_options;
 
 S4_API void s4_generate_options_default(s4_generate_options *options);

@@ -1452,6 +1452,16 @@ static void test_step(void **state)
     EXPECT(INVAL, "bidirectional", s4_step_create_with_options(F.bidir, S4_STEP_LINEAR, LB, &so, out));
     EXPECT(INVAL, "mode", s4_step_create_with_options(F.ldiag, S4_STEP_LINEAR, LB, &so, out));
     EXPECT(S4_ERR_UNSUPPORTED, "dss", s4_step_create_with_options(F.ldss, S4_STEP_DIAGONAL, LB, &so, out));
+    so = (s4_step_options){.rate = 1.0, .threads = 1, .precision = (s4_precision)9};
+    EXPECT(INVAL, "precision = 9", s4_step_create_with_options(F.layer, S4_STEP_LINEAR, LB, &so, out));
+    so.precision = S4_PRECISION_SINGLE;
+    EXPECT(INVAL, "linear step", s4_step_create_with_options(F.layer, S4_STEP_DENSE, LB, &so, out));
+    EXPECT(INVAL, "linear step", s4_step_create_with_options(F.layer, S4_STEP_DIAGONAL, LB, &so, out));
+    s4_kernel_options ksingle = {.rate = 1.0, .threads = 1, .precision = S4_PRECISION_SINGLE};
+    EXPECT(INVAL, "step plans", s4_kernel_create(F.ssm, KL, &ksingle, &F.o_kernel));
+    s4_plan_info sinfo;
+    EXPECT(INVAL, "plan", s4_step_info(NULL, &sinfo));
+    EXPECT(INVAL, "info", s4_step_info(F.step, NULL));
 
     /* The state is the caller's: a sentinel-filled (finite) buffer. */
     void *s = F.dp[0];
@@ -2012,6 +2022,9 @@ static void test_sashimi(void **state)
     EXPECT(INVAL, "top_k", s4_generator_create(m, 1, &go, &g));
     go.top_k = 0, go.threads = -1;
     EXPECT(INVAL, "threads", s4_generator_create(m, 1, &go, &g));
+    go.threads = 0, go.precision = (s4_precision)5;
+    EXPECT(INVAL, "precision = 5", s4_generator_create(m, 1, &go, &g));
+    go.precision = S4_PRECISION_MIXED;
     EXPECT_THAT(generator untouched, g == PSENT);
     assert_int_equal(s4_generator_create(m, 2, NULL, &ok), S4_OK);
     const int32_t pr4[4] = {1, 2, 3, 300};

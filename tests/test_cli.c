@@ -1063,6 +1063,14 @@ static void test_generate(void **state)
         free(pcm);
         remove(b ? wav1 : wav0);
     }
+    s4_free(got);
+    remove(out);
+    /* Float steps (--precision single): the reference's greedy tokens too. */
+    run(&r, "generate", "--weights", w, "--config", c, "--prime", prime, "--length", "64",
+        "--temperature", "0", "--precision", "single", "--output", out, NULL);
+    expect_ok(&r, "s4 generate greedy, single precision");
+    assert_int_equal(s4_npy_read_i64(out, &got, &ng, sg), S4_OK);
+    assert_memory_equal(got, want, (size_t)(sw[0] * sw[1]) * sizeof *got);
     s4_free(got), s4_free(want);
     remove(out);
     /* A WAV prime, one stream, sampled and seeded: runs, and twice gives the same tokens. */
@@ -1093,6 +1101,9 @@ static void test_generate(void **state)
     run(&r, "generate", "--weights", w, "--config", c, "--length", "8", "--temperature", "-1",
         "--output", out, NULL);
     expect_fail(&r, out, "negative temperature", "--temperature");
+    run(&r, "generate", "--weights", w, "--config", c, "--length", "8", "--precision", "half",
+        "--output", out, NULL);
+    expect_fail(&r, out, "unknown precision", "--precision");
     char missing_dir_wav[300];
     tmp_path(missing_dir_wav, sizeof missing_dir_wav, "none/x.wav");
     run(&r, "generate", "--weights", w, "--config", c, "--length", "8", "--output", out,

@@ -25,7 +25,7 @@ typedef struct scase {
 
 static scase cases[16];
 static int ncases;
-static double worst_conv, worst_rec, worst_stream;
+static double worst_conv, worst_rec, worst_rec_single, worst_stream;
 
 static void load_manifest(void)
 {
@@ -140,13 +140,14 @@ static float *run_conv(s4_model *m, const input *in, int threads)
 }
 
 /* The recurrent mode's outputs for every step, [B x L x d_out]. */
-static float *run_rec(s4_model *m, const input *in, int threads)
+static float *run_rec_prec(s4_model *m, const input *in, int threads, s4_precision prec)
 {
     s4_model_config c;
     assert_int_equal(s4_model_get_config(m, &c), S4_OK);
     s4_step_options o;
     s4_step_options_default(&o);
     o.threads = threads;
+    o.precision = prec;
     s4_model_step *p = NULL;
     if (s4_model_step_create(m, S4_MODEL_STEP_NATURAL, (int)in->B, &o, &p) != S4_OK)
         fail_msg("s4_model_step_create: %s", s4_last_error());
@@ -177,6 +178,11 @@ static float *run_rec(s4_model *m, const input *in, int threads)
     return y;
 }
 
+static float *run_rec(s4_model *m, const input *in, int threads)
+{
+    return run_rec_prec(m, in, threads, S4_PRECISION_DOUBLE);
+}
+
 static void test_cases(void **unused)
 {
     (void)unused;
@@ -189,7 +195,7 @@ static void test_cases(void **unused)
         float *y = run_conv(m, &in, 0);
         const double ec = rel_err(y, ref, n);
         s4t_worst(&worst_conv, ec);
-        double er = -1.0, erc = -1.0;
+        double er = -1.0, erc = -1.0, ers = -1.0;
         if (k->recurrent) {
             double *refs = load_ref(k, "_step_f64", &n);
             float *ys = run_rec(m, &in, 0);
@@ -199,11 +205,17 @@ static void test_cases(void **unused)
             double *yd = s4t_f2d_alloc(y, n);
             erc = rel_err(ys, yd, n);
             free(yd);
+            free(ys);
+            /* the S4 steps in float (S4_PRECISION_SINGLE), the reference's own precision */
+            ys = run_rec_prec(m, &in, 0, S4_PRECISION_SINGLE);
+            ers = rel_err(ys, refs, n);
+            s4t_worst(&worst_rec_single, ers);
             free(ys), free(refs);
         }
-        print_message("%-34s conv %.2e  recurrent %.2e  recurrent vs conv %.2e\n", k->name, ec,
-                      er, erc);
-        if (ec > TOL || er > TOL || erc > TOL)
+        print_message("%-34s conv %.2e  recurrent %.2e  recurrent vs conv %.2e  recurrent "
+                      "single %.2e\n",
+                      k->name, ec, er, erc, ers);
+        if (ec > TOL || er > TOL || erc > TOL || ers > TOL)
             fail_msg("%s: error above %g", k->name, TOL);
         free(y), free(ref);
         free_input(&in);
@@ -246,25 +258,31 @@ static void test_greedy(void **unused)
         int32_t *pr = malloc((size_t)(B * P) * sizeof *pr), *out = malloc((size_t)(B * N) * 4);
         for (int64_t j = 0; j < B * P; j++)
             pr[j] = (int32_t)prime[j];
-        s4_generate_options o;
-        s4_generate_options_default(&o);
-        o.temperature = 0.0;
-        s4_generator *g = NULL;
-        assert_int_equal(s4_generator_create(m, (int)B, &o, &g), S4_OK);
-        assert_int_equal(s4_generator_prime(g, pr, P), S4_OK);
-        assert_int_equal(s4_generator_next(g, N, out), S4_OK);
-        assert_int_equal(s4_generator_count(g), N);
-        int64_t compared = 0;
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t t = 0; t < N && margin[b * N + t] >= 1e-3; t++, compared++)
-                if (out[b * N + t] != gold[b * N + t])
-                    fail_msg("%s: stream %lld step %lld: token %d, reference %lld (margin %g)",
-                             k->name, (long long)b, (long long)t, out[b * N + t],
-                             (long long)gold[b * N + t], margin[b * N + t]);
-        print_message("%-34s greedy: %lld of %lld tokens compared, all equal\n", k->name,
-                      (long long)compared, (long long)(B * N));
-        assert_int_equal(compared, B * N);
-        s4_generator_destroy(g);
+        for (int single = 0; single < 2; single++) {
+            s4_generate_options o;
+            s4_generate_options_default(&o);
+            o.temperature = 0.0;
+            o.precision = single ? S4_PRECISION_SINGLE : S4_PRECISION_MIXED;
+            s4_generator *g = NULL;
+            assert_int_equal(s4_generator_create(m, (int)B, &o, &g), S4_OK);
+            assert_int_equal(s4_generator_prime(g, pr, P), S4_OK);
+            assert_int_equal(s4_generator_next(g, N, out), S4_OK);
+            assert_int_equal(s4_generator_count(g), N);
+            int64_t compared = 0;
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t t = 0; t < N && margin[b * N + t] >= 1e-3; t++, compared++)
+                    if (out[b * N + t] != gold[b * N + t])
+                        fail_msg("%s (%s steps): stream %lld step %lld: token %d, reference "
+                                 "%lld (margin %g)",
+                                 k->name, single ? "single" : "double", (long long)b,
+                                 (long long)t, out[b * N + t], (long long)gold[b * N + t],
+                                 margin[b * N + t]);
+            print_message("%-34s greedy (%s steps): %lld of %lld tokens compared, all equal\n",
+                          k->name, single ? "single" : "double", (long long)compared,
+                          (long long)(B * N));
+            assert_int_equal(compared, B * N);
+            s4_generator_destroy(g);
+        }
         free(pr), free(out), free(margin);
         s4_free(prime), s4_free(gold);
         s4_model_destroy(m);
@@ -272,11 +290,14 @@ static void test_greedy(void **unused)
 }
 
 /* n samples of every stream, asked for in calls of `chunk`, with `threads`. */
+static s4_precision sample_precision; /* of sampled()'s generators */
+
 static int32_t *sampled(const s4_model *m, int B, int64_t n, int64_t chunk, int threads,
                         uint64_t seed, int top_k, const int32_t *prime, int64_t P)
 {
     s4_generate_options o;
     s4_generate_options_default(&o);
+    o.precision = sample_precision;
     o.temperature = 1.0;
     o.top_k = top_k;
     o.seed = seed;
@@ -349,6 +370,19 @@ static void test_sampling(void **unused)
                       "tokens\n",
                       k->name, distinct);
         free(ref), free(other), free(k1);
+        /* Float steps: reproducible over call sizes and threads too. */
+        sample_precision = S4_PRECISION_SINGLE;
+        ref = sampled(m, B, n, 4096, 1, 7, 0, prime, 2);
+        for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) {
+            int32_t *got = sampled(m, B, n, v[j].chunk, v[j].threads, 7, 0, prime, 2);
+            if (memcmp(got, ref, (size_t)B * (size_t)n * sizeof *got) != 0)
+                fail_msg("%s: single-precision steps: calls of %lld with %d threads gave "
+                         "other tokens",
+                         k->name, (long long)v[j].chunk, v[j].threads);
+            free(got);
+        }
+        sample_precision = S4_PRECISION_MIXED;
+        free(ref);
         s4_model_destroy(m);
     }
 }
@@ -366,13 +400,16 @@ static void test_threads(void **unused)
         assert_int_equal(s4_model_get_config(m, &c), S4_OK);
         const size_t n = (size_t)(in.B * in.L * c.d_output);
         float *y1 = run_conv(m, &in, 1), *r1 = run_rec(m, &in, 1);
+        float *s1 = run_rec_prec(m, &in, 1, S4_PRECISION_SINGLE);
         for (int T = 2; T <= 3; T++) {
             float *y = run_conv(m, &in, T), *r = run_rec(m, &in, T);
-            if (memcmp(y, y1, n * sizeof *y) || memcmp(r, r1, n * sizeof *r))
+            float *sr = run_rec_prec(m, &in, T, S4_PRECISION_SINGLE);
+            if (memcmp(y, y1, n * sizeof *y) || memcmp(r, r1, n * sizeof *r) ||
+                memcmp(sr, s1, n * sizeof *sr))
                 fail_msg("%s: %d threads differ from 1", k->name, T);
-            free(y), free(r);
+            free(y), free(r), free(sr);
         }
-        free(y1), free(r1);
+        free(y1), free(r1), free(s1);
         free_input(&in);
         s4_model_destroy(m);
     }
@@ -567,8 +604,9 @@ static void test_hostile(void **unused)
 static void test_summary(void **unused)
 {
     (void)unused;
-    print_message("worst: conv %.2e, recurrent %.2e, streaming %.2e\n", worst_conv, worst_rec,
-                  worst_stream);
+    print_message("worst: conv %.2e, recurrent %.2e (single-precision steps %.2e), streaming "
+                  "%.2e\n",
+                  worst_conv, worst_rec, worst_rec_single, worst_stream);
 }
 
 int main(void)

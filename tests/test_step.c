@@ -29,6 +29,7 @@
 #define TOL_CHUNK 1e-5       /* streaming chunks vs one whole chunk; whole vs conv */
 #define TOL_STATE 1e-9       /* carried states (double) between stream and step modes */
 #define TOL_SAME 1e-6        /* the same computation through another route (float out) */
+#define TOL_SINGLE_STATE 1e-5 /* float state after a short run vs the double linear step's */
 
 static const float FSENTINEL = -12345.5f;
 static const double DSENTINEL = -777.25;
@@ -46,6 +47,7 @@ static double now(void)
 
 static struct {
     double gold[3], conv[3];    /* worst step error per mode vs golden / vs conv */
+    double single_gold, single_conv; /* the linear step in S4_PRECISION_SINGLE */
     double after_gold;          /* from params_after */
     double chunk, whole_conv;   /* streaming */
     double state_stream, state_modes;
@@ -312,6 +314,43 @@ static void test_golden(void **state)
         free(yd), free(ref), free(y), free(xs);
         s4_step_destroy(p);
     }
+    /* The linear step in float (S4_PRECISION_SINGLE), the reference's own precision: the
+     * same bar against the float64 reference. */
+    {
+        const s4_step_options so = {.rate = 1.0, .threads = 0,
+                                    .precision = S4_PRECISION_SINGLE};
+        double e_gold = 0.0, e_conv = 0.0;
+        for (int k = 0; k < (twin ? 2 : 1); k++) {
+            s4_step *p = NULL;
+            const s4_status st =
+                s4_step_create_with_options(k ? twin : layer, S4_STEP_LINEAR, B, &so, &p);
+            if (st != S4_OK)
+                fail_msg("%s: s4_step_create(linear, single): %s: %s", c->name,
+                         s4_status_str(st), s4_last_error());
+            s4_plan_info info;
+            assert_int_equal(s4_step_info(p, &info), S4_OK);
+            assert_int_equal(info.precision, S4_PRECISION_SINGLE);
+            void *xs = s4t_state_alloc(p);
+            assert_int_equal(s4_step_state_size(p), (size_t)B * H * N * sizeof(float));
+            float *y = s4t_falloc(ny, FSENTINEL);
+            run_or_fail(p, xs, u, L, y, c->name);
+            double *yd = s4t_f2d_alloc(y, ny);
+            double *ref = s4t_npy3(sc->step[S4_STEP_LINEAR], B, Fo, L);
+            if (k == 0)
+                e_conv = s4t_frel(y, y_conv, ny);
+            if (k == (twin ? 1 : 0))
+                e_gold = s4t_max_rel_err(yd, ref, ny);
+            free(yd), free(ref), free(y), free(xs);
+            s4_step_destroy(p);
+        }
+        print_message("%-28s %-8s B %d L %5lld: vs ref step %.2e  vs conv %.2e\n", c->name,
+                      "single", B, (long long)L, e_gold, e_conv);
+        s4t_worst(&fig.single_gold, e_gold);
+        s4t_worst(&fig.single_conv, e_conv);
+        assert_rel_err(e_gold, TOL_GOLDEN, "single-precision step vs the reference's step");
+        assert_rel_err(e_conv, TOL_CONV, "single-precision step vs libs4's conv forward");
+    }
+
     /* Every mode ends in the same state (reference form). */
     for (int m = 1; m < 3; m++)
         if (x_modes[m]) {
@@ -544,10 +583,14 @@ static s4_layer *make_layer(s4_init init, int H, int N, int rank, s4_activation 
 
 /* Runs mode on u [B x H x T] from zero state; returns y (pre-activation when the layer has
  * identity activation and no output linear). */
-static float *run_mode(const s4_layer *layer, s4_step_mode m, int B, double rate,
-                       const float *u, int64_t T, double **x_out)
+static float *run_mode_prec(const s4_layer *layer, s4_step_mode m, int B, double rate,
+                            s4_precision prec, const float *u, int64_t T, double **x_out)
 {
-    s4_step *p = s4t_step_or_fail(layer, m, B, rate, "run_mode");
+    const s4_step_options so = {.rate = rate, .threads = 0, .precision = prec};
+    s4_step *p = NULL;
+    const s4_status st = s4_step_create_with_options(layer, m, B, &so, &p);
+    if (st != S4_OK)
+        fail_msg("run_mode: s4_step_create: %s: %s", s4_status_str(st), s4_last_error());
     void *xs = s4t_state_alloc(p);
     const size_t ny = (size_t)B * (size_t)s4_layer_output_features(layer) * (size_t)T;
     float *y = s4t_falloc(ny, FSENTINEL);
@@ -560,6 +603,12 @@ static float *run_mode(const s4_layer *layer, s4_step_mode m, int B, double rate
     free(xs);
     s4_step_destroy(p);
     return y;
+}
+
+static float *run_mode(const s4_layer *layer, s4_step_mode m, int B, double rate,
+                       const float *u, int64_t T, double **x_out)
+{
+    return run_mode_prec(layer, m, B, rate, S4_PRECISION_DOUBLE, u, T, x_out);
 }
 
 /* ---- the diagonal mode: refused where the eigenbasis fails, exact where it holds ------- */
@@ -725,6 +774,30 @@ static void test_linear_variants(void **state)
             }
             assert_rel_err(s4t_frel(y, y0, ny), TOL_SAME, "variant vs portable outputs");
             assert_rel_err(s4t_max_rel_err(x, x0, nx), 1e-12, "variant vs portable state");
+            free(x), free(y);
+        }
+        /* The float kernels (S4_PRECISION_SINGLE), other vector widths and paddings: each
+         * ISA against the dense double recurrence and against the portable float one. */
+        for (int v = 0; v < 3; v++) {
+            s4__cpu_set_isa((s4_isa)v);
+            double *x = NULL;
+            float *y = run_mode_prec(layer, S4_STEP_LINEAR, B, 1.0, S4_PRECISION_SINGLE, u, T,
+                                     &x);
+            const double ey = s4t_frel(y, yd, ny), ex = s4t_max_rel_err(x, xd, nx);
+            print_message("single %-8s N = %3d rank %d C' %d B %d: vs dense outputs %.2e, "
+                          "state %.2e\n",
+                          s4__cpu_isa_name(s4__cpu_isa()), cases[i].N, cases[i].rank,
+                          cases[i].channels, B, ey, ex);
+            assert_rel_err(ey, TOL_SINGLE_STATE, "single-precision linear vs dense outputs");
+            assert_rel_err(ex, TOL_SINGLE_STATE, "single-precision linear vs dense state");
+            if (v == 0) {
+                free(x0), free(y0);
+                x0 = x, y0 = y;
+                continue;
+            }
+            assert_rel_err(s4t_frel(y, y0, ny), TOL_SAME, "single variant vs portable outputs");
+            assert_rel_err(s4t_max_rel_err(x, x0, nx), TOL_SAME,
+                           "single variant vs portable state");
             free(x), free(y);
         }
         free(x0), free(y0), free(xd), free(yd), free(u);
@@ -1043,10 +1116,52 @@ static void test_step_invalid(void **state)
         for (int m = 0; m < 3; m++)
             assert_fails(S4_ERR_INVALID_ARGUMENT,
                          s4_step_create(layer, (s4_step_mode)m, 1, bad_rates[i], &p));
+    /* Precision: unknown values refused; SINGLE only in the linear mode. */
+    const s4_step_options bad_prec[] = {{.rate = 1.0, .precision = (s4_precision)3},
+                                        {.rate = 1.0, .precision = (s4_precision)-1}};
+    for (size_t i = 0; i < 2; i++)
+        assert_fails(S4_ERR_INVALID_ARGUMENT,
+                     s4_step_create_with_options(layer, S4_STEP_LINEAR, 1, &bad_prec[i], &p));
+    const s4_step_options single = {.rate = 1.0, .precision = S4_PRECISION_SINGLE};
+    assert_fails(S4_ERR_INVALID_ARGUMENT,
+                 s4_step_create_with_options(layer, S4_STEP_DENSE, 1, &single, &p));
+    assert_non_null(strstr(s4_last_error(), "linear step"));
+    assert_fails(S4_ERR_INVALID_ARGUMENT,
+                 s4_step_create_with_options(layer, S4_STEP_DIAGONAL, 1, &single, &p));
     assert_ptr_equal(p, SENT);
     assert_int_equal(s4_step_state_size(NULL), 0);
     assert_int_equal(s4_step_workspace_size(NULL), 0);
     s4_step_destroy(NULL);
+    s4_plan_info info = {.threads = -7};
+    assert_fails(S4_ERR_INVALID_ARGUMENT, s4_step_info(NULL, &info));
+    assert_int_equal(info.threads, -7);
+
+    /* A single-precision state: beyond float range refused by state_set, nothing written. */
+    {
+        p = NULL;
+        assert_int_equal(s4_step_create_with_options(layer, S4_STEP_LINEAR, 1, &single, &p),
+                         S4_OK);
+        const size_t n = (size_t)3 * 8;
+        double x[3 * 8];
+        for (size_t i = 0; i < n; i++)
+            x[i] = 0.5;
+        float st[3 * 8 + 1];
+        for (size_t i = 0; i < n + 1; i++)
+            st[i] = FSENTINEL;
+        assert_int_equal(s4_step_state_size(p), n * sizeof(float));
+        x[5] = 1e39;
+        assert_fails(S4_ERR_INVALID_ARGUMENT, s4_step_state_set(p, st, x));
+        assert_non_null(strstr(s4_last_error(), "float range"));
+        assert_true(fall_equal(st, n + 1, FSENTINEL));
+        x[5] = -0.25;
+        assert_int_equal(s4_step_state_set(p, st, x), S4_OK);
+        double back[3 * 8];
+        assert_int_equal(s4_step_state_get(p, st, back), S4_OK);
+        assert_memory_equal(back, x, sizeof x); /* all exact in float */
+        assert_true(st[n] == FSENTINEL);
+        s4_step_destroy(p);
+        p = SENT;
+    }
 
     const int B = 2, H = 3, N = 8;
     for (int m = 0; m < 3; m++) {
@@ -1175,6 +1290,9 @@ static void test_summary(void **state)
     print_message("SUMMARY step vs reference f64 step: dense %.2e linear %.2e diagonal %.2e "
                   "(diagonal accepted %d, refused %d)\n",
                   fig.gold[0], fig.gold[1], fig.gold[2], fig.diag_accepted, fig.diag_refused);
+    print_message("SUMMARY single-precision linear step: vs reference f64 step %.2e, vs libs4 "
+                  "conv %.2e\n",
+                  fig.single_gold, fig.single_conv);
     print_message("SUMMARY step vs libs4 conv: dense %.2e linear %.2e diagonal %.2e; "
                   "params_after vs ref %.2e\n",
                   fig.conv[0], fig.conv[1], fig.conv[2], fig.after_gold);
@@ -1189,7 +1307,8 @@ static void test_step_threads_bitwise(void **state)
 {
     (void)state;
     enum { H = 12, B = 5, T = 23 };
-    for (int mode = S4_STEP_DENSE; mode <= S4_STEP_LINEAR; mode++)
+    /* dense, linear, and linear in S4_PRECISION_SINGLE */
+    for (int k = 0; k < 3; k++)
         for (int fin = 0; fin < 3; fin++)
             for (int tr = 0; tr < 2; tr++) {
                 s4_layer_config c;
@@ -1206,11 +1325,14 @@ static void test_step_threads_bitwise(void **state)
                 for (size_t i = 0; i < (size_t)B * H * T; i++)
                     u[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
                 double x[3][B * H * 4 * 2];
+                const s4_step_mode mode = k == 0 ? S4_STEP_DENSE : S4_STEP_LINEAR;
                 for (int t = 1; t <= 3; t++) {
-                    const s4_step_options o = {.rate = 1.0, .threads = t};
+                    const s4_step_options o = {
+                        .rate = 1.0,
+                        .threads = t,
+                        .precision = k == 2 ? S4_PRECISION_SINGLE : S4_PRECISION_DOUBLE};
                     s4_step *p = NULL;
-                    assert_int_equal(s4_step_create_with_options(l, (s4_step_mode)mode, B, &o, &p),
-                                     S4_OK);
+                    assert_int_equal(s4_step_create_with_options(l, mode, B, &o, &p), S4_OK);
                     void *st = calloc(1, s4_step_state_size(p));
                     assert_non_null(st);
                     assert_int_equal(s4_step_run(p, st, u, T, y[t - 1], NULL, 0), S4_OK);

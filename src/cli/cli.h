@@ -14,7 +14,7 @@ enum { EXIT_USAGE = 2 };
 typedef struct options {
     const char *weights, *config, *input, *output, *mode, *length, *chunk, *rate;
     /* s4 generate */
-    const char *prime, *temperature, *top_k, *seed, *batch, *wav, *threads;
+    const char *prime, *temperature, *top_k, *seed, *batch, *wav, *threads, *precision;
 } options;
 
 /* "s4 <command>: <message>" as one line on stderr; returns status. */

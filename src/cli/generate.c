@@ -130,6 +130,14 @@ int s4cli_generate(const options *o)
         rc = s4cli_parse_int(o->batch, "batch", 1, 65536, &B64);
     if (!rc && o->threads)
         rc = s4cli_parse_int(o->threads, "threads", 0, 1024, &threads);
+    s4_precision prec = S4_PRECISION_DOUBLE;
+    if (!rc && o->precision) {
+        if (!strcmp(o->precision, "single"))
+            prec = S4_PRECISION_SINGLE;
+        else if (strcmp(o->precision, "double"))
+            rc = s4cli_fail(EXIT_USAGE, "option --precision: '%s' is not double or single",
+                            o->precision);
+    }
     if (!rc && o->temperature) {
         char *end = NULL;
         errno = 0;
@@ -175,6 +183,7 @@ int s4cli_generate(const options *o)
     go.top_k = (int)K;
     go.seed = (uint64_t)seed;
     go.threads = (int)threads;
+    go.precision = prec;
     s4_generator *g = NULL;
     st = s4_generator_create(m, B, &go, &g);
     if (st == S4_OK && prime)

@@ -37,7 +37,7 @@ static const char usage_text[] =
     "             [--mode conv|recurrent|dense|linear|diagonal] [--chunk T] [--rate R]\n"
     "  s4 generate --weights W.safetensors [--config C.json] --length N --output T.npy\n"
     "             [--prime P.npy|P.wav] [--temperature T] [--top-k K] [--seed S]\n"
-    "             [--batch B] [--wav out.wav] [--threads n]\n"
+    "             [--batch B] [--wav out.wav] [--threads n] [--precision double|single]\n"
     "  s4 help | s4 version\n"
     "\n"
     "Whole models: when the config (or the file's __metadata__ \"config\") has an\n"
@@ -57,6 +57,8 @@ static const char usage_text[] =
     "           mu-law-decoded 16-bit PCM at the config's sample_rate, mono, one file per\n"
     "           stream (out.wav for one stream, out.0.wav, out.1.wav, ... for several).\n"
     "           A progress line on stderr for runs of a second of audio or more.\n"
+    "           --precision single steps the S4 layers in float, as PyTorch does (faster;\n"
+    "           default double).\n"
     "\n"
     "The weights are a reference S4Block state_dict (safetensors). The architecture comes\n"
     "from --config (a JSON object of S4Block arguments, e.g. {\"d_model\": 64, \"d_state\": 64,\n"
@@ -166,7 +168,7 @@ static const option_spec option_specs[] = {
     {"prime", offsetof(options, prime)},     {"temperature", offsetof(options, temperature)},
     {"top-k", offsetof(options, top_k)},     {"seed", offsetof(options, seed)},
     {"batch", offsetof(options, batch)},     {"wav", offsetof(options, wav)},
-    {"threads", offsetof(options, threads)},
+    {"threads", offsetof(options, threads)}, {"precision", offsetof(options, precision)},
 };
 
 /* Parses --name value and --name=value; `allowed` lists the options of the command. */
@@ -834,7 +836,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "generate") == 0) {
         static const char *const generate_opts[] = {
             "weights", "config", "length", "output", "prime", "temperature",
-            "top-k",   "seed",   "batch",  "wav",    "threads", NULL};
+            "top-k",   "seed",   "batch",  "wav",    "threads", "precision", NULL};
         g_command = "s4 generate";
         if ((rc = parse_options(argc - 2, argv + 2, generate_opts, &o)) != 0 ||
             (rc = require(o.weights, "weights")) != 0 || (rc = require(o.length, "length")) != 0 ||

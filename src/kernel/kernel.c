@@ -167,6 +167,11 @@ s4_status s4_kernel_create(const s4_ssm *ssm, int64_t L, const s4_kernel_options
     if (options && options->threads < 0)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: threads = %d must be >= 0", fn,
                         options->threads);
+    if (options && options->precision == S4_PRECISION_SINGLE)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: precision S4_PRECISION_SINGLE is a step plans' option; kernels "
+                        "take S4_PRECISION_MIXED or S4_PRECISION_DOUBLE",
+                        fn);
     if (options && options->precision != S4_PRECISION_MIXED &&
         options->precision != S4_PRECISION_DOUBLE)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: precision = %d is unknown", fn,

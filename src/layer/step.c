@@ -43,21 +43,22 @@ _Static_assert(COLS <= 256, "one head call must be one head block (s4__head_appl
  * state as before, y_c = 2 Re(C_c^T x') + D_c u. The state of each (b, h) is stored split,
  * [Re x (N/2); Im x (N/2)], so the update vectorises over n; coefficient rows are padded
  * with zeros to Np. */
-enum { S4_STEP_LANES = 8 };
+enum { S4_STEP_LANES = 8, S4_STEP_LANES_F = 16 }; /* row padding: 64 bytes of double, float */
 
 /* Batch elements per pass over the features (see s4_step_run). */
 enum { LIN_BCHUNK = 4 };
 
+/* Arrays of the plan's precision: double, or float in S4_PRECISION_SINGLE plans. */
 typedef struct lin_feat {
     int Nh, Np, r, Cp;
-    const double *c;  /* the feature's coefficient block */
-    const double *m;  /* [r] */
-    const double *D;  /* D of channel 0 of the feature; channel c at D[c Ds] */
+    const void *c;    /* the feature's coefficient block */
+    const void *m;    /* [r] */
+    const void *D;    /* D of channel 0 of the feature; channel c at D[c Ds] */
     size_t Ds;
 } lin_feat;
 
 typedef struct lin_job {
-    double *x;        /* state of the first batch element; element b at x + b xs */
+    void *x;          /* state of the first batch element; element b at x + b xs elements */
     size_t xs;
     const float *u;   /* u of (b, t) at u[b ub + t ut] */
     size_t ub, ut;
@@ -71,51 +72,95 @@ typedef void (*lin_fn)(const lin_feat *k, const lin_job *jb);
 
 #define S4_STEP_X86 S4_CPU_X86
 
-/* The portable variant: baseline x86-64 (SSE2) or whatever the target's default is. */
+/* The portable variants: baseline x86-64 (SSE2) or whatever the target's default is. */
 #define S4_STEP_NAME lin_step_ref
 #define S4_STEP_TARGET
+#define S4_STEP_T double
 #define S4_STEP_VL 2
+#define S4_STEP_PAD S4_STEP_LANES
 #define S4_STEP_GB 2
 #include "layer/step_impl.h"
+#undef S4_STEP_T
 #undef S4_STEP_VL
-#undef S4_STEP_GB
+#undef S4_STEP_PAD
 #undef S4_STEP_NAME
+
+#define S4_STEP_NAME lin_step_ref_f32
+#define S4_STEP_T float
+#define S4_STEP_VL 4
+#define S4_STEP_PAD S4_STEP_LANES_F
+#include "layer/step_impl.h"
+#undef S4_STEP_T
+#undef S4_STEP_VL
+#undef S4_STEP_PAD
+#undef S4_STEP_NAME
+#undef S4_STEP_GB
 #undef S4_STEP_TARGET
 
 #if S4_STEP_X86
-#define S4_STEP_NAME lin_step_avx2
 #define S4_STEP_TARGET S4_TARGET_AVX2
-#define S4_STEP_VL 4
 #define S4_STEP_GB 2
+#define S4_STEP_NAME lin_step_avx2
+#define S4_STEP_T double
+#define S4_STEP_VL 4
+#define S4_STEP_PAD S4_STEP_LANES
 #include "layer/step_impl.h"
+#undef S4_STEP_T
 #undef S4_STEP_VL
-#undef S4_STEP_GB
+#undef S4_STEP_PAD
 #undef S4_STEP_NAME
+
+#define S4_STEP_NAME lin_step_avx2_f32
+#define S4_STEP_T float
+#define S4_STEP_VL 8
+#define S4_STEP_PAD S4_STEP_LANES_F
+#include "layer/step_impl.h"
+#undef S4_STEP_T
+#undef S4_STEP_VL
+#undef S4_STEP_PAD
+#undef S4_STEP_NAME
+#undef S4_STEP_GB
 #undef S4_STEP_TARGET
 
-#define S4_STEP_NAME lin_step_avx512
 #define S4_STEP_TARGET S4_TARGET_AVX512
-#define S4_STEP_VL 8
 #define S4_STEP_GB 4
+#define S4_STEP_NAME lin_step_avx512
+#define S4_STEP_T double
+#define S4_STEP_VL 8
+#define S4_STEP_PAD S4_STEP_LANES
 #include "layer/step_impl.h"
+#undef S4_STEP_T
 #undef S4_STEP_VL
-#undef S4_STEP_GB
+#undef S4_STEP_PAD
 #undef S4_STEP_NAME
+
+#define S4_STEP_NAME lin_step_avx512_f32
+#define S4_STEP_T float
+#define S4_STEP_VL 16
+#define S4_STEP_PAD S4_STEP_LANES_F
+#include "layer/step_impl.h"
+#undef S4_STEP_T
+#undef S4_STEP_VL
+#undef S4_STEP_PAD
+#undef S4_STEP_NAME
+#undef S4_STEP_GB
 #undef S4_STEP_TARGET
 #endif
 
-/* The variant of the dispatcher's ISA (cpu/cpu.h), chosen at create, so executes never
- * touch cpuid. */
-static lin_fn lin_select(void)
+/* The variant of the dispatcher's ISA (cpu/cpu.h) and the plan's precision, chosen at
+ * create, so executes never touch cpuid. */
+static lin_fn lin_select(s4_isa isa, bool single)
 {
 #if S4_STEP_X86
-    switch (s4__cpu_isa()) {
-    case S4_ISA_AVX512: return lin_step_avx512;
-    case S4_ISA_AVX2: return lin_step_avx2;
+    switch (isa) {
+    case S4_ISA_AVX512: return single ? lin_step_avx512_f32 : lin_step_avx512;
+    case S4_ISA_AVX2: return single ? lin_step_avx2_f32 : lin_step_avx2;
     default: break;
     }
+#else
+    (void)isa;
 #endif
-    return lin_step_ref;
+    return single ? lin_step_ref_f32 : lin_step_ref;
 }
 
 /* Diagonal-mode acceptance (see diag_feature): relative output error allowed against the
@@ -139,9 +184,12 @@ struct s4_step {
     /* linear: the fused step (see "linear mode" below), coefficients split real/imaginary */
     double *lc;           /* [H x lstride] per feature: G, DP, A1, DB, 2C rows of Np */
     double *lm;           /* [H x rank] m_q */
-    size_t lstride;       /* doubles per feature in lc (a multiple of 8: 64-byte blocks) */
-    int Np;               /* N/2 rounded up to S4_STEP_LANES */
+    size_t lstride;       /* elements per feature in lc/lcf (64-byte blocks) */
+    int Np;               /* N/2 rounded up to S4_STEP_LANES (S4_STEP_LANES_F if single) */
     lin_fn lin_run;       /* the kernel variant chosen from cpuid at create */
+    s4_isa isa;           /* its instruction set */
+    bool single;          /* S4_PRECISION_SINGLE: float state, coefficients and arithmetic */
+    float *lcf, *lmf, *Df; /* single: lc, lm and D rounded to float (lc freed) */
 
     /* diagonal: z = V^-1 x_f, z' = w z + g u, y = Re(Cv^T z) */
     double complex *w;    /* [H x N] eigenvalues of dA */
@@ -151,7 +199,8 @@ struct s4_step {
     double complex *Vi;   /* [H x N x N] V^-1 (state_set) */
 
     int threads;          /* OpenMP threads of one run, splitting the features */
-    size_t per;           /* doubles of state per (b, h) */
+    size_t per;           /* elements (double, float if single) of state per (b, h) */
+    size_t esz;           /* bytes of one state element */
     size_t state_size;    /* bytes */
     int nb, tb;           /* columns of one head call: nb batch elements x tb steps */
     size_t work_size;     /* bytes incl. alignment slack */
@@ -197,6 +246,9 @@ static void plan_free(s4_step *p)
     s4__free(p->Cr);
     s4__free(p->lc);
     s4__free(p->lm);
+    s4__free(p->lcf);
+    s4__free(p->lmf);
+    s4__free(p->Df);
     s4__free(p->w);
     s4__free(p->g);
     s4__free(p->Cv);
@@ -443,7 +495,7 @@ static s4_status plan_arrays(s4_step *p)
         break;
     case S4_STEP_LINEAR: {
         /* 64-byte aligned feature blocks (lstride is a multiple of 8 doubles). */
-        const size_t Np = s4__round_up(Nh, S4_STEP_LANES);
+        const size_t Np = s4__round_up(Nh, p->single ? S4_STEP_LANES_F : S4_STEP_LANES);
         size_t bytes = 0;
         p->Np = (int)Np;
         p->lstride = Np * (4 * r + 4 + 2 * Cp);
@@ -466,6 +518,37 @@ static s4_status plan_arrays(s4_step *p)
     return ok ? S4_OK : S4_ERR_OUT_OF_MEMORY;
 }
 
+/* Rounds the linear coefficients, m and D of a single-precision plan to float (set up in
+ * double like every plan; the double lc and lm are freed). A coefficient beyond float range
+ * (a layer whose step overflows float) refuses the precision. */
+static s4_status to_single(s4_step *p)
+{
+    const size_t nc = (size_t)p->H * p->lstride, nm = (size_t)p->H * (size_t)p->rank;
+    const size_t nd = (size_t)p->H * (size_t)p->Cp;
+    if (!(p->lcf = s4__alloc(nc, sizeof *p->lcf)) || !(p->lmf = s4__alloc(nm, sizeof *p->lmf)) ||
+        !(p->Df = s4__alloc(nd, sizeof *p->Df)))
+        return s4__fail(S4_ERR_OUT_OF_MEMORY, "s4_step_create: out of memory");
+    const struct { const double *src; float *dst; size_t n; } arr[] = {
+        {p->lc, p->lcf, nc}, {p->lm, p->lmf, nm}, {p->D, p->Df, nd}};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t i = 0; i < arr[a].n; i++) {
+            if (!(fabs(arr[a].src[i]) <= FLT_MAX))
+                return s4__fail(S4_ERR_NUMERICAL,
+                                "s4_step_create: precision S4_PRECISION_SINGLE: a step "
+                                "coefficient of feature %zu (%g) is beyond float range; use "
+                                "S4_PRECISION_DOUBLE",
+                                a == 0 ? i / p->lstride
+                                       : a == 1 ? i / (size_t)p->rank : i % (size_t)p->H,
+                                arr[a].src[i]);
+            arr[a].dst[i] = (float)arr[a].src[i];
+        }
+    s4__free(p->lc);
+    s4__free(p->lm);
+    p->lc = NULL;
+    p->lm = NULL;
+    return S4_OK;
+}
+
 s4_status s4_step_create(const s4_layer *layer, s4_step_mode mode, int B, double rate,
                          s4_step **out)
 {
@@ -479,9 +562,16 @@ s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, 
 {
     static const char fn[] = "s4_step_create";
     const double rate = options ? options->rate : 1.0;
+    const s4_precision prec = options ? options->precision : S4_PRECISION_MIXED;
     if (options && options->threads < 0)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: threads = %d must be >= 0", fn,
                         options->threads);
+    if (prec != S4_PRECISION_MIXED && prec != S4_PRECISION_DOUBLE &&
+        prec != S4_PRECISION_SINGLE)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: precision = %d is unknown (S4_PRECISION_MIXED, S4_PRECISION_DOUBLE "
+                        "or S4_PRECISION_SINGLE)",
+                        fn, (int)prec);
     if (!layer || !out)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !layer ? "layer" : "out");
     if (mode != S4_STEP_DENSE && mode != S4_STEP_LINEAR && mode != S4_STEP_DIAGONAL)
@@ -517,14 +607,22 @@ s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, 
                             "has no dss step either",
                             fn);
         mode = S4_STEP_LINEAR;
+    } else if (prec == S4_PRECISION_SINGLE && mode != S4_STEP_LINEAR) {
+        return s4__fail(S4_ERR_INVALID_ARGUMENT,
+                        "%s: precision S4_PRECISION_SINGLE runs the linear step (and an S4D "
+                        "layer's diagonal step) only; mode = %s",
+                        fn, mode == S4_STEP_DENSE ? "S4_STEP_DENSE" : "S4_STEP_DIAGONAL");
     }
+    const bool single = prec == S4_PRECISION_SINGLE;
 
     const int H = ssm->H, N = ssm->N, Nh = ssm->Nh, Cp = ssm->Cp;
-    /* State: N reals (dense), N/2 complex (linear), N complex (diagonal) per (b, h). Every
-     * plan array is at most H x N x N complex or H x C' x N complex: check those too. */
+    /* State: N reals (dense), N/2 complex (linear), N complex (diagonal) per (b, h), in
+     * double, or float when single. Every plan array is at most H x N x N complex or
+     * H x C' x N complex: check those too. */
     const size_t per = mode == S4_STEP_DIAGONAL ? 2 * (size_t)N : (size_t)N;
+    const size_t esz = single ? sizeof(float) : sizeof(double);
     size_t state_size, big;
-    if (!s4__mul_size((size_t)B * (size_t)H, per * sizeof(double), &state_size) ||
+    if (!s4__mul_size((size_t)B * (size_t)H, per * esz, &state_size) ||
         !s4__mul_size((size_t)H * (size_t)N, (size_t)N * 2 * sizeof(double), &big) ||
         !s4__mul_size((size_t)H * (size_t)Cp, (size_t)N * 2 * sizeof(double), &big))
         return s4__fail(S4_ERR_OUT_OF_MEMORY,
@@ -546,6 +644,8 @@ s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, 
     p->transposed = layer->cfg.transposed;
     p->swap = layer->cfg.swap_channels && Cp > 1;
     p->per = per;
+    p->esz = esz;
+    p->single = single;
     p->state_size = state_size;
     p->nb = B < COLS ? B : COLS;
     p->tb = COLS / p->nb;
@@ -568,7 +668,8 @@ s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, 
     C = s4__alloc((size_t)Cp * (size_t)Nh, sizeof *C);
     if (mode == S4_STEP_LINEAR) {
         const size_t r = (size_t)ssm->rank;
-        p->lin_run = lin_select();
+        p->isa = S4_STEP_X86 ? s4__cpu_isa() : S4_ISA_PORTABLE;
+        p->lin_run = lin_select(p->isa, single);
         if ((lin_mem = s4__alloc((size_t)Nh * (3 + 3 * r), sizeof *lin_mem)) != NULL)
             lin = (s4_linear_step){.Nh = Nh,
                                    .rank = (int)r,
@@ -637,6 +738,8 @@ s4_status s4_step_create_with_options(const s4_layer *layer, s4_step_mode mode, 
             goto fail;
         }
     }
+    if (single && (st = to_single(p)) != S4_OK)
+        goto fail;
     s4__free(dA);
     s4__free(dB);
     s4__free(C);
@@ -696,6 +799,14 @@ s4_status s4_step_state_get(const s4_step *p, const void *state, double *x)
     for (size_t bh = 0; bh < BH; bh++) {
         const double *s = (const double *)state + bh * p->per;
         double *xo = x + bh * 2 * Nh;
+        if (p->single) { /* linear, [Re x; Im x] in float */
+            const float *sf = (const float *)state + bh * p->per;
+            for (size_t n = 0; n < Nh; n++) {
+                xo[2 * n] = sf[n];
+                xo[2 * n + 1] = sf[Nh + n];
+            }
+            continue;
+        }
         switch (p->mode) {
         case S4_STEP_DENSE: /* r = [Re x; Im x] */
         case S4_STEP_LINEAR:
@@ -733,14 +844,24 @@ s4_status s4_step_state_set(const s4_step *p, void *state, const double *x)
     for (size_t bh = 0; bh < BH; bh++) {
         const double *xi = x + bh * 2 * Nh;
         for (size_t i = 0; i < 2 * Nh; i++)
-            if (!isfinite(xi[i]))
+            if (!(fabs(xi[i]) <= (p->single ? FLT_MAX : DBL_MAX)))
                 return s4__fail(S4_ERR_INVALID_ARGUMENT,
-                                "%s: x[%zu] = %g is not finite (b = %zu, h = %zu)", fn,
-                                bh * 2 * Nh + i, xi[i], bh / (size_t)p->H, bh % (size_t)p->H);
+                                "%s: x[%zu] = %g is %s (b = %zu, h = %zu)", fn, bh * 2 * Nh + i,
+                                xi[i], isfinite(xi[i]) ? "beyond the float range of the plan's "
+                                                         "single precision" : "not finite",
+                                bh / (size_t)p->H, bh % (size_t)p->H);
     }
     for (size_t bh = 0; bh < BH; bh++) {
         double *s = (double *)state + bh * p->per;
         const double *xi = x + bh * 2 * Nh;
+        if (p->single) { /* rounded to float */
+            float *sf = (float *)state + bh * p->per;
+            for (size_t n = 0; n < Nh; n++) {
+                sf[n] = (float)xi[2 * n];
+                sf[Nh + n] = (float)xi[2 * n + 1];
+            }
+            continue;
+        }
         switch (p->mode) {
         case S4_STEP_DENSE:
         case S4_STEP_LINEAR:
@@ -825,17 +946,21 @@ static void advance_diag(const s4_step *p, int h, double complex *z, const float
  * pre [rows x bb tt]: LIN_BCHUNK batch elements at a time through every feature, so their
  * states (N doubles per feature) stream through the cache once per step while the
  * coefficients, read once per chunk, stay in it. */
-static void run_linear(const s4_step *p, double *st0, const float *u, size_t Tz, size_t t0,
+static void run_linear(const s4_step *p, void *st0, const float *u, size_t Tz, size_t t0,
                        size_t tt, size_t b0, size_t bb, float *pre, size_t h0, size_t h1)
 {
     const size_t H = (size_t)p->H, ncols = bb * tt, Cs = p->swap ? 1 : H;
+    const size_t r = (size_t)p->rank;
     for (size_t bc = 0; bc < bb; bc += LIN_BCHUNK) {
         const size_t b = b0 + bc, nb = bb - bc < LIN_BCHUNK ? bb - bc : LIN_BCHUNK;
         for (size_t h = h0; h < h1; h++) {
-            const lin_feat k = {p->Nh, p->Np, p->rank, p->Cp, p->lc + h * p->lstride,
-                                p->lm + h * (size_t)p->rank, p->D + h, H};
+            const lin_feat k =
+                p->single ? (lin_feat){p->Nh, p->Np, p->rank, p->Cp, p->lcf + h * p->lstride,
+                                       p->lmf + h * r, p->Df + h, H}
+                          : (lin_feat){p->Nh, p->Np, p->rank, p->Cp, p->lc + h * p->lstride,
+                                       p->lm + h * r, p->D + h, H};
             const float *ub = p->transposed ? u + (b * H + h) * Tz + t0 : u + (b * Tz + t0) * H + h;
-            const lin_job jb = {st0 + (b * H + h) * p->per,
+            const lin_job jb = {(unsigned char *)st0 + (b * H + h) * p->per * p->esz,
                                 H * p->per,
                                 ub,
                                 H * Tz,
@@ -874,7 +999,7 @@ static void scatter_rows(const s4_step *p, const float *out, size_t ncols, size_
 
 /* Steps t0 .. t0 + tt - 1 of batch elements b0 .. b0 + bb - 1, features h0 .. h1 - 1, into
  * pre [rows x bb tt]; tmp: 2N doubles of this thread's. */
-static void advance_features(const s4_step *p, double *st0, const float *u, size_t Tz,
+static void advance_features(const s4_step *p, void *st0, const float *u, size_t Tz,
                              size_t t0, size_t tt, size_t b0, size_t bb, float *pre,
                              double *tmp, size_t h0, size_t h1)
 {
@@ -886,7 +1011,7 @@ static void advance_features(const s4_step *p, double *st0, const float *u, size
     for (size_t h = h0; h < h1; h++)
         for (size_t bi = 0; bi < bb; bi++) {
             const size_t b = b0 + bi;
-            double *xs = st0 + (b * H + h) * p->per;
+            double *xs = (double *)st0 + (b * H + h) * p->per;
             /* u[b][h][t] (transposed) or u[b][t][h]. */
             const float *ub = p->transposed ? u + (b * H + h) * Tz + t0 : u + (b * Tz + t0) * H + h;
             const size_t us = p->transposed ? 1 : H;
@@ -927,7 +1052,7 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
     carve(p, base, &ws);
 
     const size_t H = (size_t)p->H, Fo = (size_t)p->Fo, Tz = (size_t)T;
-    double *st0 = state;
+    void *st0 = state;
     if (p->threads > 1)
         s4__blas_hold(); /* measured: OpenBLAS's pool spinning beside ours halved B = 16 */
     for (int64_t t0 = 0; t0 < T; t0 += p->tb) {
@@ -954,6 +1079,23 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
     }
     if (p->threads > 1)
         s4__blas_release();
+    return S4_OK;
+}
+
+static s4_isa p_isa(const s4_step *p)
+{
+    return p->mode == S4_STEP_LINEAR ? p->isa : S4_ISA_PORTABLE;
+}
+
+s4_status s4_step_info(const s4_step *plan, s4_plan_info *info)
+{
+    if (!plan || !info)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_step_info: %s is NULL",
+                        !plan ? "plan" : "info");
+    /* Dense and eigenbasis modes run plain C loops and OpenBLAS (portable). */
+    *info = (s4_plan_info){.isa = p_isa(plan),
+                           .precision = plan->single ? S4_PRECISION_SINGLE : S4_PRECISION_DOUBLE,
+                           .threads = plan->threads};
     return S4_OK;
 }
 

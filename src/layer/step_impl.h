@@ -1,9 +1,12 @@
 /* Body of the linear-mode step kernel (see step.c, "linear mode: the fused step"), included
- * once per instruction set by step.c with
+ * once per instruction set and precision by step.c with
  *   S4_STEP_NAME, S4_STEP_TARGET  the function and its target attribute
- *   S4_STEP_VL                    doubles per vector: one register of the ISA (2, 4 or 8)
+ *   S4_STEP_T                     the element type of state, coefficients and arithmetic:
+ *                                 double, or float for S4_PRECISION_SINGLE plans
+ *   S4_STEP_VL                    elements per vector: one register of the ISA (2, 4, 8, 16)
+ *   S4_STEP_PAD                   the plan's row padding (a multiple of S4_STEP_VL)
  *   S4_STEP_GB                    batch elements stepped together, sharing coefficient loads
- * One source, every variant. The arithmetic is written on vectors of S4_STEP_VL doubles
+ * One source, every variant. The arithmetic is written on vectors of S4_STEP_VL elements
  * (GNU vector extension) with a fixed summation order for the given VL. VL and GB are
  * chosen so that a group's accumulators, its coefficient vectors and the temporaries fit the
  * register file: AVX-512 (32 registers) steps 4 elements on 8-double vectors; AVX2 (16)
@@ -22,19 +25,19 @@
 /* g loops of a group: unrolled, so each batch element's vectors stay in registers. */
 #define S4_STEP_UNROLL _Pragma("GCC unroll 4")
 
-/* S4_STEP_VL doubles; may_alias and aligned(8): loaded from and stored to double arrays at
- * any element offset. */
-typedef double lin_vec __attribute__((vector_size(S4_STEP_VL * sizeof(double)), may_alias,
-                                      aligned(sizeof(double))));
+/* S4_STEP_VL elements; may_alias and aligned to one element: loaded from and stored to the
+ * plan's arrays at any element offset. */
+typedef S4_STEP_T lin_vec __attribute__((vector_size(S4_STEP_VL * sizeof(S4_STEP_T)), may_alias,
+                                         aligned(sizeof(S4_STEP_T))));
 #define LIN_ZERO ((lin_vec){0})
 #define LIN_LOAD(p) (*(const lin_vec *)(const void *)(p))
 #define LIN_STORE(p, v) (*(lin_vec *)(void *)(p) = (v))
-_Static_assert(S4_STEP_LANES % S4_STEP_VL == 0, "rows are padded to S4_STEP_LANES");
+_Static_assert(S4_STEP_PAD % S4_STEP_VL == 0, "rows are padded to S4_STEP_PAD");
 
 /* Lanes n0 .. n0 + VL - 1 of a state row of Nh: a plain load, or for the tail of N/2 the
  * remaining elements with zeros after them. */
 static S4_STEP_TARGET inline __attribute__((always_inline)) void
-S4_STEP_PART(lin_vec *v, const double *row, int n0, int Nh, const int tail)
+S4_STEP_PART(lin_vec *v, const S4_STEP_T *row, int n0, int Nh, const int tail)
 {
     if (!tail || Nh - n0 >= S4_STEP_VL) {
         *v = LIN_LOAD(row + n0);
@@ -46,7 +49,7 @@ S4_STEP_PART(lin_vec *v, const double *row, int n0, int Nh, const int tail)
 }
 
 static S4_STEP_TARGET inline __attribute__((always_inline)) void
-S4_STEP_SPART(double *row, lin_vec v, int n0, int Nh, const int tail)
+S4_STEP_SPART(S4_STEP_T *row, lin_vec v, int n0, int Nh, const int tail)
 {
     if (!tail || Nh - n0 >= S4_STEP_VL) {
         LIN_STORE(row + n0, v);
@@ -56,11 +59,16 @@ S4_STEP_SPART(double *row, lin_vec v, int n0, int Nh, const int tail)
         row[n0 + j] = v[j];
 }
 
-/* A fixed order for each VL: ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)) for 8 lanes,
- * (0 + 2) + (1 + 3) for 4, 0 + 1 for 2. */
-static S4_STEP_TARGET inline __attribute__((always_inline)) double S4_STEP_HSUM(lin_vec v)
+/* A fixed order for each VL, halving: lane i + lane i + VL/2, then again, e.g.
+ * ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)) for 8 lanes, (0 + 2) + (1 + 3) for 4, 0 + 1 for
+ * 2. */
+static S4_STEP_TARGET inline __attribute__((always_inline)) S4_STEP_T S4_STEP_HSUM(lin_vec v)
 {
-#if S4_STEP_VL == 8
+#if S4_STEP_VL == 16
+    const S4_STEP_T a0 = v[0] + v[8], a1 = v[1] + v[9], a2 = v[2] + v[10], a3 = v[3] + v[11];
+    const S4_STEP_T a4 = v[4] + v[12], a5 = v[5] + v[13], a6 = v[6] + v[14], a7 = v[7] + v[15];
+    return ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7));
+#elif S4_STEP_VL == 8
     return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
 #elif S4_STEP_VL == 4
     return (v[0] + v[2]) + (v[1] + v[3]);
@@ -79,25 +87,26 @@ S4_STEP_GROUP(const lin_feat *restrict k, const lin_job *restrict jb, int b0, in
               const int gb, const int r, const int Cp, const int tail)
 {
     const int Nh = k->Nh, Np = k->Np;
-    const double *G = k->c;
-    const double *DP = G + (size_t)2 * r * Np;
-    const double *A1r = DP + (size_t)2 * r * Np, *A1i = A1r + Np;
-    const double *DBr = A1i + Np, *DBi = DBr + Np;
-    const double *C2 = DBi + Np;
+    const S4_STEP_T *G = k->c;
+    const S4_STEP_T *DP = G + (size_t)2 * r * Np;
+    const S4_STEP_T *A1r = DP + (size_t)2 * r * Np, *A1i = A1r + Np;
+    const S4_STEP_T *DBr = A1i + Np, *DBi = DBr + Np;
+    const S4_STEP_T *C2 = DBi + Np;
+    const S4_STEP_T *km = k->m, *kD = k->D;
 
-    double *const x = jb->x + (size_t)b0 * jb->xs;
+    S4_STEP_T *const x = (S4_STEP_T *)jb->x + (size_t)b0 * jb->xs;
     const size_t xs = jb->xs;
 #define xr(g) (x + (size_t)(g) * xs)
 #define xi(g) (x + (size_t)(g) * xs + Nh)
-    double u[S4_STEP_GB];
+    S4_STEP_T u[S4_STEP_GB];
     S4_STEP_UNROLL
     for (int g = 0; g < gb; g++)
-        u[g] = (double)jb->u[(size_t)(b0 + g) * jb->ub + (size_t)t * jb->ut];
+        u[g] = (S4_STEP_T)jb->u[(size_t)(b0 + g) * jb->ub + (size_t)t * jb->ut];
 
     /* Phase 1: s_q = 2 Re(G_q^T x) + m_q u, from the old state. */
-    double s[S4_STEP_GB][S4_LINEAR_MAX_RANK];
+    S4_STEP_T s[S4_STEP_GB][S4_LINEAR_MAX_RANK];
     for (int q = 0; q < r; q++) {
-        const double *Gr = G + (size_t)2 * q * Np, *Gi = Gr + Np;
+        const S4_STEP_T *Gr = G + (size_t)2 * q * Np, *Gi = Gr + Np;
         lin_vec acc[S4_STEP_GB], aci[S4_STEP_GB]; /* Re and Im products: two dependency chains */
         S4_STEP_UNROLL
         for (int g = 0; g < gb; g++)
@@ -115,7 +124,7 @@ S4_STEP_GROUP(const lin_feat *restrict k, const lin_job *restrict jb, int b0, in
         }
         S4_STEP_UNROLL
         for (int g = 0; g < gb; g++)
-            s[g][q] = 2.0 * S4_STEP_HSUM(acc[g] - aci[g]) + k->m[q] * u[g];
+            s[g][q] = (S4_STEP_T)2 * S4_STEP_HSUM(acc[g] - aci[g]) + km[q] * u[g];
     }
 
     /* Phase 2: x' = A1 x - sum_q DP_q s_q + DB u in place, and for one channel its output
@@ -154,7 +163,7 @@ S4_STEP_GROUP(const lin_feat *restrict k, const lin_job *restrict jb, int b0, in
      * their own over the new state. */
     for (int c = 0; c < Cp; c++) {
         if (Cp != 1) {
-            const double *Cr = C2 + (size_t)2 * c * Np, *Ci = Cr + Np;
+            const S4_STEP_T *Cr = C2 + (size_t)2 * c * Np, *Ci = Cr + Np;
             S4_STEP_UNROLL
             for (int g = 0; g < gb; g++)
                 ya[g] = yi[g] = LIN_ZERO;
@@ -170,10 +179,10 @@ S4_STEP_GROUP(const lin_feat *restrict k, const lin_job *restrict jb, int b0, in
                 }
             }
         }
-        const double Dc = k->D[(size_t)c * k->Ds];
+        const S4_STEP_T Dc = kD[(size_t)c * k->Ds];
         S4_STEP_UNROLL
         for (int g = 0; g < gb; g++) {
-            const double y = S4_STEP_HSUM(ya[g] - yi[g]) + Dc * u[g];
+            const S4_STEP_T y = S4_STEP_HSUM(ya[g] - yi[g]) + Dc * u[g];
             jb->y[(size_t)c * jb->yc + (size_t)(b0 + g) * jb->yb + (size_t)t] = (float)y;
         }
     }

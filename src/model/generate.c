@@ -104,6 +104,7 @@ s4_status s4_generator_create(const s4_model *model, int B, const s4_generate_op
     s4_step_options so;
     s4_step_options_default(&so);
     so.threads = o.threads;
+    so.precision = o.precision;
     s4_status st = s4_model_step_create(model, S4_MODEL_STEP_NATURAL, B, &so, &g->plan);
     if (st != S4_OK) {
         char msg[400];
