@@ -65,15 +65,16 @@ void s4__head_apply_split(const s4_head *head, const float *pre, int64_t ncols, 
 
 /* A step of a plan inside the caller's OpenMP parallel region of nt threads (this is
  * thread tid), for models that run a whole network step per region: every thread of the
- * region must call it (it holds a barrier); thread tid steps features H tid / nt .. H (tid
+ * region must call it (it waits at bar, the team's core/barrier.h barrier); thread tid steps features H tid / nt .. H (tid
  * + 1) / nt - 1 and writes rows Fo tid / nt .. Fo (tid + 1) / nt - 1 of every y[b], with the
  * same bits as s4_step_execute. u must be finite and fully written before the call; y's
  * other rows are another thread's until a barrier. work: the plan's workspace (64-byte
  * aligned). Needs nt <= s4__step_team_threads(p), which is 0 when the plan cannot (its
  * batch takes several head calls). */
 int s4__step_team_threads(const s4_step *p);
+struct s4__barrier;
 void s4__step_team(const s4_step *p, void *state, const float *u, float *y, void *work,
-                   int tid, int nt);
+                   struct s4__barrier *bar, int tid, int nt);
 
 /* While our own threads call the head's sgemm, OpenBLAS (pthreads build) must not start
  * its pool under them: hold sets its process-wide thread count to 1 (the first holder

@@ -11,6 +11,7 @@
  * step ignores swap_channels, a defect libs4 does not copy, so step == conv here -- and the
  * layer's head (activation, output linear, final GLU) runs on the batch's columns.
  * SPDX-License-Identifier: Apache-2.0 */
+#include "core/barrier.h"
 #include "cpu/cpu.h"
 #include "ssm/discretize.h"
 #include "layer/layer.h"
@@ -1108,7 +1109,7 @@ int s4__step_team_threads(const s4_step *p)
  * that already runs a team: this thread's features, the head's barrier, its head rows and
  * its rows of y. */
 void s4__step_team(const s4_step *p, void *state, const float *u, float *y, void *work,
-                   int tid, int nt)
+                   s4__barrier *bar, int tid, int nt)
 {
     workspace ws;
     carve(p, work, &ws);
@@ -1116,7 +1117,7 @@ void s4__step_team(const s4_step *p, void *state, const float *u, float *y, void
     const size_t T0 = (size_t)tid, NT = (size_t)nt;
     advance_features(p, state, u, 1, 0, 1, 0, B, ws.pre, ws.tmp + 2 * (size_t)p->N * T0,
                      H * T0 / NT, H * (T0 + 1) / NT);
-#pragma omp barrier
+    s4__barrier_wait(bar, nt);
     s4__head_apply_split(&p->head, ws.pre, (int64_t)B, ws.out, ws.head, tid, nt);
     scatter_rows(p, ws.out, B, 0, B, 0, 1, 1, y, Fo * T0 / NT, Fo * (T0 + 1) / NT);
 }

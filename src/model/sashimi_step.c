@@ -17,6 +17,7 @@
  * stream), so the outputs are bitwise the same for any split.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "model/sashimi.h"
+#include "core/barrier.h"
 #include "layer/layer.h" /* s4__step_team */
 
 #include <omp.h>
@@ -57,6 +58,7 @@ typedef struct stws {
     float *ut, *yt;     /* [H_max x B] each: the layer's [B x H] in and out */
     float *scratch;     /* FF: (2 F + H) B; decoder: n_tokens B */
     void *layer;
+    s4__barrier *bar;   /* the team's (core/barrier.h), set up before each step */
 } stws;
 
 static int level_H(const s4__sashimi *s, int i)
@@ -86,6 +88,7 @@ static size_t carve(const lane *p, unsigned char *base, stws *w)
         sc = (size_t)p->m->cfg.n_tokens * B;
     w->scratch = s4__carve(&c, sc, sizeof(float));
     w->layer = s4__carve(&c, p->layer_ws, 1);
+    w->bar = s4__carve(&c, 1, sizeof(s4__barrier));
     return c.ok ? c.off : 0;
 }
 
@@ -200,12 +203,7 @@ static int64_t lane_count(const lane *p, const void *state)
 }
 
 /* A barrier of the lane's team (nothing for a team of one). */
-#define TEAM_BARRIER(nt)                                                                      \
-    do {                                                                                      \
-        if ((nt) > 1) {                                                                       \
-            _Pragma("omp barrier")                                                            \
-        }                                                                                     \
-    } while (0)
+#define TEAM_BARRIER(w, nt) s4__barrier_wait((w)->bar, (nt))
 
 /* One residual block on the panel x [H x B] in place, by thread tid of the lane's team of
  * nt: the normalisation by thread 0, then the linears' rows and the layer's features split
@@ -227,12 +225,12 @@ static s4_status step_block(const lane *p, const s4__sblock *blk, float *x,
         const size_t f0 = F * T0 / NT, f1 = F * (T0 + 1) / NT;
         p->affine((int)H, blk->ff1.Wp, (int)f0, (int)f1, z, B, (int)B, u + f0 * B, B);
         p->gelu(u + f0 * B, g + f0 * B, (f1 - f0) * B);
-        TEAM_BARRIER(nt);
+        TEAM_BARRIER(w, nt);
         const size_t h0 = H * T0 / NT, h1 = H * (T0 + 1) / NT;
         p->affine((int)F, blk->ff2.Wp, (int)h0, (int)h1, g, B, (int)B, t + h0 * B, B);
         for (size_t o = h0 * B; o < h1 * B; o++)
             x[o] += t[o];
-        TEAM_BARRIER(nt);
+        TEAM_BARRIER(w, nt);
         return S4_OK;
     }
     /* The layer step takes and gives [B x H]; each thread fills the features it steps. */
@@ -250,7 +248,7 @@ static s4_status step_block(const lane *p, const s4__sblock *blk, float *x,
             return S4_ERR_INVALID_ARGUMENT; /* every thread sees the same z */
         }
         s4__step_team(p->ls[blk->id], state + p->state_off[blk->id], w->ut, w->yt, w->layer,
-                      tid, nt);
+                      w->bar, tid, nt);
     } else {
         const s4_status st = s4_step_execute(p->ls[blk->id], state + p->state_off[blk->id],
                                              w->ut, w->yt, w->layer, p->layer_ws);
@@ -264,7 +262,7 @@ static s4_status step_block(const lane *p, const s4__sblock *blk, float *x,
     for (size_t h = H * T0 / NT; h < H * (T0 + 1) / NT; h++)
         for (size_t b = 0; b < B; b++)
             x[h * B + b] += w->yt[b * H + h];
-    TEAM_BARRIER(nt);
+    TEAM_BARRIER(w, nt);
     return S4_OK;
 }
 
@@ -312,7 +310,7 @@ static s4_status lane_execute(const char *fn, const lane *p, void *state, const 
             for (size_t h = 0; h < d; h++)
                 w.save[0][h * B + b] = src[h];
         }
-    TEAM_BARRIER(nt);
+    TEAM_BARRIER(&w, nt);
     s4_status st = S4_OK;
     /* Down: the U-Net blocks, then the DownPool's slot, and on completion the pool. */
     for (int i = 0; i < P && st == S4_OK; i++) {
@@ -322,7 +320,7 @@ static s4_status lane_execute(const char *fn, const lane *p, void *state, const 
             if (tid == 0)
                 memcpy(w.save[i] + (size_t)(j + 1) * n, w.save[i] + (size_t)j * n,
                        n * sizeof(float));
-            TEAM_BARRIER(nt);
+            TEAM_BARRIER(&w, nt);
             st = step_block(p, &v->down[j], w.save[i] + (size_t)(j + 1) * n, st8, &w, tid, nt,
                             err);
         }
@@ -337,7 +335,7 @@ static s4_status lane_execute(const char *fn, const lane *p, void *state, const 
                 p->affine((int)(H * pp), v->dpool.Wp, 0, v->dpool.M, buf, B, (int)B,
                           w.save[i + 1], B);
         }
-        TEAM_BARRIER(nt);
+        TEAM_BARRIER(&w, nt);
         if (i == depth)
             break;
     }
@@ -345,12 +343,12 @@ static s4_status lane_execute(const char *fn, const lane *p, void *state, const 
         const size_t n = (size_t)s->H_center * B;
         if (tid == 0)
             memcpy(w.cur[P], w.save[P], n * sizeof(float));
-        TEAM_BARRIER(nt);
+        TEAM_BARRIER(&w, nt);
         for (int j = 0; j < nb && st == S4_OK; j++)
             st = step_block(p, &s->center[j], w.cur[P], st8, &w, tid, nt, err);
         if (tid == 0 && st == S4_OK)
             add(w.cur[P], w.save[P], n);
-        TEAM_BARRIER(nt);
+        TEAM_BARRIER(&w, nt);
     }
     /* Up: pop the UpPool's queue (refilled after the pop when the pool completed), the
      * skips, the blocks. */
@@ -371,19 +369,19 @@ static s4_status lane_execute(const char *fn, const lane *p, void *state, const 
                 memcpy(w.cur[i], w.save[i], n * sizeof(float));
             }
         }
-        TEAM_BARRIER(nt);
+        TEAM_BARRIER(&w, nt);
         for (int j = 0; j < nb && st == S4_OK; j++) {
             st = step_block(p, &v->up[j], w.cur[i], st8, &w, tid, nt, err);
             if (c->unet && st == S4_OK) {
                 if (tid == 0)
                     add(w.cur[i], w.save[i] + (size_t)(nb - 1 - j) * n, n);
-                TEAM_BARRIER(nt);
+                TEAM_BARRIER(&w, nt);
             }
         }
         if (!c->unet && st == S4_OK) {
             if (tid == 0)
                 add(w.cur[i], w.save[i], n);
-            TEAM_BARRIER(nt);
+            TEAM_BARRIER(&w, nt);
         }
     }
     if (st != S4_OK) {
@@ -514,6 +512,9 @@ s4_status s4__sstep_execute(const char *fn, const struct s4__sstep *p, void *sta
         /* One lane, a team of threads on it. */
         const int nt = p->lanes[0]->nt;
         s4_status err = S4_OK;
+        stws w;
+        carve(p->lanes[0], base, &w);
+        s4__barrier_init(w.bar);
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num(), n = omp_get_num_threads();
