@@ -20,10 +20,8 @@
 /* complex.h (via internal.h) before fftw3.h makes fftwf_complex a C99 float complex. */
 #include "core/internal.h"
 
-#include <errno.h>
 #include <fftw3.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -355,54 +353,5 @@ s4_status s4_conv_execute(const s4_conv *p, const float *spec, const float *u, s
             }
         }
     }
-    return S4_OK;
-}
-
-/* ------------------------------------------------------------------------------ */
-/* Wisdom. FFTW's planner state is global: every access holds the planner lock. Opening
- * the file ourselves and using FFTW's FILE forms tells a file that cannot be opened, read
- * or written (S4_ERR_IO) from content FFTW refuses (S4_ERR_FORMAT), without a race
- * between a trial fopen and FFTW's own. */
-
-s4_status s4_wisdom_export(const char *path)
-{
-    static const char fn[] = "s4_wisdom_export";
-    if (!path)
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: path is NULL", fn);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return s4__fail(S4_ERR_IO, "%s: cannot open '%s' for writing: %s", fn, path,
-                        strerror(errno));
-    s4__fftw_lock();
-    fftwf_export_wisdom_to_file(f);
-    s4__fftw_unlock();
-    const bool bad = ferror(f) != 0;
-    const int err = errno;
-    if (fclose(f) != 0 || bad)
-        return s4__fail(S4_ERR_IO, "%s: writing '%s' failed: %s", fn, path,
-                        strerror(bad ? err : errno));
-    return S4_OK;
-}
-
-s4_status s4_wisdom_import(const char *path)
-{
-    static const char fn[] = "s4_wisdom_import";
-    if (!path)
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: path is NULL", fn);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return s4__fail(S4_ERR_IO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
-    s4__fftw_lock();
-    const int ok = fftwf_import_wisdom_from_file(f);
-    s4__fftw_unlock();
-    const bool bad = ferror(f) != 0;
-    const int err = errno;
-    fclose(f);
-    if (bad)
-        return s4__fail(S4_ERR_IO, "%s: reading '%s' failed: %s", fn, path, strerror(err));
-    if (!ok)
-        return s4__fail(S4_ERR_FORMAT,
-                        "%s: '%s' is not single-precision FFTW wisdom that this FFTW accepts",
-                        fn, path);
     return S4_OK;
 }

@@ -110,6 +110,8 @@ void s4__free(void *p)
     atomic_fetch_sub(&in_use, total);
 }
 
+void s4_free(void *p) { s4__free(p); }
+
 void *s4__alloc(size_t n, size_t size)
 {
     size_t bytes;

@@ -10,8 +10,6 @@
 
 _Static_assert((int)S4_MAX_DIMS == (int)S4IO_MAX_DIMS, "one rank limit for every format");
 
-void s4_free(void *p) { s4__free(p); }
-
 struct s4_tensors {
     s4io_safetensors *file;
 };

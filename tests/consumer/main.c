@@ -31,6 +31,21 @@ int main(void)
         return 1;
     }
 
-    printf("libs4 %s: s4_hippo(LEGS, N = %d) ok\n", s4_version(), N);
+    /* The io archive (libs4_io.a, with cJSON) on top of the compute one: a config parsed from
+     * JSON makes a layer. */
+    s4_layer_config cfg;
+    s4_layer *layer = NULL;
+    status = s4_layer_config_parse("{\"d_model\": 4, \"d_state\": 8}", "consumer",
+                                   S4_CONFIG_FOR_INIT, &cfg);
+    if (status == S4_OK)
+        status = s4_layer_create(&cfg, &layer);
+    if (status != S4_OK || s4_layer_output_features(layer) != 4) {
+        fprintf(stderr, "config -> layer: %s: %s\n", s4_status_str(status), s4_last_error());
+        s4_layer_destroy(layer);
+        return 1;
+    }
+    s4_layer_destroy(layer);
+    printf("libs4 %s: s4_hippo(LEGS, N = %d) ok; a JSON config made a layer\n", s4_version(),
+           N);
     return 0;
 }
