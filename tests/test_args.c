@@ -1349,6 +1349,38 @@ static void test_layer(void **state)
     EXPECT(INVAL, "config", s4_layer_get_config(F.layer, NULL));
     EXPECT_THAT(s4_layer_ssm(NULL), s4_layer_ssm(NULL) == NULL);
     EXPECT_THAT(s4_layer_output_features(NULL), s4_layer_output_features(NULL) == 0);
+    s4_layer_kernel_info kinfo = {.rows = -5};
+    EXPECT(INVAL, "layer", s4_layer_kernel_size(NULL, LL, 1.0, &kinfo));
+    EXPECT(INVAL, "info", s4_layer_kernel_size(F.layer, LL, 1.0, NULL));
+    EXPECT(INVAL, "L = 0", s4_layer_kernel_size(F.layer, 0, 1.0, &kinfo));
+    EXPECT(INVAL, "L = ", s4_layer_kernel_size(F.layer, ((int64_t)1 << 40) + 1, 1.0, &kinfo));
+    const double bad_krate[] = {0.0, -1.0, NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof bad_krate / sizeof bad_krate[0]; i++)
+        EXPECT(INVAL, "rate", s4_layer_kernel_size(F.layer, LL, bad_krate[i], &kinfo));
+    EXPECT(INVAL, "length 0", s4_layer_kernel_size(F.lmax, LL, 3.0, &kinfo));
+    EXPECT_THAT(kinfo untouched, kinfo.rows == -5);
+    float *kout = F.fp[0];
+    EXPECT(INVAL, "layer", s4_layer_kernel(NULL, LL, 1.0, kout, LL));
+    EXPECT(INVAL, "K is NULL", s4_layer_kernel(F.layer, LL, 1.0, NULL, LL));
+    EXPECT(INVAL, "ldk", s4_layer_kernel(F.layer, LL, 1.0, kout, LL - 1));
+    EXPECT(INVAL, "L = 0", s4_layer_kernel(F.layer, 0, 1.0, kout, LL));
+    EXPECT(INVAL, "rate", s4_layer_kernel(F.layer, LL, NAN, kout, LL));
+    EXPECT(INVAL, "length 0", s4_layer_kernel(F.lmax, LL, 3.0, kout, LL));
+    EXPECT(INVAL, "overflows", s4_layer_kernel(F.layer, LL, 1.0, kout, SIZE_MAX / 2));
+    /* Names: every value has one, nothing outside the enums. */
+    EXPECT_THAT(s4_activation_name(-1), s4_activation_name((s4_activation)-1) == NULL);
+    EXPECT_THAT(s4_activation_name(glu), !strcmp(s4_activation_name(S4_ACT_GLU), "glu"));
+    EXPECT_THAT(s4_init_name(99), s4_init_name((s4_init)99) == NULL);
+    EXPECT_THAT(s4_init_name(fout), !strcmp(s4_init_name(S4_INIT_FOUT), "fout"));
+    EXPECT_THAT(s4_ssm_mode_name(5), s4_ssm_mode_name((s4_ssm_mode)5) == NULL);
+    EXPECT_THAT(s4_ssm_mode_name(diag), !strcmp(s4_ssm_mode_name(S4_MODE_DIAG), "diag"));
+    EXPECT_THAT(s4_disc_name(-3), s4_disc_name((s4_disc)-3) == NULL);
+    EXPECT_THAT(s4_disc_name(dss), !strcmp(s4_disc_name(S4_DISC_DSS), "dss"));
+    EXPECT_THAT(s4_transform_name(9), s4_transform_name((s4_transform)9) == NULL);
+    EXPECT_THAT(s4_transform_name(softplus),
+                !strcmp(s4_transform_name(S4_TRANSFORM_SOFTPLUS), "softplus"));
+    EXPECT_THAT(s4_dtype_name(3), s4_dtype_name((s4_dtype)3) == NULL);
+    EXPECT_THAT(s4_dtype_name(i64), !strcmp(s4_dtype_name(S4_DTYPE_I64), "I64"));
     s4_layer_destroy(NULL);
     EXPECT_THAT(s4_layer_destroy(NULL), 1);
     s4_layer_config_default(NULL);
@@ -1567,6 +1599,9 @@ static void test_stream(void **state)
     EXPECT(INVAL, "work_size", s4_stream_execute(F.stream, x, u, 3, y, w, ws - 1));
     EXPECT(INVAL, "work_size", s4_stream_execute(F.stream, x, u, 3, y, w, 0));
     EXPECT_THAT(s4_stream_workspace_size(NULL), s4_stream_workspace_size(NULL) == 0);
+    EXPECT_THAT(s4_stream_state_size(NULL), s4_stream_state_size(NULL) == 0);
+    EXPECT_THAT(s4_stream_state_size(stream),
+                s4_stream_state_size(F.stream) == (size_t)LB * LH * LN * sizeof(double));
     s4_stream_destroy(NULL);
     EXPECT_THAT(s4_stream_destroy(NULL), 1);
     end("stream");

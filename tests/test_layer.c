@@ -535,6 +535,35 @@ static void direct_pre(const s4_layer *layer, int64_t l, int64_t taps, double ra
     s4_kernel_destroy(kp);
 }
 
+/* The same from a whole kernel K [C'' x H x ldk] of l taps as s4_layer_kernel gives it
+ * (a short kernel already padded: backward rows start l - taps later). */
+static void direct_pre_K(const s4_layer *layer, const float *K, size_t ldk, int64_t l,
+                         const float *u, int64_t L, double *out)
+{
+    const s4_ssm *ssm = s4_layer_ssm(layer);
+    s4_layer_config cfg;
+    assert_int_equal(s4_layer_get_config(layer, &cfg), S4_OK);
+    const int H = cfg.ssm.H, Cp = cfg.ssm.channels;
+    double *D = s4t_get_param(ssm, S4_PARAM_D, NULL);
+    for (int c = 0; c < Cp; c++)
+        for (int h = 0; h < H; h++) {
+            const float *k0 = K + ((size_t)c * H + h) * ldk;
+            const float *k1 = K + ((size_t)(Cp + c) * H + h) * ldk;
+            const float *uh = u + (size_t)h * (size_t)L;
+            const size_t f = cfg.swap_channels ? (size_t)h * Cp + c : (size_t)c * H + h;
+            for (int64_t t = 0; t < L; t++) {
+                double acc = (double)(float)D[c * H + h] * uh[t];
+                for (int64_t m = 0; m < l && m <= t; m++)
+                    acc += (double)k0[m] * uh[t - m];
+                if (cfg.bidirectional)
+                    for (int64_t j = 0; j < l && t + 1 + j < L; j++)
+                        acc += (double)k1[j] * uh[t + 1 + j];
+                out[f * (size_t)L + (size_t)t] = acc;
+            }
+        }
+    free(D);
+}
+
 static void test_rules_vs_direct(void **state)
 {
     (void)state;
@@ -567,6 +596,26 @@ static void test_rules_vs_direct(void **state)
         char what[96];
         snprintf(what, sizeof what, "l_max %lld L %lld rate %g", (long long)sc[i].l_max,
                  (long long)L, sc[i].rate);
+        /* The public answer to "which kernel will the forward apply", asked first: sizes,
+         * then the kernel, the layer untouched (its C-tilde length as it was). */
+        s4_layer_kernel_info ki;
+        const int64_t lk0 = s4_ssm_l_kernel(s4_layer_ssm(layer));
+        assert_int_equal(s4_layer_kernel_size(layer, L, sc[i].rate, &ki), S4_OK);
+        const int rows = ki.rows;
+        const int64_t kl = ki.length, ktaps = ki.taps;
+        assert_int_equal(ki.l_kernel, sc[i].lk_after);
+        s4_layer_config lc;
+        assert_int_equal(s4_layer_get_config(layer, &lc), S4_OK);
+        assert_int_equal(rows, lc.ssm.channels * (1 + sc[i].bidir));
+        assert_int_equal(kl, sc[i].l);
+        assert_int_equal(ktaps, sc[i].taps);
+        const size_t ldk = (size_t)kl + 3;
+        float *Kl = s4t_falloc((size_t)rows * H * ldk, FSENTINEL);
+        assert_int_equal(s4_layer_kernel(layer, L, sc[i].rate, Kl, ldk), S4_OK);
+        assert_int_equal(s4_ssm_l_kernel(s4_layer_ssm(layer)), lk0);
+        for (size_t r = 0; r < (size_t)rows * H; r++)
+            for (size_t k = (size_t)kl; k < ldk; k++)
+                assert_true(Kl[r * ldk + k] == FSENTINEL);
         s4_forward *plan = forward_or_fail(layer, B, L, &opt, what);
         assert_int_equal(s4_ssm_l_kernel(s4_layer_ssm(layer)), sc[i].lk_after);
         float *u = s4t_falloc(nu, 0.0f), *y = s4t_falloc((size_t)B * H * (size_t)L, FSENTINEL);
@@ -581,6 +630,8 @@ static void test_rules_vs_direct(void **state)
                        L, want);
             double *got = s4t_f2d_alloc(pre + (size_t)b * Fp * (size_t)L, Fp * (size_t)L);
             worst = fmax(worst, s4t_max_rel_err(got, want, Fp * (size_t)L));
+            direct_pre_K(layer, Kl, ldk, kl, u + (size_t)b * H * (size_t)L, L, want);
+            worst = fmax(worst, s4t_max_rel_err(got, want, Fp * (size_t)L));
             free(got);
             /* y = head(pre) of the layer's own head, in double. */
             double *yw = malloc((size_t)H * (size_t)L * sizeof *yw);
@@ -592,7 +643,7 @@ static void test_rules_vs_direct(void **state)
         print_message("%-32s l %3lld taps %3lld: pre vs direct convolution %.2e\n", what,
                       (long long)sc[i].l, (long long)sc[i].taps, worst);
         assert_rel_err(worst, TOL_CONV, what);
-        free(u), free(y), free(pre), free(want);
+        free(u), free(y), free(pre), free(want), free(Kl);
         s4_forward_destroy(plan);
         s4_layer_destroy(layer);
     }

@@ -785,6 +785,58 @@ static void test_config_defaults_and_aliases(void **state)
                      S4_OK);
 }
 
+/* The names libs4 prints (s4_init_name, ...) are the names its parser reads: every value
+ * of every named enum, through a config and back. */
+static void parse_names(const char *json, s4_layer_config *c)
+{
+    const s4_status st = s4_layer_config_parse(json, "names", S4_CONFIG_FOR_INIT, c);
+    if (st != S4_OK)
+        fail_msg("%s: %s: %s", json, s4_status_str(st), s4_last_error());
+}
+
+static void test_enum_names_parse_back(void **state)
+{
+    (void)state;
+    char json[160];
+    s4_layer_config c;
+    int n = 0;
+    for (int v = 0; s4_init_name((s4_init)v); v++, n++) {
+        const bool diag = v >= S4_INIT_DIAG_LIN;
+        snprintf(json, sizeof json,
+                 "{\"d_model\": 2, \"mode\": \"%s\", \"init\": \"%s\", \"rank\": 2}",
+                 diag ? "diag" : "dplr", s4_init_name((s4_init)v));
+        parse_names(json, &c);
+        assert_int_equal(c.ssm.init, v);
+    }
+    for (int v = 0; s4_ssm_mode_name((s4_ssm_mode)v); v++, n++) {
+        snprintf(json, sizeof json, "{\"d_model\": 2, \"mode\": \"%s\", \"init\": \"%s\"}",
+                 s4_ssm_mode_name((s4_ssm_mode)v), v == S4_MODE_DIAG ? "diag-lin" : "legs");
+        parse_names(json, &c);
+        assert_int_equal(c.ssm.mode, v);
+    }
+    for (int v = 0; s4_disc_name((s4_disc)v); v++, n++) {
+        snprintf(json, sizeof json,
+                 "{\"d_model\": 2, \"mode\": \"diag\", \"init\": \"diag-lin\", \"disc\": \"%s\"}",
+                 s4_disc_name((s4_disc)v));
+        parse_names(json, &c);
+        assert_int_equal(c.ssm.disc, v);
+    }
+    for (int v = 0; s4_transform_name((s4_transform)v); v++, n++) {
+        snprintf(json, sizeof json, "{\"d_model\": 2, \"dt_transform\": \"%s\"}",
+                 s4_transform_name((s4_transform)v));
+        parse_names(json, &c);
+        assert_int_equal(c.ssm.dt_transform, v);
+    }
+    for (int v = 0; s4_activation_name((s4_activation)v); v++, n++) {
+        snprintf(json, sizeof json, "{\"d_model\": 2, \"activation\": \"%s\"}",
+                 s4_activation_name((s4_activation)v));
+        parse_names(json, &c);
+        assert_int_equal(c.activation, v);
+    }
+    print_message("%d enum names parse back to their values\n", n);
+    assert_int_equal(n, (S4_INIT_DIAG_QUAD + 1) + 2 + 3 + 5 + (S4_ACT_GLU + 1));
+}
+
 static void test_config_errors(void **state)
 {
     (void)state;
@@ -1756,6 +1808,7 @@ int main(int argc, char **argv)
     s4t_suite_add(&s, "config_to_json_ranges", test_config_to_json_ranges, NULL);
     s4t_suite_add(&s, "save_always_loads", test_save_always_loads, NULL);
     s4t_suite_add(&s, "config_defaults_and_aliases", test_config_defaults_and_aliases, NULL);
+    s4t_suite_add(&s, "enum_names_parse_back", test_enum_names_parse_back, NULL);
     s4t_suite_add(&s, "config_errors", test_config_errors, NULL);
     s4t_suite_add(&s, "hostile_tensors", test_hostile_tensors, NULL);
     s4t_suite_add(&s, "hostile_config_vs_file", test_hostile_config_vs_file, NULL);

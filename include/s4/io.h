@@ -29,6 +29,9 @@ typedef enum s4_dtype {
     S4_DTYPE_I64 = 2
 } s4_dtype;
 
+/* "F32", "F64", "I64" (safetensors' names); NULL outside the enum. */
+S4_API const char *s4_dtype_name(s4_dtype dtype);
+
 /* What a parsed config is for. Loading trained weights ignores the init (any init string
  * is accepted; the layer config then reports S4_INIT_LEGS for one libs4 cannot build),
  * while creating a fresh layer (s4_layer_create) needs an init libs4 implements. */

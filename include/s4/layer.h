@@ -75,6 +75,30 @@ S4_API const s4_ssm *s4_layer_ssm(const s4_layer *layer);
  * when final_act is S4_FINAL_NONE. */
 S4_API int s4_layer_output_features(const s4_layer *layer);
 
+/* The reference's name of an activation ("gelu", "gelu_tanh", "relu", "silu", "tanh",
+ * "sigmoid", "id", "glu"): what s4_layer_config_to_json writes and the config parser reads
+ * (docs/formats.md lists the aliases it also takes); NULL outside the enum. */
+S4_API const char *s4_activation_name(s4_activation activation);
+
+/* The convolution kernel s4_forward_create(layer, B, L, rate) convolves with, under the
+ * reference's length rules (docs/design.md 11), without changing the layer (the C-tilde the
+ * rules would set up is made on a copy). */
+typedef struct s4_layer_kernel_info {
+    int rows;         /* C'': channels, then the backward rows of a bidirectional layer */
+    int64_t length;   /* l = L, or min(L, round(l_max / rate)) with l_max */
+    int64_t taps;     /* nonzero taps per row: DPLR round(l_kernel / rate) nodes when that
+                         is below l (rate < 1 can give it), else l */
+    int64_t l_kernel; /* the C-tilde length the forward would set up (0: S4D, raw C) */
+} s4_layer_kernel_info;
+
+S4_NODISCARD S4_API s4_status s4_layer_kernel_size(const s4_layer *layer, int64_t L, double rate,
+                                                   s4_layer_kernel_info *info);
+/* The kernel itself into K [C'' x H x ldk] (ldk >= l; entries l .. ldk - 1 untouched), a
+ * short kernel padded as the reference pads it: zeros after the taps of a forward row,
+ * before those of a backward row. */
+S4_NODISCARD S4_API s4_status s4_layer_kernel(const s4_layer *layer, int64_t L, double rate,
+                                              float *K, size_t ldk);
+
 typedef struct s4_forward_options {
     double rate;          /* relative sample rate (docs/design.md 11); 1.0 = as trained */
     s4_planner planner;
@@ -203,6 +227,8 @@ S4_NODISCARD S4_API s4_status s4_stream_create(s4_layer *layer, int B, int64_t m
                                                const s4_forward_options *options, s4_stream **out);
 S4_API void s4_stream_destroy(s4_stream *plan);
 S4_API size_t s4_stream_workspace_size(const s4_stream *plan);
+/* Bytes of the carried state x [B x H x N/2 x 2] doubles (0 for NULL). */
+S4_API size_t s4_stream_state_size(const s4_stream *plan);
 
 /* One chunk of T (1 <= T <= max_chunk) steps: u and y in the layer's layout, state updated
  * in place (on failure it is unchanged). */

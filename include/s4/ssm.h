@@ -84,6 +84,15 @@ typedef enum s4_transform {
     S4_TRANSFORM_SOFTPLUS = 4  /* log(1 + exp(x)) */
 } s4_transform;
 
+/* The reference's name of each value, as s4_layer_config_to_json writes it and the config
+ * parser reads it (docs/formats.md lists the aliases it also takes): init "legs", "legt",
+ * "lagt", "fout", "hippo", "diag-lin", ...; mode "dplr", "diag"; disc "zoh", "bilinear",
+ * "dss"; transform "none", "exp", "relu", "sigmoid", "softplus". NULL outside the enum. */
+S4_API const char *s4_init_name(s4_init init);
+S4_API const char *s4_ssm_mode_name(s4_ssm_mode mode);
+S4_API const char *s4_disc_name(s4_disc disc);
+S4_API const char *s4_transform_name(s4_transform transform);
+
 /* Sizes and init options of an SSM bank. Fill with s4_ssm_config_default first. */
 typedef struct s4_ssm_config {
     int H;             /* features (d_model), >= 1 */

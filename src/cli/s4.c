@@ -248,35 +248,6 @@ static int parse_rate(const char *text, double *out)
     return 0;
 }
 
-/* Python's round (half to even) for lengths; saturates far beyond any valid length. */
-static int64_t round_half_even(double x)
-{
-    if (!(fabs(x) < 0x1p62))
-        return x < 0 ? -((int64_t)1 << 62) : ((int64_t)1 << 62);
-    return (int64_t)nearbyint(x);
-}
-
-/* The convolution kernel's length for inputs of length L (docs/design.md section 11):
- * l = L if l_max is null, else min(L, round(l_max / rate)); a rate so high that this rounds
- * to 0 is refused, naming --rate. */
-static int kernel_length(const s4_layer_config *c, int64_t L, double rate, const char *rate_text,
-                         int64_t *l)
-{
-    *l = L;
-    if (c->l_max > 0) {
-        const int64_t lr = round_half_even((double)c->l_max / rate);
-        if (lr < 1)
-            return fail(EXIT_USAGE,
-                        "option --rate: '%s': l_max / rate = %lld / %g rounds to a kernel of "
-                        "length 0 (rate must be below %g for this layer)",
-                        rate_text ? rate_text : "1", (long long)c->l_max, rate,
-                        2.0 * (double)c->l_max);
-        if (lr < L)
-            *l = lr;
-    }
-    return 0;
-}
-
 static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
 {
     int k = snprintf(buf, len, "(");
@@ -304,29 +275,8 @@ static int load_layer(const options *o, s4_layer **layer, s4_layer_config *cfg)
 
 /* ---- s4 info ------------------------------------------------------------------------- */
 
-static const char *activation_name(s4_activation a)
-{
-    static const char *const names[] = {"gelu", "gelu_tanh", "relu", "silu",
-                                        "tanh", "sigmoid",   "id",   "glu"};
-    return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "?";
-}
-
-static const char *transform_name(s4_transform t)
-{
-    static const char *const names[] = {"none", "exp", "relu", "sigmoid", "softplus"};
-    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
-}
-
-static const char *disc_name(s4_disc d)
-{
-    static const char *const names[] = {"zoh", "bilinear", "dss"};
-    return (unsigned)d < sizeof names / sizeof names[0] ? names[d] : "?";
-}
-
-static const char *dtype_name(s4_dtype d)
-{
-    return d == S4_DTYPE_F32 ? "F32" : d == S4_DTYPE_F64 ? "F64" : "I64";
-}
+/* A name for printing: the library's, "?" outside the enum. */
+static const char *or_q(const char *name) { return name ? name : "?"; }
 
 /* min and max of x[0 .. n) with stride (for real / imaginary parts). */
 static void range(const double *x, size_t n, size_t stride, double *lo, double *hi)
@@ -371,7 +321,7 @@ static int print_tensors(const char *path)
         range(v, info.numel, 1, &lo, &hi);
         char shape[96];
         shape_text(shape, sizeof shape, info.ndim, info.shape);
-        printf("  %-26s %-5s %-16s %9zu  %13.6g  %13.6g\n", info.name, dtype_name(info.dtype),
+        printf("  %-26s %-5s %-16s %9zu  %13.6g  %13.6g\n", info.name, or_q(s4_dtype_name(info.dtype)),
                shape, info.numel, info.numel ? lo : 0.0, info.numel ? hi : 0.0);
         if (info.dtype != S4_DTYPE_I64)
             total += info.numel;
@@ -421,9 +371,9 @@ static int cmd_info(const options *o)
                                                                  "weights");
         if (diag) {
             printf("architecture     S4Block with an S4D (diagonal) kernel, %s discretization\n",
-                   disc_name(c.ssm.disc));
+                   or_q(s4_disc_name(c.ssm.disc)));
             printf("  mode           diag (S4D: A = diag(Lambda), Vandermonde kernel)\n");
-            printf("  disc           %s%s\n", disc_name(c.ssm.disc),
+            printf("  disc           %s%s\n", or_q(s4_disc_name(c.ssm.disc)),
                    c.ssm.disc == S4_DISC_DSS ? " (the reference's DSS kernel; no step mode)" : "");
         } else {
             printf("architecture     S4Block with an S4 (DPLR) kernel, bilinear discretization\n");
@@ -439,7 +389,7 @@ static int cmd_info(const options *o)
         printf("  channels       %d (C' = %d per direction, C'' = %d kernel rows)\n", c.channels,
                Cp, rows);
         printf("  bidirectional  %s\n", c.bidirectional ? "yes" : "no");
-        printf("  activation     %s\n", activation_name(c.activation));
+        printf("  activation     %s\n", or_q(s4_activation_name(c.activation)));
         if (c.final_act == S4_FINAL_NONE)
             printf("  final_act      none (no output linear; %d output features)\n",
                    s4_layer_output_features(layer));
@@ -456,8 +406,8 @@ static int cmd_info(const options *o)
         else
             printf("  l_max          none (kernel as long as the input)\n");
         printf("  transforms     dt %s, A_real %s, A_imag %s\n",
-               transform_name(c.ssm.dt_transform), transform_name(c.ssm.real_transform),
-               transform_name(c.ssm.imag_transform));
+               or_q(s4_transform_name(c.ssm.dt_transform)), or_q(s4_transform_name(c.ssm.real_transform)),
+               or_q(s4_transform_name(c.ssm.imag_transform)));
         printf("state\n");
         if (diag)
             printf("  l_kernel       none: S4D keeps the raw C (no C-tilde)\n");
@@ -480,15 +430,9 @@ static int cmd_info(const options *o)
 
 /* ---- s4 kernel ----------------------------------------------------------------------- */
 
-/* The reference's length rules (FFTConv.forward, SSMKernelDPLR.forward; docs/design.md section
- * 11) on a copy of the layer's bank, at rate R (1 unless --rate):
- *   - the kernel length l = min(L, round(l_max / R)) (L when l_max is null);
- *   - S4 (DPLR): C-tilde for l_max on first use, then set up or doubled until it covers the
- *     continuous length round(R l); the kernel is evaluated at dt R on round(l_kernel / R)
- *     nodes, whose count may fall below l for R < 1: the reference's kernel then has only
- *     those taps, and the layer convolves with zeros beyond them, as written here;
- *   - S4D (diag): C stays raw (s4_ssm_setup_length is a no-op) and the Vandermonde kernel
- *     is taken at dt R. */
+/* The kernel the layer's forward applies to inputs of length L at rate R (1 unless
+ * --rate), as the library states it (s4_layer_kernel_size, s4_layer_kernel: the
+ * reference's length rules, docs/design.md section 11). */
 static int cmd_kernel(const options *o)
 {
     int rc = require(o->weights, "weights");
@@ -508,54 +452,30 @@ static int cmd_kernel(const options *o)
     s4_layer_config c;
     if ((rc = load_layer(o, &layer, &c)) != 0)
         return rc;
-    int64_t l = L;
-    if ((rc = kernel_length(&c, L, rate, o->rate, &l)) != 0) {
-        s4_layer_destroy(layer);
-        return rc;
-    }
-    const bool diag = c.ssm.mode == S4_MODE_DIAG;
-    s4_ssm *ssm = NULL;
-    s4_kernel *plan = NULL;
+    s4_layer_kernel_info ki = {0};
     float *K = NULL;
-    int64_t taps = l;
-    s4_status st = s4_ssm_clone(s4_layer_ssm(layer), &ssm);
-    if (st == S4_OK && !diag) {
-        if (s4_ssm_l_kernel(ssm) == 0 && c.l_max > 0)
-            st = s4_ssm_setup_length(ssm, c.l_max);
-        /* The continuous length; a raw C needs at least one sample of C-tilde. */
-        int64_t continuous = round_half_even(rate * (double)l);
-        if (continuous < 1)
-            continuous = 1;
-        if (st == S4_OK && (s4_ssm_l_kernel(ssm) == 0 || continuous > s4_ssm_l_kernel(ssm)))
-            st = s4_ssm_setup_length(ssm, continuous);
-        const int64_t Ld = round_half_even((double)s4_ssm_l_kernel(ssm) / rate);
-        if (st == S4_OK && Ld >= 1 && Ld < l)
-            taps = Ld;
-    }
-    const s4_kernel_options kopt = {.rate = rate, .threads = 0};
-    if (st == S4_OK)
-        st = s4_kernel_create(ssm, taps, &kopt, &plan);
-    const int rows = plan ? s4_kernel_rows(plan) : 0;
+    s4_status st = s4_layer_kernel_size(layer, L, rate, &ki);
+    const int rows = ki.rows;
+    const int64_t l = ki.length, taps = ki.taps;
     size_t n = 0, bytes = 0;
-    const bool too_big = __builtin_mul_overflow((size_t)rows, (size_t)c.ssm.H, &n) ||
-                         __builtin_mul_overflow(n, (size_t)l, &n) ||
-                         __builtin_mul_overflow(n, sizeof *K, &bytes);
-    if (st == S4_OK && (too_big || !(K = calloc(n ? n : 1, sizeof *K))))
+    const bool too_big = st == S4_OK && (__builtin_mul_overflow((size_t)rows, (size_t)c.ssm.H, &n) ||
+                                         __builtin_mul_overflow(n, (size_t)l, &n) ||
+                                         __builtin_mul_overflow(n, sizeof *K, &bytes));
+    if (st == S4_OK && (too_big || !(K = malloc(n ? bytes : 1))))
         rc = fail(EXIT_FAILURE, "%s: out of memory for a kernel of %d x %d x %lld floats",
                   o->output, rows, c.ssm.H, (long long)l);
     if (st == S4_OK && rc == 0)
-        st = s4_kernel_execute(plan, ssm, K, (size_t)l, NULL, 0); /* taps [taps, l) stay 0 */
+        st = s4_layer_kernel(layer, L, rate, K, (size_t)l);
     if (st == S4_OK && rc == 0) {
         const int64_t shape[3] = {rows, c.ssm.H, l};
         st = s4_npy_write_f32(o->output, K, 3, shape);
         if (st == S4_OK) {
             char sh[64], extra[160] = "";
             shape_text(sh, sizeof sh, 3, shape);
-            if (diag)
-                snprintf(extra, sizeof extra, "S4D %s, raw C", disc_name(c.ssm.disc));
-            else
-                snprintf(extra, sizeof extra, "l_kernel %lld",
-                         (long long)s4_ssm_l_kernel(ssm));
+            if (c.ssm.mode == S4_MODE_DIAG)
+                snprintf(extra, sizeof extra, "S4D %s, raw C", or_q(s4_disc_name(c.ssm.disc)));
+            else /* the C-tilde length the forward would set up */
+                snprintf(extra, sizeof extra, "l_kernel %lld", (long long)ki.l_kernel);
             if (o->rate) {
                 const size_t k = strlen(extra);
                 snprintf(extra + k, sizeof extra - k, ", rate %g", rate);
@@ -570,8 +490,6 @@ static int cmd_kernel(const options *o)
     if (st != S4_OK && rc == 0)
         rc = fail_lib_at(st, o->rate);
     free(K);
-    s4_kernel_destroy(plan);
-    s4_ssm_destroy(ssm);
     s4_layer_destroy(layer);
     return rc;
 }
@@ -633,10 +551,8 @@ static s4_status run_chunked(s4_layer *layer, const s4_layer_config *c, run_mode
         const s4_forward_options fopt = {
             .rate = rate, .planner = S4_PLANNER_ESTIMATE, .threads = 0};
         st = s4_stream_create(layer, B, T, &fopt, &stream);
-        if (st == S4_OK) {
-            const size_t n = Bz * H * (size_t)(c->ssm.N / 2) * 2;
-            state = calloc(n ? n : 1, sizeof(double));
-        }
+        if (st == S4_OK)
+            state = calloc(1, s4_stream_state_size(stream));
     } else {
         const s4_step_mode m = mode == RUN_DENSE    ? S4_STEP_DENSE
                                : mode == RUN_LINEAR ? S4_STEP_LINEAR
@@ -741,9 +657,12 @@ static int cmd_forward(const options *o)
     }
     const int B = rc ? 0 : (int)shape[0];
     const int64_t L = rc ? 0 : shape[ldim];
-    int64_t l_unused = 0;
-    if (rc == 0 && mode == RUN_CONV) /* the step modes run the untruncated recurrence */
-        rc = kernel_length(&c, L, rate, o->rate, &l_unused);
+    if (rc == 0 && mode == RUN_CONV) { /* the step modes run the untruncated recurrence */
+        s4_layer_kernel_info ki;
+        const s4_status kst = s4_layer_kernel_size(layer, L, rate, &ki);
+        if (kst != S4_OK)
+            rc = fail_lib_at(kst, o->rate);
+    }
     const size_t nu = (size_t)B * (size_t)H * (size_t)L;
     for (size_t i = 0; i < nu && rc == 0; i++)
         if (!isfinite(u[i]))

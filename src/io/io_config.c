@@ -3,6 +3,7 @@
  * and value checked, each failure naming the source and the key -- and written back.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "io/io.h"
+#include "layer/names.h"
 
 #include <cjson/cJSON.h>
 
@@ -127,26 +128,15 @@ static bool is_identity_name(const char *s)
     return !s || is(s, "id") || is(s, "identity") || is(s, "linear");
 }
 
-/* The reference's Activation() names. */
+/* The reference's Activation() names (layer/names.h), null the identity. */
 static s4_status map_activation(const char *src, const char *key, const char *s,
                                 s4_activation *out)
 {
-    if (is_identity_name(s))
+    int v;
+    if (!s)
         *out = S4_ACT_IDENTITY;
-    else if (is(s, "gelu"))
-        *out = S4_ACT_GELU;
-    else if (is(s, "gelu_tanh")) /* libs4 extension, so every s4_activation has a name */
-        *out = S4_ACT_GELU_TANH;
-    else if (is(s, "relu"))
-        *out = S4_ACT_RELU;
-    else if (is(s, "swish") || is(s, "silu"))
-        *out = S4_ACT_SILU;
-    else if (is(s, "tanh"))
-        *out = S4_ACT_TANH;
-    else if (is(s, "sigmoid"))
-        *out = S4_ACT_SIGMOID;
-    else if (is(s, "glu"))
-        *out = S4_ACT_GLU;
+    else if (s4__name_find(&s4__activation_names, s, &v))
+        *out = (s4_activation)v;
     else if (is(s, "elu") || is(s, "softplus"))
         return s4__fail(S4_ERR_UNSUPPORTED,
                         "%s: key '%s': activation '%s' is not implemented by libs4", src, key, s);
@@ -184,19 +174,11 @@ static s4_status map_final_act(const char *src, const char *key, const char *s,
 static s4_status map_transform(const char *src, const char *key, const char *s,
                                s4_transform *out)
 {
-    static const struct {
-        const char *name;
-        s4_transform t;
-    } names[] = {{"none", S4_TRANSFORM_NONE},
-                 {"exp", S4_TRANSFORM_EXP},
-                 {"relu", S4_TRANSFORM_RELU},
-                 {"sigmoid", S4_TRANSFORM_SIGMOID},
-                 {"softplus", S4_TRANSFORM_SOFTPLUS}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (is(s, names[i].name)) {
-            *out = names[i].t;
-            return S4_OK;
-        }
+    int v;
+    if (s4__name_find(&s4__transform_names, s, &v)) {
+        *out = (s4_transform)v;
+        return S4_OK;
+    }
     return s4__fail(S4_ERR_FORMAT,
                     "%s: key '%s': unknown transform '%.40s' (expected none, exp, relu, "
                     "sigmoid or softplus)",
@@ -207,16 +189,12 @@ static s4_status map_transform(const char *src, const char *key, const char *s,
  * where any other string raises: refused here, when the config is read. */
 static s4_status map_disc(const char *src, const char *key, const char *s, s4_disc *out)
 {
-    if (is(s, "zoh"))
-        *out = S4_DISC_ZOH;
-    else if (is(s, "bilinear"))
-        *out = S4_DISC_BILINEAR;
-    else if (is(s, "dss"))
-        *out = S4_DISC_DSS;
-    else
+    int v;
+    if (!s4__name_find(&s4__disc_names, s, &v))
         return s4__fail(S4_ERR_FORMAT,
                         "%s: key '%s': unknown value '%.40s' (expected zoh, bilinear or dss)",
                         src, key, s);
+    *out = (s4_disc)v;
     return S4_OK;
 }
 
@@ -417,86 +395,9 @@ static s4_status config_key(const char *src, const char *key, const cJSON *j,
     return st;
 }
 
-static const char *activation_name(s4_activation a)
-{
-    switch (a) {
-    case S4_ACT_GELU: return "gelu";
-    case S4_ACT_GELU_TANH: return "gelu_tanh";
-    case S4_ACT_RELU: return "relu";
-    case S4_ACT_SILU: return "silu";
-    case S4_ACT_TANH: return "tanh";
-    case S4_ACT_SIGMOID: return "sigmoid";
-    case S4_ACT_IDENTITY: return "id";
-    case S4_ACT_GLU: return "glu";
-    }
-    return NULL;
-}
-
-static const char *transform_name(s4_transform t)
-{
-    switch (t) {
-    case S4_TRANSFORM_NONE: return "none";
-    case S4_TRANSFORM_EXP: return "exp";
-    case S4_TRANSFORM_RELU: return "relu";
-    case S4_TRANSFORM_SIGMOID: return "sigmoid";
-    case S4_TRANSFORM_SOFTPLUS: return "softplus";
-    }
-    return NULL;
-}
-
-/* The reference's `init` strings, canonical name first (the one s4_layer_config_to_json
- * writes), then the aliases its dplr.py accepts ("diag-" + dplr()'s own init names). */
-static const struct {
-    const char *name;
-    s4_init init;
-} init_names[] = {
-    {"legs", S4_INIT_LEGS},
-    {"legt", S4_INIT_LEGT},
-    {"lagt", S4_INIT_LAGT},
-    {"fout", S4_INIT_FOUT},
-    {"fourier", S4_INIT_FOUT},
-    {"hippo", S4_INIT_HIPPO},
-    {"diag-lin", S4_INIT_DIAG_LIN},
-    {"diag-linear", S4_INIT_DIAG_LIN},
-    {"diag-inv", S4_INIT_DIAG_INV},
-    {"diag-inverse", S4_INIT_DIAG_INV},
-    {"diag-real", S4_INIT_DIAG_REAL},
-    {"diag", S4_INIT_DIAG},
-    {"diag-inv2", S4_INIT_DIAG_INV2},
-    {"diag-inverse2", S4_INIT_DIAG_INV2},
-    {"diag-quad", S4_INIT_DIAG_QUAD},
-    {"diag-quadratic", S4_INIT_DIAG_QUAD},
-};
-
-static const char *init_name(s4_init i)
-{
-    for (size_t k = 0; k < sizeof init_names / sizeof init_names[0]; k++)
-        if (init_names[k].init == i)
-            return init_names[k].name;
-    return NULL;
-}
-
 /* Rank of the low-rank term an init needs in DPLR mode. The diagonal inits have P = 0, so
  * any rank serves them: answered here, so that the parser's rule does not depend on what
  * s4__init_rank (src/ssm/hippo.c, the HiPPO measures) says for an init without a measure. */
-static const char *mode_name(s4_ssm_mode m)
-{
-    switch (m) {
-    case S4_MODE_DPLR: return "dplr";
-    case S4_MODE_DIAG: return "diag";
-    }
-    return NULL;
-}
-
-static const char *disc_name(s4_disc d)
-{
-    switch (d) {
-    case S4_DISC_ZOH: return "zoh";
-    case S4_DISC_BILINEAR: return "bilinear";
-    case S4_DISC_DSS: return "dss";
-    }
-    return NULL;
-}
 
 /* Every rule a config must meet to be read (and therefore to be written): each key's range
  * as the parser reads it, then the rules across keys. The one rule set of both directions:
@@ -545,19 +446,19 @@ static s4_status check_values(const char *src, const s4_layer_config *c, s4_conf
     if (!(m->dt_max > 0.0) || !isfinite(m->dt_max))
         return s4__fail(code, "%s: key 'dt_max': %g is not a finite positive number", src,
                         m->dt_max);
-    if (!activation_name(c->activation))
+    if (!s4_activation_name(c->activation))
         return s4__fail(code, "%s: key 'activation': %d is not an s4_activation", src,
                         (int)c->activation);
     if (c->final_act != S4_FINAL_GLU && c->final_act != S4_FINAL_IDENTITY &&
         c->final_act != S4_FINAL_NONE)
         return s4__fail(code, "%s: key 'final_act': %d is not an s4_final_act", src,
                         (int)c->final_act);
-    if (!init_name(m->init))
+    if (!s4_init_name(m->init))
         return s4__fail(code, "%s: key 'init': %d is not an s4_init", src, (int)m->init);
-    if (!mode_name(m->mode))
+    if (!s4_ssm_mode_name(m->mode))
         return s4__fail(code, "%s: key 'mode': %d is not an s4_ssm_mode", src, (int)m->mode);
     /* Checked in either mode: a DPLR config ignores disc but still writes it. */
-    if (!disc_name(m->disc))
+    if (!s4_disc_name(m->disc))
         return s4__fail(code, "%s: key 'disc': %d is not an s4_disc", src, (int)m->disc);
     const struct {
         const char *key;
@@ -566,7 +467,7 @@ static s4_status check_values(const char *src, const s4_layer_config *c, s4_conf
                       {"real_transform", m->real_transform},
                       {"imag_transform", m->imag_transform}};
     for (size_t i = 0; i < sizeof transforms / sizeof transforms[0]; i++)
-        if (!transform_name(transforms[i].t))
+        if (!s4_transform_name(transforms[i].t))
             return s4__fail(code, "%s: key '%s': %d is not an s4_transform", src,
                             transforms[i].key, (int)transforms[i].t);
     if (use == S4_CONFIG_FOR_INIT) {
@@ -575,13 +476,13 @@ static s4_status check_values(const char *src, const s4_layer_config *c, s4_conf
         const int natural = s4__init_rank(m->init);
         if (m->mode == S4_MODE_DPLR && m->rank < natural)
             return s4__fail(code, "%s: key 'rank': %d is below the rank %d that init '%s' needs",
-                            src, m->rank, natural, init_name(m->init));
+                            src, m->rank, natural, s4_init_name(m->init));
         const int S = m->n_ssm ? m->n_ssm : m->H;
         if ((m->init == S4_INIT_HIPPO || m->init == S4_INIT_DIAG) && S % 2 != 0)
             return s4__fail(code,
                             "%s: key 'n_ssm': init '%s' splits the %d copies in two halves: "
                             "must be even",
-                            src, init_name(m->init), S);
+                            src, s4_init_name(m->init), S);
         if (m->dt_max < m->dt_min)
             return s4__fail(code, "%s: key 'dt_max': %g is below dt_min = %g", src, m->dt_max,
                             m->dt_min);
@@ -613,10 +514,9 @@ static s4_status resolve(const char *src, s4_config_use use, s4_layer_config *c,
         return s4__fail(S4_ERR_FORMAT, "%s: key 'mode': null, and no 'kernel' given", src);
     /* The reference's kernel_registry: SSMKernelDPLR and SSMKernelDiag under two or three
      * names each. */
-    if (is(mode, "dplr") || is(mode, "nplr") || is(mode, "s4"))
-        c->ssm.mode = S4_MODE_DPLR;
-    else if (is(mode, "diag") || is(mode, "s4d"))
-        c->ssm.mode = S4_MODE_DIAG;
+    int v;
+    if (s4__name_find(&s4__mode_names, mode, &v))
+        c->ssm.mode = (s4_ssm_mode)v;
     else if (is(mode, "dense") || is(mode, "real"))
         /* SSMKernelDense / SSMKernelReal of the full state-spaces repository. */
         return s4__fail(S4_ERR_UNSUPPORTED,
@@ -640,13 +540,10 @@ static s4_status resolve(const char *src, s4_config_use use, s4_layer_config *c,
         init = raw->measure;
         init_key = "measure";
     }
-    bool known = false;
-    for (size_t i = 0; i < sizeof init_names / sizeof init_names[0]; i++)
-        if (is(init, init_names[i].name)) {
-            c->ssm.init = init_names[i].init;
-            known = true;
-        }
-    if (!known) {
+    const bool known = s4__name_find(&s4__init_names, init, &v);
+    if (known)
+        c->ssm.init = (s4_init)v;
+    else {
         if (use == S4_CONFIG_FOR_INIT)
             return s4__fail(S4_ERR_UNSUPPORTED,
                             "%s: key '%s': %s%.40s%s is not an init libs4 implements (legs, "
@@ -807,10 +704,10 @@ s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
     s4_status st = check_values(fn, c, S4_CONFIG_FOR_WEIGHTS, S4_ERR_INVALID_ARGUMENT);
     if (st != S4_OK)
         return st;
-    const char *act = activation_name(c->activation), *init = init_name(c->ssm.init);
-    const char *tdt = transform_name(c->ssm.dt_transform);
-    const char *tre = transform_name(c->ssm.real_transform);
-    const char *tim = transform_name(c->ssm.imag_transform);
+    const char *act = s4_activation_name(c->activation), *init = s4_init_name(c->ssm.init);
+    const char *tdt = s4_transform_name(c->ssm.dt_transform);
+    const char *tre = s4_transform_name(c->ssm.real_transform);
+    const char *tim = s4_transform_name(c->ssm.imag_transform);
     cJSON *o = cJSON_CreateObject();
     bool ok = o != NULL;
 #define NUM(k, v) (ok = ok && cJSON_AddNumberToObject(o, (k), (double)(v)) != NULL)
@@ -824,7 +721,7 @@ s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
     else
         NUL("l_max");
     BOOL("transposed", c->transposed);
-    STR("mode", mode_name(c->ssm.mode));
+    STR("mode", s4_ssm_mode_name(c->ssm.mode));
     STR("init", init);
     NUM("rank", c->ssm.rank);
     if (c->ssm.n_ssm > 0 && c->ssm.n_ssm != c->ssm.H)
@@ -845,7 +742,7 @@ s4_status s4_layer_config_to_json(const s4_layer_config *c, char **json)
     STR("dt_transform", tdt);
     STR("real_transform", tre);
     STR("imag_transform", tim);
-    STR("disc", disc_name(c->ssm.disc));
+    STR("disc", s4_disc_name(c->ssm.disc));
     BOOL("dt_fast", 0);
     NUL("bandlimit");
     BOOL("is_real", 0);
@@ -890,11 +787,11 @@ s4_status s4io_config_json_for_weights(const s4_layer_config *config, char **jso
      * has no low-rank term) and a DPLR bank's disc (always bilinear): the SSM does not
      * check them, so a layer may hold any value there; what S4Block would assume is
      * written instead. */
-    if (!init_name(c.ssm.init))
+    if (!s4_init_name(c.ssm.init))
         c.ssm.init = d.init;
     if (c.ssm.mode == S4_MODE_DIAG && (c.ssm.rank < 1 || c.ssm.rank > S4_MAX_RANK))
         c.ssm.rank = d.rank;
-    if (c.ssm.mode == S4_MODE_DPLR && !disc_name(c.ssm.disc))
+    if (c.ssm.mode == S4_MODE_DPLR && !s4_disc_name(c.ssm.disc))
         c.ssm.disc = d.disc;
     return s4_layer_config_to_json(&c, json);
 }

@@ -19,6 +19,16 @@ static s4_dtype public_dtype(s4io_dtype d)
     return d == S4IO_F32 ? S4_DTYPE_F32 : d == S4IO_F64 ? S4_DTYPE_F64 : S4_DTYPE_I64;
 }
 
+const char *s4_dtype_name(s4_dtype d)
+{
+    switch (d) {
+    case S4_DTYPE_F32: return "F32";
+    case S4_DTYPE_F64: return "F64";
+    case S4_DTYPE_I64: return "I64";
+    }
+    return NULL;
+}
+
 s4_status s4_tensors_open(const char *path, s4_tensors **out)
 {
     if (!path || !out)

@@ -116,6 +116,117 @@ void s4_forward_destroy(s4_forward *plan) { plan_free(plan); }
 
 size_t s4_forward_workspace_size(const s4_forward *plan) { return plan ? plan->work_size : 0; }
 
+/* The kernel plan s4_forward applies for kernel length l (docs/design.md 11): the length
+ * rules set up C-tilde on `ssm` (a copy of the layer's bank), then round(l_kernel / rate)
+ * nodes give min(l, that) taps (rate < 1 can round below l). */
+static s4_status kernel_plan(s4_ssm *ssm, int64_t l_max, int64_t l, double rate, int threads,
+                             s4_kernel **plan)
+{
+    s4_status st = s4__setup_lengths(ssm, l_max, l, rate);
+    if (st != S4_OK)
+        return st;
+    const int64_t Ld = s4__round_half_even((double)ssm->l_kernel / rate);
+    const int64_t taps = Ld >= 1 && Ld < l ? Ld : l;
+    const s4_kernel_options kopt = {.rate = rate, .threads = threads};
+    return s4_kernel_create(ssm, taps, &kopt, plan);
+}
+
+/* The kernel of `plan` into K [C'' x H x ldk], each row l long: a plan of fewer taps than
+ * l is padded as the reference pads it to the FFT length l + L, forward rows with zeros at
+ * the end; backward rows (r >= Cp), flipped and placed at the end of that length, land
+ * l - taps later, i.e. k1'[m] = k1[m - (l - taps)]. */
+static s4_status kernel_run(const s4_kernel *plan, const s4_ssm *ssm, int64_t l, int Cp,
+                            float *K, size_t ldk)
+{
+    const s4_status st = s4_kernel_execute(plan, ssm, K, ldk, NULL, 0);
+    const int64_t taps = s4_kernel_length(plan);
+    if (st != S4_OK || taps >= l)
+        return st;
+    const size_t shift = (size_t)(l - taps);
+    const int rows = s4_kernel_rows(plan), H = ssm->H;
+    for (int r = 0; r < rows; r++)
+        for (int h = 0; h < H; h++) {
+            float *row = K + ((size_t)r * (size_t)H + (size_t)h) * ldk;
+            if (r < Cp) {
+                memset(row + taps, 0, shift * sizeof *row);
+            } else {
+                memmove(row + shift, row, (size_t)taps * sizeof *row);
+                memset(row, 0, shift * sizeof *row);
+            }
+        }
+    return S4_OK;
+}
+
+static s4_status kernel_size(const char *fn, const s4_layer *layer, int64_t L, double rate,
+                             s4_layer_kernel_info *info)
+{
+    if (!layer || !info)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !layer ? "layer" : "info");
+    if (L < 1 || L > ((int64_t)1 << 40))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: L = %lld must be in [1, 2^40]", fn,
+                        (long long)L);
+    if (!(rate > 0.0) || !isfinite(rate))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rate = %g must be positive and finite",
+                        fn, rate);
+    int64_t l;
+    s4_status st = s4__kernel_length(fn, layer, L, rate, &l);
+    if (st != S4_OK)
+        return st;
+    int64_t taps = l, lk = 0;
+    if (layer->cfg.ssm.mode == S4_MODE_DPLR) {
+        /* The node count follows the C-tilde length the rules would set up: on a copy. */
+        s4_ssm *ssm = NULL;
+        if ((st = s4_ssm_clone(layer->ssm, &ssm)) == S4_OK)
+            st = s4__setup_lengths(ssm, layer->cfg.l_max, l, rate);
+        if (st == S4_OK) {
+            const int64_t Ld = s4__round_half_even((double)ssm->l_kernel / rate);
+            taps = Ld >= 1 && Ld < l ? Ld : l;
+            lk = ssm->l_kernel;
+        }
+        s4_ssm_destroy(ssm);
+        if (st != S4_OK)
+            return st;
+    }
+    *info = (s4_layer_kernel_info){
+        .rows = layer->ssm->rows, .length = l, .taps = taps, .l_kernel = lk};
+    return S4_OK;
+}
+
+s4_status s4_layer_kernel_size(const s4_layer *layer, int64_t L, double rate,
+                               s4_layer_kernel_info *info)
+{
+    return kernel_size("s4_layer_kernel_size", layer, L, rate, info);
+}
+
+s4_status s4_layer_kernel(const s4_layer *layer, int64_t L, double rate, float *K, size_t ldk)
+{
+    static const char fn[] = "s4_layer_kernel";
+    s4_layer_kernel_info ki = {0};
+    s4_status st = kernel_size(fn, layer, L, rate, &ki);
+    if (st != S4_OK)
+        return st;
+    const int64_t l = ki.length;
+    const int rows = ki.rows;
+    if (!K)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: K is NULL", fn);
+    if (ldk < (size_t)l)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: ldk = %zu is below the kernel length %lld",
+                        fn, ldk, (long long)l);
+    size_t n;
+    if (!s4__mul_size((size_t)rows * (size_t)layer->cfg.ssm.H, ldk, &n) ||
+        !s4__mul_size(n, sizeof(float), &n))
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: K [%d x %d x ldk = %zu] overflows size_t",
+                        fn, rows, layer->cfg.ssm.H, ldk);
+    s4_ssm *ssm = NULL;
+    s4_kernel *plan = NULL;
+    if ((st = s4_ssm_clone(layer->ssm, &ssm)) == S4_OK &&
+        (st = kernel_plan(ssm, layer->cfg.l_max, l, rate, 0, &plan)) == S4_OK)
+        st = kernel_run(plan, ssm, l, layer->ssm->Cp, K, ldk);
+    s4_kernel_destroy(plan);
+    s4_ssm_destroy(ssm);
+    return st;
+}
+
 s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
                             const s4_forward_options *options, s4_forward **out)
 {
@@ -163,14 +274,7 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
     s4_forward *p = NULL;
     if ((st = s4_ssm_clone(layer->ssm, &ssm)) != S4_OK)
         return st;
-    if ((st = s4__setup_lengths(ssm, cfg->l_max, l, rate)) != S4_OK)
-        goto fail;
-    /* The reference evaluates round(l_kernel / rate) nodes and keeps the first
-     * min(l, that) taps; below l (rate < 1 can round so) the rest of the kernel is zero. */
-    const int64_t Ld = s4__round_half_even((double)ssm->l_kernel / rate);
-    const int64_t taps = Ld >= 1 && Ld < l ? Ld : l;
-    const s4_kernel_options kopt = {.rate = rate, .threads = threads};
-    if ((st = s4_kernel_create(ssm, taps, &kopt, &kplan)) != S4_OK)
+    if ((st = kernel_plan(ssm, cfg->l_max, l, rate, threads, &kplan)) != S4_OK)
         goto fail;
 
     p = s4__calloc(1, sizeof *p);
@@ -242,24 +346,8 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
             p->D[h * (size_t)Cp + c] = (float)ssm->D[c * (size_t)H + h];
 
     /* Kernel [C'' x H x l] into its spectrum; the kernel itself is not kept. */
-    if ((st = s4_kernel_execute(kplan, ssm, K, (size_t)l, NULL, 0)) != S4_OK)
+    if ((st = kernel_run(kplan, ssm, l, Cp, K, (size_t)l)) != S4_OK)
         goto fail;
-    if (taps < l) {
-        /* The reference pads a short kernel to the FFT length l + L: forward rows with
-         * zeros at the end; backward rows, flipped and placed at the end of that length,
-         * land l - taps later, i.e. k1'[m] = k1[m - (l - taps)]. */
-        const size_t shift = (size_t)(l - taps);
-        for (int r = 0; r < rows; r++)
-            for (int h = 0; h < H; h++) {
-                float *row = K + ((size_t)r * (size_t)H + (size_t)h) * (size_t)l;
-                if (r < Cp) {
-                    memset(row + taps, 0, shift * sizeof *row);
-                } else {
-                    memmove(row + shift, row, (size_t)taps * sizeof *row);
-                    memset(row, 0, shift * sizeof *row);
-                }
-            }
-    }
     /* Feature h's rows r are K[r][h] = K + h l + r (H l): the one-feature plan reads them
      * with ldk = H l. Features are independent: threads take them with their own slices. */
     {

@@ -140,6 +140,11 @@ fail:
     return st;
 }
 
+size_t s4_stream_state_size(const s4_stream *plan)
+{
+    return plan ? (size_t)plan->B * (size_t)plan->H * (size_t)plan->Nh * 2 * sizeof(double) : 0;
+}
+
 s4_status s4_stream_execute(const s4_stream *p, double *state, const float *u, int64_t T,
                             float *y, void *work, size_t work_size)
 {
