@@ -35,9 +35,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "floor.h"
 #include "peak.h"
+#include "cli/args.h"
 #include "s4.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
@@ -116,56 +116,69 @@ static int usage(void)
     return 2;
 }
 
+/* The option texts, parsed by the command-line parser the `s4` program uses (args.h). */
+typedef struct option_text {
+    const char *B, *H, *N, *L, *rank, *channels, *repeat, *seed, *threads, *layers, *din;
+    const char *mode, *disc, *init, *ssm, *planner, *precision, *json, *sweep, *floor;
+} option_text;
+
+#define OPT(name, flag) {#name, offsetof(option_text, name), flag}
+static const s4args_spec option_specs[] = {
+    OPT(B, false),       OPT(H, false),        OPT(N, false),      OPT(L, false),
+    OPT(rank, false),    OPT(channels, false), OPT(repeat, false), OPT(seed, false),
+    OPT(threads, false), OPT(layers, false),   OPT(din, false),    OPT(mode, false),
+    OPT(disc, false),    OPT(init, false),     OPT(ssm, false),    OPT(planner, false),
+    OPT(precision, false), OPT(json, true),    OPT(sweep, true),   OPT(floor, true),
+};
+#undef OPT
+
+/* Every number is checked against the range of the field it goes to (--L and --seed are
+ * 64-bit, the others int); on an error the parser has printed the reason. */
 static int parse(int argc, char **argv, options *o)
 {
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--json") || !strcmp(a, "--sweep") || !strcmp(a, "--floor")) {
-            *(a[2] == 'j' ? &o->json : a[2] == 's' ? &o->sweep : &o->floor) = 1;
-            continue;
-        }
-        if (!v)
+    option_text t;
+    if (s4args_parse(argc - 2, argv + 2, option_specs,
+                     sizeof option_specs / sizeof option_specs[0], NULL, &t,
+                     "s4-bench --help") != 0)
+        return -1;
+    const struct {
+        const char *text, *name;
+        int *dst;
+    } ints[] = {{t.B, "B", &o->B},           {t.H, "H", &o->H},
+                {t.N, "N", &o->N},           {t.rank, "rank", &o->rank},
+                {t.channels, "channels", &o->channels}, {t.repeat, "repeat", &o->repeat},
+                {t.threads, "threads", &o->threads},    {t.layers, "layers", &o->layers},
+                {t.din, "din", &o->din}};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        int64_t v;
+        if (ints[k].text && s4args_int(ints[k].text, ints[k].name, 0, INT_MAX, &v) != 0)
             return -1;
-        if (!strcmp(a, "--mode") || !strcmp(a, "--disc") || !strcmp(a, "--init")) {
-            *(a[2] == 'm' ? &o->mode : a[2] == 'd' ? &o->disc : &o->init) = v;
-            i++;
-            continue;
-        }
-        if (!strcmp(a, "--ssm") || !strcmp(a, "--planner")) {
-            *(a[3] == 's' ? &o->ssm : &o->planner) = v;
-            i++;
-            continue;
-        }
-        if (!strcmp(a, "--precision")) {
-            if (strcmp(v, "single") && strcmp(v, "double"))
-                return -1;
-            o->precision = v;
-            i++;
-            continue;
-        }
-        char *end;
-        errno = 0;
-        const long long x = strtoll(v, &end, 10);
-        /* Every numeric option is stored in an int except --L and --seed. */
-        const bool wide = !strcmp(a, "--L") || !strcmp(a, "--seed");
-        if (*end || end == v || errno || x < 0 || (!wide && x > INT_MAX))
-            return -1;
-        if (!strcmp(a, "--B")) o->B = (int)x;
-        else if (!strcmp(a, "--H")) o->H = (int)x;
-        else if (!strcmp(a, "--N")) o->N = (int)x;
-        else if (!strcmp(a, "--L")) o->L = x;
-        else if (!strcmp(a, "--rank")) o->rank = (int)x;
-        else if (!strcmp(a, "--channels")) o->channels = (int)x;
-        else if (!strcmp(a, "--repeat")) o->repeat = (int)x;
-        else if (!strcmp(a, "--seed")) o->seed = (unsigned long long)x;
-        else if (!strcmp(a, "--threads")) o->threads = (int)x;
-        else if (!strcmp(a, "--layers")) o->layers = (int)x;
-        else if (!strcmp(a, "--din")) o->din = (int)x;
-        else return -1;
-        i++;
+        if (ints[k].text)
+            *ints[k].dst = (int)v;
     }
-    return o->repeat >= 1 ? 0 : -1;
+    int64_t v;
+    if (t.L) {
+        if (s4args_int(t.L, "L", 0, INT64_MAX, &v) != 0)
+            return -1;
+        o->L = v;
+    }
+    if (t.seed) {
+        if (s4args_int(t.seed, "seed", 0, INT64_MAX, &v) != 0)
+            return -1;
+        o->seed = (unsigned long long)v;
+    }
+    if (t.precision && strcmp(t.precision, "single") && strcmp(t.precision, "double"))
+        return s4args_fail(-1, "option --precision: '%s' is not double or single", t.precision);
+    o->mode = t.mode ? t.mode : o->mode;
+    o->disc = t.disc ? t.disc : o->disc;
+    o->init = t.init ? t.init : o->init;
+    o->ssm = t.ssm ? t.ssm : o->ssm;
+    o->planner = t.planner ? t.planner : o->planner;
+    o->precision = t.precision;
+    o->json = t.json != NULL;
+    o->sweep = t.sweep != NULL;
+    o->floor = t.floor != NULL;
+    return o->repeat >= 1 ? 0 : s4args_fail(-1, "option --repeat: must be >= 1");
 }
 
 static int fail(const char *what, s4_status st)
@@ -815,6 +828,11 @@ int main(int argc, char **argv)
         o = (options){.B = 64, .H = 128, .N = 64, .L = 1024, .layers = 4, .din = 3, .repeat = 3};
     if (argc >= 2 && (!strcmp(argv[1], "generate") || !strcmp(argv[1], "sashimi")))
         o = (options){.B = 1, .H = 64, .N = 64, .L = 16000, .layers = 8, .repeat = 3};
+    static char command[48] = "s4-bench";
+    if (argc >= 2 && argv[1][0] != '-') {
+        snprintf(command, sizeof command, "s4-bench %.30s", argv[1]);
+        s4args_set_command(command);
+    }
     if (argc < 2 || parse(argc, argv, &o) != 0)
         return usage();
     if (!strcmp(argv[1], "generate"))

@@ -3,7 +3,7 @@
  * only: s4_generator does the work; this file reads, reports and writes.
  * SPDX-License-Identifier: Apache-2.0 */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -43,12 +43,12 @@ static int read_prime(const char *path, const s4_model_config *c, int *B, int32_
         if (st != S4_OK)
             return s4cli_fail_lib(st, NULL);
         if (rate != c->sample_rate)
-            rc = s4cli_fail(EXIT_FAILURE, "%s: %d Hz, but the model's sample_rate is %d Hz", path,
+            rc = s4args_fail(EXIT_FAILURE, "%s: %d Hz, but the model's sample_rate is %d Hz", path,
                             rate, c->sample_rate);
         else if (frames < 1)
-            rc = s4cli_fail(EXIT_FAILURE, "%s: no samples", path);
+            rc = s4args_fail(EXIT_FAILURE, "%s: no samples", path);
         else if (!(tok = malloc(frames * sizeof *tok)))
-            rc = s4cli_fail(EXIT_FAILURE, "out of memory");
+            rc = s4args_fail(EXIT_FAILURE, "out of memory");
         else if ((st = s4_mulaw_encode(a, frames, tok)) != S4_OK)
             rc = s4cli_fail_lib(st, NULL);
         n = (int64_t)frames;
@@ -62,16 +62,16 @@ static int read_prime(const char *path, const s4_model_config *c, int *B, int32_
         char found[128];
         s4cli_shape_text(found, sizeof found, nd, sh);
         if ((nd != 1 && nd != 2) || sh[nd - 1] < 1 || (nd == 2 && (sh[0] < 1 || sh[0] > 65536)))
-            rc = s4cli_fail(EXIT_FAILURE, "%s: shape %s: expected tokens (B, P) or (P,), P >= 1",
+            rc = s4args_fail(EXIT_FAILURE, "%s: shape %s: expected tokens (B, P) or (P,), P >= 1",
                             path, found);
         rows = rc ? 0 : nd == 2 ? (int)sh[0] : 1;
         n = rc ? 0 : sh[nd - 1];
         const size_t total = (size_t)rows * (size_t)n;
         if (rc == 0 && !(tok = malloc(total * sizeof *tok)))
-            rc = s4cli_fail(EXIT_FAILURE, "out of memory");
+            rc = s4args_fail(EXIT_FAILURE, "out of memory");
         for (size_t i = 0; rc == 0 && i < total; i++) {
             if (t[i] < 0 || t[i] >= c->n_tokens)
-                rc = s4cli_fail(EXIT_FAILURE, "%s: element %zu = %lld is not a token in [0, %d)",
+                rc = s4args_fail(EXIT_FAILURE, "%s: element %zu = %lld is not a token in [0, %d)",
                                 path, i, (long long)t[i], c->n_tokens);
             else
                 tok[i] = (int32_t)t[i];
@@ -79,7 +79,7 @@ static int read_prime(const char *path, const s4_model_config *c, int *B, int32_
         s4_free(t);
         if (rc == 0 && nd == 2) {
             if (*B && *B != rows)
-                rc = s4cli_fail(EXIT_FAILURE, "%s: %d streams, but --batch is %d", path, rows, *B);
+                rc = s4args_fail(EXIT_FAILURE, "%s: %d streams, but --batch is %d", path, rows, *B);
             *B = rows;
         }
     }
@@ -93,7 +93,7 @@ static int read_prime(const char *path, const s4_model_config *c, int *B, int32_
         int32_t *all = malloc((size_t)*B * (size_t)n * sizeof *all);
         if (!all) {
             free(tok);
-            return s4cli_fail(EXIT_FAILURE, "out of memory");
+            return s4args_fail(EXIT_FAILURE, "out of memory");
         }
         for (int b = 0; b < *B; b++)
             memcpy(all + (size_t)b * (size_t)n, tok, (size_t)n * sizeof *tok);
@@ -121,21 +121,21 @@ int s4cli_generate(const options *o)
 {
     int64_t N = 0, K = 0, seed = 0, B64 = 0, threads = 0;
     double T = 1.0;
-    int rc = s4cli_parse_int(o->length, "length", 1, (int64_t)1 << 31, &N);
+    int rc = s4args_int(o->length, "length", 1, (int64_t)1 << 31, &N);
     if (!rc && o->top_k)
-        rc = s4cli_parse_int(o->top_k, "top-k", 0, 1 << 20, &K);
+        rc = s4args_int(o->top_k, "top-k", 0, 1 << 20, &K);
     if (!rc && o->seed)
-        rc = s4cli_parse_int(o->seed, "seed", 0, INT64_MAX, &seed);
+        rc = s4args_int(o->seed, "seed", 0, INT64_MAX, &seed);
     if (!rc && o->batch)
-        rc = s4cli_parse_int(o->batch, "batch", 1, 65536, &B64);
+        rc = s4args_int(o->batch, "batch", 1, 65536, &B64);
     if (!rc && o->threads)
-        rc = s4cli_parse_int(o->threads, "threads", 0, 1024, &threads);
+        rc = s4args_int(o->threads, "threads", 0, 1024, &threads);
     s4_precision prec = S4_PRECISION_DOUBLE;
     if (!rc && o->precision) {
         if (!strcmp(o->precision, "single"))
             prec = S4_PRECISION_SINGLE;
         else if (strcmp(o->precision, "double"))
-            rc = s4cli_fail(EXIT_USAGE, "option --precision: '%s' is not double or single",
+            rc = s4args_fail(EXIT_USAGE, "option --precision: '%s' is not double or single",
                             o->precision);
     }
     if (!rc && o->temperature) {
@@ -143,7 +143,7 @@ int s4cli_generate(const options *o)
         errno = 0;
         T = strtod(o->temperature, &end);
         if (end == o->temperature || *end || !isfinite(T) || T < 0.0)
-            rc = s4cli_fail(EXIT_USAGE, "option --temperature: '%s' is not a finite number >= 0",
+            rc = s4args_fail(EXIT_USAGE, "option --temperature: '%s' is not a finite number >= 0",
                             o->temperature);
     }
     if (rc)
@@ -156,13 +156,13 @@ int s4cli_generate(const options *o)
     if ((st = s4_model_get_config(m, &c)) != S4_OK || c.architecture != S4_ARCH_SASHIMI_LM) {
         s4_model_destroy(m);
         return st != S4_OK ? s4cli_fail_lib(st, NULL)
-                           : s4cli_fail(EXIT_FAILURE,
+                           : s4args_fail(EXIT_FAILURE,
                                         "%s: not a token model (SashimiLM): nothing to generate",
                                         o->config ? o->config : o->weights);
     }
     if (c.n_tokens != 256 && (o->wav || (o->prime && ends_with(o->prime, ".wav")))) {
         s4_model_destroy(m);
-        return s4cli_fail(EXIT_FAILURE,
+        return s4args_fail(EXIT_FAILURE,
                           "%s: n_tokens = %d: WAV input and output need 8-bit mu-law tokens "
                           "(256)",
                           o->config ? o->config : o->weights, c.n_tokens);
@@ -191,7 +191,7 @@ int s4cli_generate(const options *o)
     const int64_t chunk = 1024;
     if (st == S4_OK && (!(out = malloc((size_t)B * (size_t)N * sizeof *out)) ||
                         !(part = malloc((size_t)B * (size_t)chunk * sizeof *part))))
-        rc = s4cli_fail(EXIT_FAILURE, "out of memory for %lld tokens", (long long)(B * N));
+        rc = s4args_fail(EXIT_FAILURE, "out of memory for %lld tokens", (long long)(B * N));
     /* In blocks of `chunk` samples, as an application streaming audio out would. */
     const bool progress = N >= c.sample_rate;
     const double t0 = now();
@@ -220,7 +220,7 @@ int s4cli_generate(const options *o)
     if (rc == 0) {
         int64_t *o64 = malloc((size_t)B * (size_t)N * sizeof *o64);
         if (!o64)
-            rc = s4cli_fail(EXIT_FAILURE, "out of memory");
+            rc = s4args_fail(EXIT_FAILURE, "out of memory");
         for (size_t i = 0; o64 && i < (size_t)B * (size_t)N; i++)
             o64[i] = out[i];
         const int64_t shape[2] = {B, N};
@@ -231,7 +231,7 @@ int s4cli_generate(const options *o)
     /* WAV files after the tokens: each written whole or not at all (s4_wav_write). */
     if (rc == 0 && o->wav) {
         if (!(audio = malloc((size_t)N * sizeof *audio)))
-            rc = s4cli_fail(EXIT_FAILURE, "out of memory");
+            rc = s4args_fail(EXIT_FAILURE, "out of memory");
         for (int b = 0; rc == 0 && b < B; b++) {
             char path[4096];
             wav_name(path, sizeof path, o->wav, b, B);

@@ -1,7 +1,7 @@
 /* s4 info / s4 forward on whole models (example.py's S4Model, docs/models.md): the config
  * says whether the weights are a model or a single layer. Public API only.
  * SPDX-License-Identifier: Apache-2.0 */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -14,7 +14,7 @@ static char *read_small(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        s4cli_fail(EXIT_FAILURE, "%s: cannot open", path);
+        s4args_fail(EXIT_FAILURE, "%s: cannot open", path);
         return NULL;
     }
     char *text = NULL;
@@ -26,7 +26,7 @@ static char *read_small(const char *path)
     } else {
         free(text);
         text = NULL;
-        s4cli_fail(EXIT_FAILURE, "%s: cannot read (at most 1 MiB of JSON)", path);
+        s4args_fail(EXIT_FAILURE, "%s: cannot read (at most 1 MiB of JSON)", path);
     }
     fclose(f);
     return text;
@@ -143,10 +143,10 @@ static int read_input(const options *o, const s4_model_config *c, float **x, int
     int rc = 0;
     if (ndim != (lm ? 2 : 3) || (!lm && shape[2] != c->d_input) || shape[0] < 1 ||
         shape[1] < 1 || shape[0] > (1 << 20) || shape[1] > ((int64_t)1 << 31))
-        rc = lm ? s4cli_fail(EXIT_FAILURE, "%s: shape %s: expected tokens (B, L) (batch and "
+        rc = lm ? s4args_fail(EXIT_FAILURE, "%s: shape %s: expected tokens (B, L) (batch and "
                                            "length >= 1)",
                              o->input, found)
-                : s4cli_fail(EXIT_FAILURE,
+                : s4args_fail(EXIT_FAILURE,
                              "%s: shape %s: expected (B, L, %s) with %s = %d (batch and length "
                              ">= 1)",
                              o->input, found, c->architecture ? "d_model" : "d_input",
@@ -156,10 +156,10 @@ static int read_input(const options *o, const s4_model_config *c, float **x, int
     const size_t n = (size_t)*B * (size_t)*L;
     if (lm && rc == 0) {
         if (!(*tok = malloc(n * sizeof **tok)))
-            rc = s4cli_fail(EXIT_FAILURE, "out of memory");
+            rc = s4args_fail(EXIT_FAILURE, "out of memory");
         for (size_t i = 0; i < n && rc == 0; i++) {
             if (t64[i] < 0 || t64[i] >= c->n_tokens)
-                rc = s4cli_fail(EXIT_FAILURE, "%s: element %zu = %lld is not a token in [0, %d)",
+                rc = s4args_fail(EXIT_FAILURE, "%s: element %zu = %lld is not a token in [0, %d)",
                                 o->input, i, (long long)t64[i], c->n_tokens);
             else
                 (*tok)[i] = (int32_t)t64[i];
@@ -168,7 +168,7 @@ static int read_input(const options *o, const s4_model_config *c, float **x, int
     s4_free(t64);
     for (size_t i = 0; !lm && rc == 0 && i < n * (size_t)c->d_input; i++)
         if (!isfinite((*x)[i]))
-            rc = s4cli_fail(EXIT_FAILURE, "%s: element %zu is %s: inputs must be finite float32 "
+            rc = s4args_fail(EXIT_FAILURE, "%s: element %zu is %s: inputs must be finite float32 "
                                           "values",
                             o->input, i, isnan((*x)[i]) ? "NaN" : "infinite or beyond float32");
     return rc;
@@ -177,7 +177,7 @@ static int read_input(const options *o, const s4_model_config *c, float **x, int
 int s4cli_model_forward(const options *o)
 {
     if (o->chunk)
-        return s4cli_fail(EXIT_USAGE, "option --chunk: not for models (use --mode recurrent "
+        return s4args_fail(EXIT_USAGE, "option --chunk: not for models (use --mode recurrent "
                                       "to run them one time step at a time)");
     s4_model_step_mode mode = S4_MODEL_STEP_NATURAL;
     bool conv = true;
@@ -192,7 +192,7 @@ int s4cli_model_forward(const options *o)
         else if (strcmp(o->mode, "diagonal") == 0)
             mode = S4_MODEL_STEP_DIAGONAL;
         else
-            return s4cli_fail(EXIT_USAGE, "option --mode: '%s' is not one of conv, recurrent, "
+            return s4args_fail(EXIT_USAGE, "option --mode: '%s' is not one of conv, recurrent, "
                                           "dense, linear, diagonal",
                               o->mode);
     }
@@ -215,7 +215,7 @@ int s4cli_model_forward(const options *o)
     const size_t D = (size_t)c.d_output, din = (size_t)c.d_input;
     const size_t ny = (size_t)B * (seq ? (size_t)L : 1) * D;
     if (rc == 0 && !(y = malloc(ny * sizeof *y)))
-        rc = s4cli_fail(EXIT_FAILURE, "out of memory");
+        rc = s4args_fail(EXIT_FAILURE, "out of memory");
     if (rc == 0 && conv) {
         const s4_forward_options fo = {.rate = rate, .planner = S4_PLANNER_ESTIMATE};
         s4_model_forward *p = NULL;
@@ -235,7 +235,7 @@ int s4cli_model_forward(const options *o)
             tt = malloc((size_t)B * sizeof *tt);
             yt = malloc((size_t)B * D * sizeof *yt);
             if (!state || !xt || !tt || !yt)
-                rc = s4cli_fail(EXIT_FAILURE, "out of memory");
+                rc = s4args_fail(EXIT_FAILURE, "out of memory");
             else
                 st = s4_model_step_state_reset(p, state);
         }
