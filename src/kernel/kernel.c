@@ -263,6 +263,12 @@ size_t s4_kernel_workspace_size(const s4_kernel *plan) { return plan ? plan->wor
 int64_t s4_kernel_length(const s4_kernel *plan) { return plan ? plan->L : 0; }
 int s4_kernel_rows(const s4_kernel *plan) { return plan ? plan->rows : 0; }
 
+void s4_kernel_options_default(s4_kernel_options *options)
+{
+    if (options)
+        *options = (s4_kernel_options){.rate = 1.0, .threads = 0};
+}
+
 s4_status s4_kernel_info(const s4_kernel *plan, s4_plan_info *info)
 {
     if (!plan || !info)
