@@ -86,6 +86,15 @@ void *s4__calloc(size_t n, size_t size);
 /* Reference semantics of Python's round() (half to even) for a positive double. */
 int64_t s4__round_half_even(double x);
 
+/* While our own threads call sgemm (the heads), and around plan setup's LAPACK and BLAS
+ * calls on matrices far too small for threads (OpenBLAS's zgetrf_parallel on the 64 x 64
+ * systems of C-tilde spent most of a busy machine's time in sched_yield, perf), OpenBLAS
+ * (pthreads build) must not start its pool: hold sets its process-wide thread count to 1
+ * (the first holder saves the old count), release restores it when the last holder
+ * leaves. */
+void s4__blas_hold(void);
+void s4__blas_release(void);
+
 /* FFTW's planner is not thread-safe: every plan creation and destruction in libs4 holds
  * this process-wide lock (execution needs none). */
 void s4__fftw_lock(void);

@@ -76,11 +76,6 @@ struct s4__barrier;
 void s4__step_team(const s4_step *p, void *state, const float *u, float *y, void *work,
                    struct s4__barrier *bar, int tid, int nt);
 
-/* While our own threads call the head's sgemm, OpenBLAS (pthreads build) must not start
- * its pool under them: hold sets its process-wide thread count to 1 (the first holder
- * saves the old count), release restores it when the last holder leaves. */
-void s4__blas_hold(void);
-void s4__blas_release(void);
 
 /* Options shared by s4_forward_create and s4_stream_create, validated once: *rate,
  * *planner, *threads receive the values (defaults when options is NULL). */

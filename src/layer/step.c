@@ -81,20 +81,12 @@ typedef void (*lin_fn)(const lin_feat *k, const lin_job *jb);
 #define S4_STEP_PAD S4_STEP_LANES
 #define S4_STEP_GB 2
 #include "layer/step_impl.h"
-#undef S4_STEP_T
-#undef S4_STEP_VL
-#undef S4_STEP_PAD
-#undef S4_STEP_NAME
 
 #define S4_STEP_NAME lin_step_ref_f32
 #define S4_STEP_T float
 #define S4_STEP_VL 4
 #define S4_STEP_PAD S4_STEP_LANES_F
 #include "layer/step_impl.h"
-#undef S4_STEP_T
-#undef S4_STEP_VL
-#undef S4_STEP_PAD
-#undef S4_STEP_NAME
 #undef S4_STEP_GB
 #undef S4_STEP_TARGET
 
@@ -106,20 +98,12 @@ typedef void (*lin_fn)(const lin_feat *k, const lin_job *jb);
 #define S4_STEP_VL 4
 #define S4_STEP_PAD S4_STEP_LANES
 #include "layer/step_impl.h"
-#undef S4_STEP_T
-#undef S4_STEP_VL
-#undef S4_STEP_PAD
-#undef S4_STEP_NAME
 
 #define S4_STEP_NAME lin_step_avx2_f32
 #define S4_STEP_T float
 #define S4_STEP_VL 8
 #define S4_STEP_PAD S4_STEP_LANES_F
 #include "layer/step_impl.h"
-#undef S4_STEP_T
-#undef S4_STEP_VL
-#undef S4_STEP_PAD
-#undef S4_STEP_NAME
 #undef S4_STEP_GB
 #undef S4_STEP_TARGET
 
@@ -130,20 +114,12 @@ typedef void (*lin_fn)(const lin_feat *k, const lin_job *jb);
 #define S4_STEP_VL 8
 #define S4_STEP_PAD S4_STEP_LANES
 #include "layer/step_impl.h"
-#undef S4_STEP_T
-#undef S4_STEP_VL
-#undef S4_STEP_PAD
-#undef S4_STEP_NAME
 
 #define S4_STEP_NAME lin_step_avx512_f32
 #define S4_STEP_T float
 #define S4_STEP_VL 16
 #define S4_STEP_PAD S4_STEP_LANES_F
 #include "layer/step_impl.h"
-#undef S4_STEP_T
-#undef S4_STEP_VL
-#undef S4_STEP_PAD
-#undef S4_STEP_NAME
 #undef S4_STEP_GB
 #undef S4_STEP_TARGET
 #endif
@@ -336,9 +312,9 @@ typedef struct diag_scratch {
  *    is bounded by the response's error (for lags up to T_c; later lags have decayed).
  * Either above DIAG_TOL refuses the mode (S4_ERR_NUMERICAL, the figures in the message);
  * the predicted figure is tested first and skips the run when it already fails. */
-static s4_status diag_feature(s4_step *p, int h, const double complex *dA,
-                              const double complex *dB, const double complex *C, int64_t Tc,
-                              diag_scratch *s)
+static s4_status diag_feature_body(s4_step *p, int h, const double complex *dA,
+                                   const double complex *dB, const double complex *C,
+                                   int64_t Tc, diag_scratch *s)
 {
     static const char fn[] = "s4_step_create";
     const int N = p->N, Nh = p->Nh, Cp = p->Cp;
@@ -429,6 +405,17 @@ static s4_status diag_feature(s4_step *p, int h, const double complex *dA,
                         "||dA|| = %.3g); use S4_STEP_LINEAR or S4_STEP_DENSE",
                         fn, h, (long long)Tc, meas, DIAG_TOL, kappa, rho);
     return S4_OK;
+}
+
+/* The eigenbasis on N x N matrices: OpenBLAS's threads only cost (core/internal.h). */
+static s4_status diag_feature(s4_step *p, int h, const double complex *dA,
+                              const double complex *dB, const double complex *C, int64_t Tc,
+                              diag_scratch *s)
+{
+    s4__blas_hold();
+    const s4_status st = diag_feature_body(p, h, dA, dB, C, Tc, s);
+    s4__blas_release();
+    return st;
 }
 
 /* ---- create --------------------------------------------------------------------------- */

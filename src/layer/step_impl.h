@@ -6,6 +6,8 @@
  *   S4_STEP_VL                    elements per vector: one register of the ISA (2, 4, 8, 16)
  *   S4_STEP_PAD                   the plan's row padding (a multiple of S4_STEP_VL)
  *   S4_STEP_GB                    batch elements stepped together, sharing coefficient loads
+ * (the first four are undefined again at the end, so an instance is its #defines and the
+ * #include).
  * One source, every variant. The arithmetic is written on vectors of S4_STEP_VL elements
  * (GNU vector extension) with a fixed summation order for the given VL. VL and GB are
  * chosen so that a group's accumulators, its coefficient vectors and the temporaries fit the
@@ -230,3 +232,8 @@ static S4_STEP_TARGET void S4_STEP_NAME(const lin_feat *k, const lin_job *jb)
 #undef LIN_STORE
 #undef S4_STEP_CAT
 #undef S4_STEP_CAT2
+/* Each instance names its own function, type, width and padding. */
+#undef S4_STEP_NAME
+#undef S4_STEP_T
+#undef S4_STEP_VL
+#undef S4_STEP_PAD

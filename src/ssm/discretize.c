@@ -81,7 +81,9 @@ s4_status s4__discretize(const s4_ssm *s, int h, double rate, double complex *dA
         }
         X[(size_t)i * ld + N] = dt * ext(B, Nh, i);
     }
+    s4__blas_hold(); /* a 64 x 64 system: OpenBLAS's threads only cost (core/internal.h) */
     const lapack_int info = LAPACKE_zgesv(LAPACK_ROW_MAJOR, N, N + 1, M, N, ipiv, X, (int)ld);
+    s4__blas_release();
     if (info != 0) {
         st = s4__fail(S4_ERR_NUMERICAL,
                       "s4_ssm_discretize: I - dt/2 A of feature %d is singular (zgesv info %d)",
@@ -138,6 +140,7 @@ s4_status s4__matrix_power(int N, const double complex *A, int64_t e, double com
     double complex *base = scratch, *tmp = scratch + NN;
     memcpy(base, A, NN * sizeof *base); /* A may alias M */
     bool have = false;
+    s4__blas_hold(); /* N x N products: OpenBLAS's threads only cost (core/internal.h) */
     while (e > 0) {
         if (e & 1) {
             if (!have) {
@@ -156,6 +159,7 @@ s4_status s4__matrix_power(int N, const double complex *A, int64_t e, double com
             memcpy(base, tmp, NN * sizeof *base);
         }
     }
+    s4__blas_release();
     if (!have) {
         memset(M, 0, NN * sizeof *M);
         for (int i = 0; i < N; i++)

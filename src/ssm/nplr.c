@@ -104,8 +104,10 @@ static s4_status eigh_skew(const char *fn, int N, const double *AP, nplr_scratch
     if (!s->work || !s->rwork || !s->iwork)
         return s4__fail(S4_ERR_OUT_OF_MEMORY, "%s: N = %d: out of memory for zheevd", fn, N);
 
+    s4__blas_hold(); /* small: OpenBLAS's threads only cost (core/internal.h) */
     info = LAPACKE_zheevd_work(LAPACK_COL_MAJOR, 'V', 'L', N, s->H, N, s->w, s->work, lwork,
                                s->rwork, lrwork, s->iwork, iwork_q);
+    s4__blas_release();
     if (info != 0)
         return s4__fail(S4_ERR_NUMERICAL, "%s: zheevd failed for N = %d (info = %d)", fn, N,
                         (int)info);

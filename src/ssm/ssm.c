@@ -631,8 +631,9 @@ s4_status s4__raw_C_feature(const s4_ssm *s, int h, double complex *C)
         for (int n = 0; n < N; n++)
             X[(size_t)n * rows + c] =
                 n < Nh ? C[(size_t)c * Nh + n] : conj(C[(size_t)c * Nh + n - Nh]);
-    const lapack_int info =
-        LAPACKE_zgesv(LAPACK_ROW_MAJOR, N, rows, T, N, ipiv, X, rows);
+    s4__blas_hold(); /* an N x N system: OpenBLAS's threads only cost (core/internal.h) */
+    const lapack_int info = LAPACKE_zgesv(LAPACK_ROW_MAJOR, N, rows, T, N, ipiv, X, rows);
+    s4__blas_release();
     if (info != 0) {
         st = s4__fail(S4_ERR_NUMERICAL,
                       "%s: I - dA^Lk of feature %d is singular (zgesv info %d): C cannot be "

@@ -1,6 +1,7 @@
-/* OpenBLAS's own threads held off while libs4's threads call it (layer.h).
+/* OpenBLAS's own threads held off while libs4's threads call it, and around the small
+ * LAPACK and BLAS calls of plan setup (core/internal.h).
  * SPDX-License-Identifier: Apache-2.0 */
-#include "layer/layer.h"
+#include "core/internal.h"
 
 #include <stdbool.h>
 #include <stddef.h>
