@@ -124,6 +124,10 @@ S4_NODISCARD S4_API s4_status s4_forward_create(s4_layer *layer, int B, int64_t 
                                                 s4_forward **out);
 S4_API void s4_forward_destroy(s4_forward *plan);
 S4_API size_t s4_forward_workspace_size(const s4_forward *plan);
+/* What the plan runs: the ISA of its activation rows and output linear, the precision its
+ * kernel was made with at creation (S4: the Cauchy sums' default, MIXED; S4D: DOUBLE), and
+ * the OpenMP threads of one execute. */
+S4_NODISCARD S4_API s4_status s4_forward_info(const s4_forward *plan, s4_plan_info *info);
 
 /* u [B x H x L] (transposed layer) or [B x L x H]; y [B x F x L] or [B x L x F] with
  * F = s4_layer_output_features. pre: NULL, or [B x C'H x L] (resp. [B x L x C'H]) to also

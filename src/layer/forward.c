@@ -26,6 +26,7 @@ struct s4_forward {
     float *spec;         /* [H x C' x (n/2 + 1) x 2]: feature h's C' rows together */
     float *D;            /* [H x C'] (transposed, for the one-feature conv) */
     s4_head head;        /* own copy: the plan outlives the layer */
+    s4_precision precision; /* of the kernel made at creation (s4_forward_info) */
     size_t conv_work;    /* bytes of the conv's workspace */
     size_t thread_bytes; /* bytes of one thread's slice: conv scratch + head scratch */
     size_t seq_bytes;    /* bytes of one sequence slot: pre, swap, ut, yt */
@@ -227,6 +228,16 @@ s4_status s4_layer_kernel(const s4_layer *layer, int64_t L, double rate, float *
     return st;
 }
 
+s4_status s4_forward_info(const s4_forward *plan, s4_plan_info *info)
+{
+    if (!plan || !info)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "s4_forward_info: %s is NULL",
+                        !plan ? "plan" : "info");
+    *info = (s4_plan_info){
+        .isa = plan->head.isa, .precision = plan->precision, .threads = plan->threads};
+    return S4_OK;
+}
+
 s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
                             const s4_forward_options *options, s4_forward **out)
 {
@@ -285,6 +296,8 @@ s4_status s4_forward_create(s4_layer *layer, int B, int64_t L,
     p->B = B;
     p->H = H;
     p->Cp = Cp;
+    /* kernel_plan's options leave the Cauchy sums at the default, mixed (S4D: none). */
+    p->precision = cfg->ssm.mode == S4_MODE_DPLR ? S4_PRECISION_MIXED : S4_PRECISION_DOUBLE;
     p->Fp = head->Fp;
     p->Fo = head->Fo;
     p->L = L;

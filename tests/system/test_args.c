@@ -1439,6 +1439,10 @@ static void test_forward(void **state)
     EXPECT(INVAL, "work_size", s4_forward_execute(F.fwd, F.uin, y, pre, w, F.fws - 1));
     EXPECT(INVAL, "work_size", s4_forward_execute(F.fwd, F.uin, y, pre, w, 0));
     EXPECT_THAT(s4_forward_workspace_size(NULL), s4_forward_workspace_size(NULL) == 0);
+    s4_plan_info finfo = {.threads = -3};
+    EXPECT(INVAL, "plan", s4_forward_info(NULL, &finfo));
+    EXPECT(INVAL, "info", s4_forward_info(F.fwd, NULL));
+    EXPECT_THAT(finfo untouched, finfo.threads == -3);
     s4_forward_destroy(NULL);
     EXPECT_THAT(s4_forward_destroy(NULL), 1);
     end("forward");

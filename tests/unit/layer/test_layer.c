@@ -791,6 +791,13 @@ static void test_thread_counts(void **state)
             for (int t = 0; t <= 4; t++) {
                 opt.threads = t;
                 s4_forward *plan = forward_or_fail(layer, B, L, &opt, "threads");
+                /* What it runs: this process's ISA, the S4 kernel's default mixed sums, and
+                 * the threads asked for (no more than there is work for; 0: default). */
+                s4_plan_info info;
+                assert_int_equal(s4_forward_info(plan, &info), S4_OK);
+                assert_int_equal(info.isa, s4_cpu_isa());
+                assert_int_equal(info.precision, S4_PRECISION_MIXED);
+                assert_true(info.threads >= 1 && (t == 0 || info.threads <= t));
                 const size_t ws = s4_forward_workspace_size(plan);
                 unsigned char *work = malloc(ws);
                 assert_non_null(work);
