@@ -120,16 +120,20 @@ size_t s4_forward_workspace_size(const s4_forward *plan) { return plan ? plan->w
 /* The kernel plan s4_forward applies for kernel length l (docs/design.md 11): the length
  * rules set up C-tilde on `ssm` (a copy of the layer's bank), then round(l_kernel / rate)
  * nodes give min(l, that) taps (rate < 1 can round below l). */
+static int64_t kernel_taps(const s4_ssm *ssm, int64_t l, double rate)
+{
+    const int64_t Ld = s4__round_half_even((double)ssm->l_kernel / rate);
+    return Ld >= 1 && Ld < l ? Ld : l;
+}
+
 static s4_status kernel_plan(s4_ssm *ssm, int64_t l_max, int64_t l, double rate, int threads,
                              s4_kernel **plan)
 {
     s4_status st = s4__setup_lengths(ssm, l_max, l, rate);
     if (st != S4_OK)
         return st;
-    const int64_t Ld = s4__round_half_even((double)ssm->l_kernel / rate);
-    const int64_t taps = Ld >= 1 && Ld < l ? Ld : l;
     const s4_kernel_options kopt = {.rate = rate, .threads = threads};
-    return s4_kernel_create(ssm, taps, &kopt, plan);
+    return s4_kernel_create(ssm, kernel_taps(ssm, l, rate), &kopt, plan);
 }
 
 /* The kernel of `plan` into K [C'' x H x ldk], each row l long: a plan of fewer taps than
@@ -158,30 +162,38 @@ static s4_status kernel_run(const s4_kernel *plan, const s4_ssm *ssm, int64_t l,
     return S4_OK;
 }
 
-static s4_status kernel_size(const char *fn, const s4_layer *layer, int64_t L, double rate,
-                             s4_layer_kernel_info *info)
+/* The arguments and the kernel length l of s4_layer_kernel_size and s4_layer_kernel. */
+static s4_status kernel_length(const char *fn, const s4_layer *layer, int64_t L, double rate,
+                               int64_t *l)
 {
-    if (!layer || !info)
-        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !layer ? "layer" : "info");
+    if (!layer)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: layer is NULL", fn);
     if (L < 1 || L > ((int64_t)1 << 40))
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: L = %lld must be in [1, 2^40]", fn,
                         (long long)L);
     if (!(rate > 0.0) || !isfinite(rate))
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: rate = %g must be positive and finite",
                         fn, rate);
+    return s4__kernel_length(fn, layer, L, rate, l);
+}
+
+s4_status s4_layer_kernel_size(const s4_layer *layer, int64_t L, double rate,
+                               s4_layer_kernel_info *info)
+{
+    static const char fn[] = "s4_layer_kernel_size";
+    if (!info)
+        return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: info is NULL", fn);
     int64_t l;
-    s4_status st = s4__kernel_length(fn, layer, L, rate, &l);
+    s4_status st = kernel_length(fn, layer, L, rate, &l);
     if (st != S4_OK)
         return st;
     int64_t taps = l, lk = 0;
     if (layer->cfg.ssm.mode == S4_MODE_DPLR) {
         /* The node count follows the C-tilde length the rules would set up: on a copy. */
         s4_ssm *ssm = NULL;
-        if ((st = s4_ssm_clone(layer->ssm, &ssm)) == S4_OK)
-            st = s4__setup_lengths(ssm, layer->cfg.l_max, l, rate);
-        if (st == S4_OK) {
-            const int64_t Ld = s4__round_half_even((double)ssm->l_kernel / rate);
-            taps = Ld >= 1 && Ld < l ? Ld : l;
+        if ((st = s4_ssm_clone(layer->ssm, &ssm)) == S4_OK &&
+            (st = s4__setup_lengths(ssm, layer->cfg.l_max, l, rate)) == S4_OK) {
+            taps = kernel_taps(ssm, l, rate);
             lk = ssm->l_kernel;
         }
         s4_ssm_destroy(ssm);
@@ -193,31 +205,25 @@ static s4_status kernel_size(const char *fn, const s4_layer *layer, int64_t L, d
     return S4_OK;
 }
 
-s4_status s4_layer_kernel_size(const s4_layer *layer, int64_t L, double rate,
-                               s4_layer_kernel_info *info)
-{
-    return kernel_size("s4_layer_kernel_size", layer, L, rate, info);
-}
-
 s4_status s4_layer_kernel(const s4_layer *layer, int64_t L, double rate, float *K, size_t ldk)
 {
     static const char fn[] = "s4_layer_kernel";
-    s4_layer_kernel_info ki = {0};
-    s4_status st = kernel_size(fn, layer, L, rate, &ki);
+    int64_t l;
+    s4_status st = kernel_length(fn, layer, L, rate, &l);
     if (st != S4_OK)
         return st;
-    const int64_t l = ki.length;
-    const int rows = ki.rows;
     if (!K)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: K is NULL", fn);
     if (ldk < (size_t)l)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: ldk = %zu is below the kernel length %lld",
                         fn, ldk, (long long)l);
+    const int rows = layer->ssm->rows;
     size_t n;
     if (!s4__mul_size((size_t)rows * (size_t)layer->cfg.ssm.H, ldk, &n) ||
         !s4__mul_size(n, sizeof(float), &n))
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: K [%d x %d x ldk = %zu] overflows size_t",
                         fn, rows, layer->cfg.ssm.H, ldk);
+    /* The length rules on a copy of the bank, once: the plan's taps follow from it. */
     s4_ssm *ssm = NULL;
     s4_kernel *plan = NULL;
     if ((st = s4_ssm_clone(layer->ssm, &ssm)) == S4_OK &&

@@ -785,7 +785,6 @@ s4_status s4_step_state_get(const s4_step *p, const void *state, double *x)
         return s4__fail(S4_ERR_INVALID_ARGUMENT, "%s: x is NULL", fn);
     const size_t BH = (size_t)p->B * (size_t)p->H, Nh = (size_t)p->Nh, N = (size_t)p->N;
     for (size_t bh = 0; bh < BH; bh++) {
-        const double *s = (const double *)state + bh * p->per;
         double *xo = x + bh * 2 * Nh;
         if (p->single) { /* linear, [Re x; Im x] in float */
             const float *sf = (const float *)state + bh * p->per;
@@ -795,6 +794,7 @@ s4_status s4_step_state_get(const s4_step *p, const void *state, double *x)
             }
             continue;
         }
+        const double *s = (const double *)state + bh * p->per;
         switch (p->mode) {
         case S4_STEP_DENSE: /* r = [Re x; Im x] */
         case S4_STEP_LINEAR:
@@ -840,7 +840,6 @@ s4_status s4_step_state_set(const s4_step *p, void *state, const double *x)
                                 bh / (size_t)p->H, bh % (size_t)p->H);
     }
     for (size_t bh = 0; bh < BH; bh++) {
-        double *s = (double *)state + bh * p->per;
         const double *xi = x + bh * 2 * Nh;
         if (p->single) { /* rounded to float */
             float *sf = (float *)state + bh * p->per;
@@ -850,6 +849,7 @@ s4_status s4_step_state_set(const s4_step *p, void *state, const double *x)
             }
             continue;
         }
+        double *s = (double *)state + bh * p->per;
         switch (p->mode) {
         case S4_STEP_DENSE:
         case S4_STEP_LINEAR:
@@ -1011,6 +1011,26 @@ static void advance_features(const s4_step *p, void *st0, const float *u, size_t
         }
 }
 
+/* Thread tid's part of steps t0 .. t0 + tt - 1 of batch elements b0 .. b0 + bb - 1 (one
+ * head block): its features, a barrier of the team (bar, or OpenMP's when NULL), its rows
+ * of the head and of y (the split's o range). */
+static void team_part(const s4_step *p, const workspace *ws, void *st0, const float *u,
+                      size_t Tz, size_t t0, size_t tt, size_t b0, size_t bb, float *y,
+                      s4__barrier *bar, int tid, int nt)
+{
+    const size_t H = (size_t)p->H, Fo = (size_t)p->Fo, ncols = bb * tt;
+    const size_t T0 = (size_t)tid, NT = (size_t)nt;
+    advance_features(p, st0, u, Tz, t0, tt, b0, bb, ws->pre, ws->tmp + 2 * (size_t)p->N * T0,
+                     H * T0 / NT, H * (T0 + 1) / NT);
+    if (bar) {
+        s4__barrier_wait(bar, nt);
+    } else {
+#pragma omp barrier
+    }
+    s4__head_apply_split(&p->head, ws->pre, (int64_t)ncols, ws->out, ws->head, tid, nt);
+    scatter_rows(p, ws->out, ncols, b0, bb, t0, tt, Tz, y, Fo * T0 / NT, Fo * (T0 + 1) / NT);
+}
+
 s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, float *y,
                       void *work, size_t work_size)
 {
@@ -1039,7 +1059,7 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
     workspace ws;
     carve(p, base, &ws);
 
-    const size_t H = (size_t)p->H, Fo = (size_t)p->Fo, Tz = (size_t)T;
+    const size_t Tz = (size_t)T;
     void *st0 = state;
     if (p->threads > 1)
         s4__blas_hold(); /* measured: OpenBLAS's pool spinning beside ours halved B = 16 */
@@ -1047,22 +1067,12 @@ s4_status s4_step_run(const s4_step *p, void *state, const float *u, int64_t T, 
         const size_t tt = (size_t)(T - t0 < p->tb ? T - t0 : p->tb);
         for (int b0 = 0; b0 < p->B; b0 += p->nb) {
             const size_t bb = (size_t)(p->B - b0 < p->nb ? p->B - b0 : p->nb);
-            const size_t ncols = bb * tt;
             /* Features are independent: threads take contiguous ranges of them (each
              * (b, h) state and pre row belongs to one thread); then they split the head's
-             * rows (ncols <= COLS = one head block). */
+             * rows (bb tt <= COLS = one head block). */
 #pragma omp parallel num_threads(p->threads) if (p->threads > 1)
-            {
-                const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-                const size_t T0 = (size_t)tid, NT = (size_t)nt;
-                advance_features(p, st0, u, Tz, (size_t)t0, tt, (size_t)b0, bb, ws.pre,
-                                 ws.tmp + 2 * (size_t)p->N * T0, H * T0 / NT, H * (T0 + 1) / NT);
-#pragma omp barrier
-                s4__head_apply_split(&p->head, ws.pre, (int64_t)ncols, ws.out, ws.head, tid, nt);
-                /* Each thread scatters the output rows it computed (the split's o range). */
-                scatter_rows(p, ws.out, ncols, (size_t)b0, bb, (size_t)t0, tt, Tz, y, Fo * T0 / NT,
-                             Fo * (T0 + 1) / NT);
-            }
+            team_part(p, &ws, st0, u, Tz, (size_t)t0, tt, (size_t)b0, bb, y, NULL,
+                      omp_get_thread_num(), omp_get_num_threads());
         }
     }
     if (p->threads > 1)
@@ -1100,13 +1110,7 @@ void s4__step_team(const s4_step *p, void *state, const float *u, float *y, void
 {
     workspace ws;
     carve(p, work, &ws);
-    const size_t H = (size_t)p->H, Fo = (size_t)p->Fo, B = (size_t)p->B;
-    const size_t T0 = (size_t)tid, NT = (size_t)nt;
-    advance_features(p, state, u, 1, 0, 1, 0, B, ws.pre, ws.tmp + 2 * (size_t)p->N * T0,
-                     H * T0 / NT, H * (T0 + 1) / NT);
-    s4__barrier_wait(bar, nt);
-    s4__head_apply_split(&p->head, ws.pre, (int64_t)B, ws.out, ws.head, tid, nt);
-    scatter_rows(p, ws.out, B, 0, B, 0, 1, 1, y, Fo * T0 / NT, Fo * (T0 + 1) / NT);
+    team_part(p, &ws, state, u, 1, 0, 1, 0, (size_t)p->B, y, bar, tid, nt);
 }
 
 /* One step is a run of T = 1: u [B x H] and y [B x F] are then both layouts at once. */
